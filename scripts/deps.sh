@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages facerec needs, only those that are missing.
+set -e
+PKGS="build-essential pkg-config libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev nodejs npm"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# npm may come from elsewhere than Debian (it does on the project machines).
+if command -v npm >/dev/null 2>&1; then missing=$(echo "$missing" | sed 's/ nodejs//; s/ npm//'); fi
+[ -z "$(echo $missing)" ] && exit 0
+echo "installing:$missing"
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

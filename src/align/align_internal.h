@@ -1,0 +1,94 @@
+/*
+ * align_internal.h - landmarks and alignment helpers used inside the library
+ * (prefix fr__): the float entry points the pipeline uses so that the
+ * recognition net sees exactly what face-api feeds it, with no 8-bit round
+ * trip, plus the pieces the tests check one by one.
+ */
+#ifndef FR_ALIGN_INTERNAL_H
+#define FR_ALIGN_INTERNAL_H
+
+#include "core/internal.h"
+#include "nn/nn.h"
+
+/* Side of the landmark nets' square input. */
+#define FR__LANDMARK_INPUT 112
+
+/* dlib's default chip padding: the template's unit square plus this fraction
+ * of its side on every edge fills the chip. */
+#define FR__TEMPLATE_PADDING 0.25
+
+/*
+ * The canonical 68-point face template in dlib's normalised convention: a
+ * point (x, y) lands at ((x + p) / (1 + 2p) * size, (y + p) / (1 + 2p) * size)
+ * of a size x size chip with padding p, in continuous coordinates (0 is the
+ * chip's left edge, size its right edge). See template.c for its origin.
+ */
+extern const float fr__landmark_template[FR_MAX_LANDMARKS][2];
+
+/* The first template point used by the similarity fit: dlib fits points
+ * 17..67 and leaves out the jaw line, whose detection is the least stable. */
+#define FR__TEMPLATE_FIRST 17
+
+/*
+ * The integer crop face-api cuts for a detection box (extractFaceTensors:
+ * clip at the image borders, then floor x, y, width and height). Returns 0 and
+ * leaves crop untouched when nothing of the box is inside the image or the
+ * box is not finite. crop = {x, y, w, h}.
+ */
+int fr__face_crop(const fr_rect *box, int img_w, int img_h, int crop[4]);
+
+/* Loads a landmarker whose graph uses the given kernels (tests, bench). */
+fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_dir,
+                                     const fr__kernels *kernels, fr_landmarker **out,
+                                     fr_error *err);
+
+/* The landmarker's network (benchmarks: MAC counts). */
+const fr__graph *fr__landmarker_graph(const fr_landmarker *lm);
+
+/*
+ * Runs the landmark net on a prepared input: rgb holds 112 x 112 x 3 floats in
+ * 0..255 (the padded, resized crop). Writes the 136 raw outputs (x0, y0, x1,
+ * ...: positions in [0, 1] of the padded square) to raw.
+ */
+fr_status fr__landmarks_raw(fr_context *ctx, const fr_landmarker *lm, const float *rgb,
+                            float raw[2 * FR_MAX_LANDMARKS], fr_error *err);
+
+/*
+ * face-api's alignment rectangle for the descriptor (FaceLandmarks.align with
+ * useDlibAlignment, as withFaceDescriptors calls it): a square whose side is
+ * the mean eye-to-mouth distance / 0.45, placed around the centre of the two
+ * eye centres and the mouth centre. Integer valued. The width and height are
+ * capped as face-api does, using the size of the detection crop the landmarks
+ * were computed on (face->box clipped to the img_w x img_h image). Needs
+ * face->n_landmarks == 68; returns a zero rect otherwise.
+ */
+fr_rect fr__align_upright_rect(const fr_face *face, int img_w, int img_h);
+
+/*
+ * The chip FaceRecognitionNet sees: the rectangle above clipped to the image
+ * (extractFaceTensors), padded to a centred square and resized bilinearly to
+ * size x size (toBatchTensor). out_rgb receives size*size*3 floats in 0..255.
+ * rect_out (may be NULL) receives the unclipped rectangle.
+ */
+fr_status fr__align_upright_tensor(const fr_image *img, const fr_face *face, int size,
+                                   float *out_rgb, fr_rect *rect_out, fr_error *err);
+
+/*
+ * The least-squares similarity transform (scale, rotation, translation) from
+ * chip pixel indices (u, v) of a size x size chip to image pixel coordinates,
+ * fitted on template points 17..67 against face->landmarks, in the layout
+ * fr__warp_affine takes: src = (m0 u + m1 v + m2, m3 u + m4 v + m5).
+ */
+fr_status fr__align_similarity_transform(const fr_face *face, int size, double m[6],
+                                         fr_error *err);
+
+/*
+ * The similarity-aligned chip as floats: bilinear samples of img through the
+ * transform above, zero outside, size*size*3 floats in 0..255, not rounded.
+ * rect_out (may be NULL) receives the axis-aligned bounding box of the chip's
+ * footprint in the image.
+ */
+fr_status fr__align_similarity_tensor(const fr_image *img, const fr_face *face, int size,
+                                      float *out_rgb, fr_rect *rect_out, fr_error *err);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * internal.h - helpers shared by every part of the library (prefix fr__).
+ * Nothing here is part of the public contract.
+ */
+#ifndef FR_INTERNAL_H
+#define FR_INTERNAL_H
+
+#include "facerec.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define FR__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define FR__UNUSED __attribute__((unused))
+#else
+#define FR__PRINTF(a, b)
+#define FR__UNUSED
+#endif
+
+/*
+ * Records a failure in err (which may be NULL) and returns status, so that
+ * error paths read as `return fr__fail(err, FR_E_FORMAT, "...", ...);`.
+ */
+fr_status fr__fail(fr_error *err, fr_status status, const char *fmt, ...) FR__PRINTF(3, 4);
+
+/* Prefixes an existing error message with context ("loading X: ..."). */
+void fr__error_prefix(fr_error *err, const char *fmt, ...) FR__PRINTF(2, 3);
+
+/*
+ * 64-byte aligned allocation (AVX2 loads like 32, cache lines like 64).
+ * fr__aligned_alloc returns NULL for size 0 or on failure; memory from it must
+ * be released with fr__aligned_free.
+ */
+void *fr__aligned_alloc(size_t size);
+void *fr__aligned_calloc(size_t size);
+void fr__aligned_free(void *p);
+
+/* Overflow-checked size arithmetic: returns 0 on overflow, 1 on success. */
+static inline int fr__mul_size(size_t a, size_t b, size_t *out) {
+  if (a != 0 && b > SIZE_MAX / a) return 0;
+  *out = a * b;
+  return 1;
+}
+
+/* Reads a whole file into a malloc'd buffer (caller frees). max_size caps it. */
+fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
+                        fr_error *err);
+
+/* Joins dir and file into buf; FR_E_INVALID if it does not fit. */
+fr_status fr__path_join(char *buf, size_t bufsize, const char *dir, const char *file,
+                        fr_error *err);
+
+/* Monotonic time in seconds. */
+double fr__now(void);
+
+#endif

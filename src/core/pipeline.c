@@ -1,0 +1,254 @@
+/*
+ * pipeline.c - detect, landmark, align and describe, as one call.
+ *
+ * The pipeline owns its models and is immutable once created; every run
+ * draws its memory from the caller's context (plans and scratch), so one
+ * pipeline serves many threads, each with its own context.
+ */
+#include "align/align_internal.h"
+#include "core/internal.h"
+#include "embed/embed_internal.h"
+#include "image/image_internal.h"
+#include "nn/nn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+#define FR__MAX_VARIANTS 64 /* flip x jitter chips per face */
+
+struct fr_pipeline {
+  fr_pipeline_options opts;
+  fr_detector *ssd, *tiny; /* either may be NULL */
+  fr_landmarker *lm;
+  fr_embedder *emb;
+};
+
+void fr_pipeline_options_default(fr_pipeline_options *o) {
+  memset(o, 0, sizeof *o);
+  o->detector = FR_DETECTOR_SSD;
+  o->landmarks = FR_LANDMARKS_68;
+  o->align = FR_ALIGN_SIMILARITY;
+  o->seed = 1;
+}
+
+fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_dir,
+                             fr_pipeline **out, fr_error *err) {
+  if (!out) return fr__fail(err, FR_E_INVALID, "fr_pipeline_create: NULL out");
+  *out = NULL;
+  fr_pipeline *p = calloc(1, sizeof *p);
+  if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory creating pipeline");
+  if (opts)
+    p->opts = *opts;
+  else
+    fr_pipeline_options_default(&p->opts);
+  fr_pipeline_options *o = &p->opts;
+  if (o->detector == 0) o->detector = FR_DETECTOR_SSD;
+  if (o->landmarks == 0) o->landmarks = FR_LANDMARKS_68;
+  if (o->align == 0) o->align = FR_ALIGN_SIMILARITY;
+  fr_status st = FR_OK;
+  if (o->jitter < 0 || o->jitter * (o->flip ? 2 : 1) > FR__MAX_VARIANTS)
+    st = fr__fail(err, FR_E_INVALID, "jitter must be between 0 and %d", FR__MAX_VARIANTS / 2);
+  else if (o->align != FR_ALIGN_UPRIGHT && o->align != FR_ALIGN_SIMILARITY)
+    st = fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)o->align);
+  if (st == FR_OK && (o->detector == FR_DETECTOR_SSD || o->detector_cascade))
+    st = fr_detector_create(FR_DETECTOR_SSD, model_dir, &p->ssd, err);
+  if (st == FR_OK && (o->detector == FR_DETECTOR_TINY || o->detector_cascade))
+    st = fr_detector_create(FR_DETECTOR_TINY, model_dir, &p->tiny, err);
+  if (st == FR_OK) st = fr_landmarker_create(o->landmarks, model_dir, &p->lm, err);
+  if (st == FR_OK) st = fr_embedder_create(FR_EMBEDDER_FACEAPI, model_dir, &p->emb, err);
+  if (st != FR_OK) {
+    fr_pipeline_destroy(p);
+    return st;
+  }
+  *out = p;
+  return FR_OK;
+}
+
+void fr_pipeline_destroy(fr_pipeline *p) {
+  if (!p) return;
+  fr_detector_destroy(p->ssd);
+  fr_detector_destroy(p->tiny);
+  fr_landmarker_destroy(p->lm);
+  fr_embedder_destroy(p->emb);
+  free(p);
+}
+
+int fr_pipeline_dim(const fr_pipeline *p) { return p ? fr_embedder_dim(p->emb) : 0; }
+
+float fr_pipeline_threshold(const fr_pipeline *p) {
+  (void)p;
+  return 0.6f;
+}
+
+/* ---- chip variants: mirror and jitter ------------------------------------ */
+
+static void mirror(const float *src, int size, float *dst) {
+  for (int y = 0; y < size; y++)
+    for (int x = 0; x < size; x++)
+      memcpy(dst + ((size_t)y * size + x) * 3, src + ((size_t)y * size + (size - 1 - x)) * 3,
+             3 * sizeof(float));
+}
+
+/* A small xorshift generator: jitter must be reproducible for a given seed,
+ * and rand() would be shared process state. */
+static double next_uniform(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return (double)(*s >> 11) / 9007199254740992.0;
+}
+
+/*
+ * dlib's jitter_image, in spirit: a random similarity transform of the chip
+ * about its centre (rotation within +-3 degrees, scale within +-5%,
+ * translation within +-2% of the side) and a mirror half of the time,
+ * sampled bilinearly with zeros outside.
+ */
+static void jitter(const float *src, int size, uint64_t *rng, float *dst) {
+  double angle = (next_uniform(rng) * 2 - 1) * 3.0 * M_PI / 180.0;
+  double scale = 1.0 + (next_uniform(rng) * 2 - 1) * 0.05;
+  double tx = (next_uniform(rng) * 2 - 1) * 0.02 * size;
+  double ty = (next_uniform(rng) * 2 - 1) * 0.02 * size;
+  int flip = next_uniform(rng) < 0.5;
+  double c = cos(angle) / scale, s = sin(angle) / scale, mid = (size - 1) * 0.5;
+  for (int v = 0; v < size; v++)
+    for (int u = 0; u < size; u++) {
+      double du = (flip ? size - 1 - u : u) - mid - tx, dv = v - mid - ty;
+      double x = c * du - s * dv + mid, y = s * du + c * dv + mid;
+      float *o = dst + ((size_t)v * size + u) * 3;
+      int x0 = (int)floor(x), y0 = (int)floor(y);
+      double fx = x - x0, fy = y - y0;
+      for (int ch = 0; ch < 3; ch++) {
+        double acc = 0;
+        for (int k = 0; k < 4; k++) {
+          int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+          if (xx < 0 || yy < 0 || xx >= size || yy >= size) continue;
+          double wgt = ((k & 1) ? fx : 1 - fx) * ((k >> 1) ? fy : 1 - fy);
+          acc += wgt * src[((size_t)yy * size + xx) * 3 + ch];
+        }
+        o[ch] = (float)acc;
+      }
+    }
+}
+
+static int variants(const fr_pipeline *p) {
+  int base = p->opts.jitter > 0 ? p->opts.jitter : 1;
+  return base * (p->opts.flip ? 2 : 1);
+}
+
+/*
+ * Expands the n chips at the front of buf (each per floats) into their
+ * variants, so that chip i's variants occupy slots [i*v, (i+1)*v), then
+ * describes all of them in one batch and averages each face's descriptors.
+ */
+static fr_status describe(fr_context *ctx, const fr_pipeline *p, float *buf, int n, float *desc,
+                          fr_error *err) {
+  int size = fr_embedder_input_size(p->emb), dim = fr_embedder_dim(p->emb);
+  size_t per = (size_t)size * size * 3;
+  int v = variants(p);
+  float *tmp = NULL;
+  if (v > 1) {
+    /* Work backwards so no chip is overwritten before it is expanded. */
+    tmp = malloc(per * sizeof(float));
+    if (!tmp) return fr__fail(err, FR_E_NOMEM, "out of memory");
+    for (int i = n - 1; i >= 0; i--) {
+      memcpy(tmp, buf + (size_t)i * per, per * sizeof(float));
+      uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)p->opts.seed << 1 | 1);
+      int k = 0;
+      int base = p->opts.jitter > 0 ? p->opts.jitter : 1;
+      for (int j = 0; j < base; j++) {
+        float *slot = buf + ((size_t)i * v + k++) * per;
+        if (p->opts.jitter > 0 && j > 0)
+          jitter(tmp, size, &rng, slot);
+        else
+          memcpy(slot, tmp, per * sizeof(float));
+        if (p->opts.flip) mirror(slot, size, buf + ((size_t)i * v + k++) * per);
+      }
+    }
+    free(tmp);
+  }
+  float *all = malloc((size_t)n * v * dim * sizeof(float));
+  if (!all) return fr__fail(err, FR_E_NOMEM, "out of memory");
+  fr_status st = fr__embed_rgb(ctx, p->emb, buf, n * v, all, err);
+  if (st == FR_OK)
+    for (int i = 0; i < n; i++)
+      for (int d = 0; d < dim; d++) {
+        double s = 0;
+        for (int k = 0; k < v; k++) s += all[((size_t)i * v + k) * dim + d];
+        desc[(size_t)i * dim + d] = (float)(s / v);
+      }
+  free(all);
+  return st;
+}
+
+static fr_status detect(fr_context *ctx, const fr_pipeline *p, const fr_image *img,
+                        fr_face *faces, int max, int *n, fr_error *err) {
+  const fr_pipeline_options *o = &p->opts;
+  const fr_detector *first = o->detector == FR_DETECTOR_TINY ? p->tiny : p->ssd;
+  fr_status st = fr_detect(ctx, first, img, &o->detect, faces, max, n, err);
+  if (st != FR_OK || *n > 0 || !o->detector_cascade) return st;
+  /* The cascade: smaller Tiny inputs find faces that fill the frame (as in
+   * LFW's 250x250 crops), SSD finds those the Tiny net misses. */
+  static const int sizes[2] = {320, 224};
+  for (int i = 0; i < 2 && *n == 0; i++) {
+    fr_detect_options d = o->detect;
+    d.input_size = sizes[i];
+    st = fr_detect(ctx, p->tiny, img, &d, faces, max, n, err);
+    if (st != FR_OK) return st;
+  }
+  if (*n == 0 && first != p->ssd) st = fr_detect(ctx, p->ssd, img, &o->detect, faces, max, n, err);
+  return st;
+}
+
+fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *p, const fr_image *img,
+                          fr_face *faces, float *desc, int max_faces, int *n_faces,
+                          fr_error *err) {
+  if (!ctx || !p || !img || !faces || !n_faces || max_faces <= 0)
+    return fr__fail(err, FR_E_INVALID, "fr_pipeline_run: NULL argument");
+  *n_faces = 0;
+  fr_status st = fr__image_check(img, err);
+  if (st != FR_OK) return st;
+  int n = 0;
+  st = detect(ctx, p, img, faces, max_faces, &n, err);
+  if (st != FR_OK) return st;
+  for (int i = 0; i < n; i++) {
+    st = fr_landmarks(ctx, p->lm, img, &faces[i], err);
+    if (st != FR_OK) return st;
+  }
+  if (desc && n > 0) {
+    int size = fr_embedder_input_size(p->emb);
+    size_t per = (size_t)size * size * 3;
+    float *buf = fr__context_scratch(ctx, per * (size_t)n * (size_t)variants(p));
+    if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for %d face chips", n);
+    for (int i = 0; i < n; i++) {
+      float *chip = buf + (size_t)i * per;
+      st = p->opts.align == FR_ALIGN_UPRIGHT
+               ? fr__align_upright_tensor(img, &faces[i], size, chip, NULL, err)
+               : fr__align_similarity_tensor(img, &faces[i], size, chip, NULL, err);
+      if (st != FR_OK) return st;
+    }
+    st = describe(ctx, p, buf, n, desc, err);
+    if (st != FR_OK) return st;
+  }
+  *n_faces = n;
+  return FR_OK;
+}
+
+fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *p, const fr_image *chip,
+                                    float *desc, fr_error *err) {
+  if (!ctx || !p || !chip || !desc)
+    return fr__fail(err, FR_E_INVALID, "fr_pipeline_describe_chip: NULL argument");
+  fr_status st = fr__image_check(chip, err);
+  if (st != FR_OK) return st;
+  int size = fr_embedder_input_size(p->emb);
+  size_t per = (size_t)size * size * 3;
+  float *buf = fr__context_scratch(ctx, per * (size_t)variants(p));
+  if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for a face chip");
+  fr__image_to_tensor(chip, 0, 0, chip->width, chip->height, size, 1, buf, NULL);
+  return describe(ctx, p, buf, 1, desc, err);
+}

@@ -1,0 +1,104 @@
+/* util.c - aligned memory, file reading, paths, time. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void *fr__aligned_alloc(size_t size) {
+  if (size == 0) return NULL;
+  void *p = NULL;
+  /* Round up so that vector tails may read a little past the last element. */
+  size_t rounded = (size + 63) & ~(size_t)63;
+  if (rounded < size) return NULL;
+  if (posix_memalign(&p, 64, rounded) != 0) return NULL;
+  return p;
+}
+
+void *fr__aligned_calloc(size_t size) {
+  void *p = fr__aligned_alloc(size);
+  if (p) memset(p, 0, (size + 63) & ~(size_t)63);
+  return p;
+}
+
+void fr__aligned_free(void *p) { free(p); }
+
+fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
+                        fr_error *err) {
+  *data = NULL;
+  *size = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return fr__fail(err, FR_E_IO, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return fr__fail(err, FR_E_IO, "%s is not a regular file", path);
+  }
+  if ((uint64_t)st.st_size > (uint64_t)max_size) {
+    fclose(f);
+    return fr__fail(err, FR_E_LIMIT, "%s is %lld bytes, more than the limit of %zu", path,
+                    (long long)st.st_size, max_size);
+  }
+  size_t n = (size_t)st.st_size;
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) {
+    fclose(f);
+    return fr__fail(err, FR_E_NOMEM, "out of memory reading %s", path);
+  }
+  size_t got = n ? fread(buf, 1, n, f) : 0;
+  int rerr = ferror(f);
+  fclose(f);
+  if (got != n || rerr) {
+    free(buf);
+    return fr__fail(err, FR_E_IO, "cannot read %s", path);
+  }
+  *data = buf;
+  *size = n;
+  return FR_OK;
+}
+
+fr_status fr__path_join(char *buf, size_t bufsize, const char *dir, const char *file,
+                        fr_error *err) {
+  int n;
+  if (!dir || !*dir)
+    n = snprintf(buf, bufsize, "%s", file);
+  else
+    n = snprintf(buf, bufsize, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", file);
+  if (n < 0 || (size_t)n >= bufsize)
+    return fr__fail(err, FR_E_INVALID, "path too long: %s/%s", dir ? dir : "", file);
+  return FR_OK;
+}
+
+double fr__now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#ifndef FR_SHARE_DIR
+#define FR_SHARE_DIR "/usr/local/share/facerec/models"
+#endif
+
+fr_status fr_model_path(const char *file, char *buf, size_t bufsize, fr_error *err) {
+  if (!file || !buf || bufsize == 0) return fr__fail(err, FR_E_INVALID, "fr_model_path: NULL argument");
+  const char *env = getenv("FACEREC_MODELS");
+  const char *dirs[3] = {env, "models", FR_SHARE_DIR};
+  for (int i = 0; i < 3; i++) {
+    if (!dirs[i] || !*dirs[i]) continue;
+    char p[4096];
+    if (fr__path_join(p, sizeof p, dirs[i], file, NULL) != FR_OK) continue;
+    struct stat st;
+    if (stat(p, &st) == 0) {
+      int n = snprintf(buf, bufsize, "%s", dirs[i]);
+      if (n < 0 || (size_t)n >= bufsize) return fr__fail(err, FR_E_INVALID, "model path too long");
+      return FR_OK;
+    }
+  }
+  return fr__fail(err, FR_E_NOTFOUND,
+                  "model file %s not found in $FACEREC_MODELS, ./models or %s (run 'make models')",
+                  file, FR_SHARE_DIR);
+}

@@ -1,0 +1,106 @@
+/*
+ * detect_internal.h - face detectors inside the library (prefix fr__).
+ *
+ * Two detectors from face-api 1.7.15 run on our engine: SSD-MobileNetV1
+ * (ssd.c) and TinyFaceDetector (tiny.c). detector.c holds what they share:
+ * the public entry points, option handling and non-maximum suppression.
+ */
+#ifndef FR_DETECT_INTERNAL_H
+#define FR_DETECT_INTERNAL_H
+
+#include "core/internal.h"
+#include "nn/nn.h"
+#include "nn/tfjs.h"
+
+/* Manifest file names, as shipped in face-api's weights folder. */
+#define FR__SSD_MANIFEST "ssd_mobilenetv1_model-weights_manifest.json"
+#define FR__TINY_MANIFEST "tiny_face_detector_model-weights_manifest.json"
+
+/* SSD-MobileNetV1: fixed 512x512 input, 5118 anchors over six feature maps. */
+#define FR__SSD_SIZE 512
+#define FR__SSD_ANCHORS 5118
+#define FR__SSD_MAPS 6
+
+/* TinyFaceDetector: five anchor boxes per cell, input a multiple of 32. */
+#define FR__TINY_ANCHORS 5
+#define FR__TINY_DEFAULT_SIZE 416
+#define FR__TINY_MIN_SIZE 32
+#define FR__TINY_MAX_SIZE 1024
+
+/* Defaults of face-api's option classes and detector constants. */
+#define FR__SSD_MIN_SCORE 0.5f
+#define FR__SSD_IOU 0.5f
+#define FR__TINY_MIN_SCORE 0.5f
+#define FR__TINY_IOU 0.4f
+
+/*
+ * A loaded detector. Immutable after fr__detector_create_with_kernels returns,
+ * so any number of threads may run it at once; everything a run writes lives
+ * in the caller's context (plans) or on the caller's stack and heap.
+ */
+struct fr_detector {
+  fr_detector_kind kind;
+  fr__graph *g;
+  /* SSD only: the anchor boxes (Output/extra_dim), FR__SSD_ANCHORS x 4 as
+   * [ymin, xmin, ymax, xmax] relative to the padded square. */
+  float *anchors;
+};
+
+/* Options after defaults have been applied. */
+typedef struct fr__detect_params {
+  float min_score;
+  float iou_threshold;
+  int input_size; /* the network's square input side */
+  int max_keep;   /* most faces to return (already <= the caller's array) */
+} fr__detect_params;
+
+/*
+ * Loads a detector whose graph uses the given kernel set (NULL: the best this
+ * CPU supports). Tests use it to compare the scalar and vector kernels.
+ */
+fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *model_dir,
+                                           const fr__kernels *kernels, fr_detector **out,
+                                           fr_error *err);
+
+/* The detector's network (for benchmarks: MAC counts). */
+const fr__graph *fr__detector_graph(const fr_detector *det);
+
+/* Per-kind builders and runners (ssd.c, tiny.c). Builders fill det->g and,
+ * for SSD, det->anchors; runners write at most p->max_keep faces. */
+fr_status fr__ssd_build(fr_detector *det, const fr__weights *wm, fr_error *err);
+fr_status fr__ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
+                         const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
+fr_status fr__tiny_build(fr_detector *det, const fr__weights *wm, fr_error *err);
+fr_status fr__tiny_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
+                          const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
+
+/* ---- non-maximum suppression (nms.c) ------------------------------------ */
+
+/*
+ * Intersection over union of two boxes. A box's extent is taken from the
+ * signs of its size as well (x..x+width in either order), and a box with no
+ * area has IoU 0 with everything, as in face-api's SSD suppression.
+ */
+float fr__iou(const fr_rect *a, const fr_rect *b);
+
+/*
+ * Greedy non-maximum suppression over n boxes already ordered from the best
+ * score down: a box is kept when its IoU with every box kept before it is at
+ * most iou_threshold. Stops after max_keep boxes. Writes the kept boxes'
+ * indices (ascending, so still in score order) to keep[0..max_keep) and
+ * returns how many there are. Both of face-api's suppression routines (SSD's
+ * and TinyYolov2's) select exactly this set.
+ */
+int fr__nms_boxes(const fr_rect *boxes, int n, float iou_threshold, int max_keep, int *keep);
+
+/*
+ * The same over faces sorted by score descending (see fr__sort_faces): the
+ * kept faces are moved to the front, in order, and their count returned.
+ * max_keep <= 0 means no limit.
+ */
+int fr__nms(fr_face *faces, int n, float iou_threshold, int max_keep);
+
+/* Sorts faces by score, highest first; equal scores keep their order. */
+void fr__sort_faces(fr_face *faces, int n);
+
+#endif

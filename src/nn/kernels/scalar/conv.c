@@ -1,0 +1,94 @@
+/*
+ * conv.c - the scalar reference kernels. Plain loops in the most obvious order:
+ * every fast kernel set is tested against these, so clarity beats speed here.
+ */
+#include "nn/nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static float *pack_identity(const float *hwio, int kh, int kw, int cin, int cout) {
+  size_t n = (size_t)kh * kw * cin * cout;
+  float *w = fr__aligned_alloc(n * sizeof(float));
+  if (w) memcpy(w, hwio, n * sizeof(float));
+  return w;
+}
+
+static size_t no_scratch(const fr__conv_args *a) {
+  (void)a;
+  return 0;
+}
+
+/* Tasks are ranges of output rows over all batch items. */
+static int row_tasks(const fr__conv_args *a, int nthreads) {
+  int rows = a->n * a->oh;
+  int t = nthreads * 4;
+  return t < rows ? t : rows;
+}
+
+static void conv_run(const fr__conv_args *a, int task, int ntasks, float *scratch) {
+  (void)scratch;
+  int rows = a->n * a->oh;
+  int r0 = (int)((long)rows * task / ntasks), r1 = (int)((long)rows * (task + 1) / ntasks);
+  for (int r = r0; r < r1; r++) {
+    int b = r / a->oh, oy = r % a->oh;
+    for (int ox = 0; ox < a->ow; ox++) {
+      size_t opix = ((size_t)b * a->oh + oy) * a->ow + ox;
+      float *o = a->out + opix * a->cout;
+      for (int co = 0; co < a->cout; co++) o[co] = a->bias ? a->bias[co] : 0.f;
+      for (int ky = 0; ky < a->kh; ky++) {
+        int iy = oy * a->stride - a->pad_top + ky;
+        if (iy < 0 || iy >= a->ih) continue;
+        for (int kx = 0; kx < a->kw; kx++) {
+          int ix = ox * a->stride - a->pad_left + kx;
+          if (ix < 0 || ix >= a->iw) continue;
+          const float *in = a->in + (((size_t)b * a->ih + iy) * a->iw + ix) * a->cin;
+          const float *w = a->w + ((size_t)ky * a->kw + kx) * a->cin * a->cout;
+          for (int ci = 0; ci < a->cin; ci++) {
+            float v = in[ci];
+            const float *wr = w + (size_t)ci * a->cout;
+            for (int co = 0; co < a->cout; co++) o[co] += v * wr[co];
+          }
+        }
+      }
+      const float *res = a->residual ? a->residual + opix * a->cout : NULL;
+      for (int co = 0; co < a->cout; co++)
+        o[co] = fr__apply_act(o[co] + (res ? res[co] : 0.f), a->act, a->alpha);
+    }
+  }
+}
+
+static void dw_run(const fr__conv_args *a, int task, int ntasks) {
+  int rows = a->n * a->oh;
+  int r0 = (int)((long)rows * task / ntasks), r1 = (int)((long)rows * (task + 1) / ntasks);
+  int c = a->cout;
+  for (int r = r0; r < r1; r++) {
+    int b = r / a->oh, oy = r % a->oh;
+    for (int ox = 0; ox < a->ow; ox++) {
+      float *o = a->out + (((size_t)b * a->oh + oy) * a->ow + ox) * c;
+      for (int ch = 0; ch < c; ch++) o[ch] = a->bias ? a->bias[ch] : 0.f;
+      for (int ky = 0; ky < a->kh; ky++) {
+        int iy = oy * a->stride - a->pad_top + ky;
+        if (iy < 0 || iy >= a->ih) continue;
+        for (int kx = 0; kx < a->kw; kx++) {
+          int ix = ox * a->stride - a->pad_left + kx;
+          if (ix < 0 || ix >= a->iw) continue;
+          const float *in = a->in + (((size_t)b * a->ih + iy) * a->iw + ix) * c;
+          const float *w = a->w + ((size_t)ky * a->kw + kx) * c;
+          for (int ch = 0; ch < c; ch++) o[ch] += in[ch] * w[ch];
+        }
+      }
+      for (int ch = 0; ch < c; ch++) o[ch] = fr__apply_act(o[ch], a->act, a->alpha);
+    }
+  }
+}
+
+const fr__kernels fr__kernels_scalar = {
+    .name = "scalar",
+    .pack_conv = pack_identity,
+    .conv_scratch = no_scratch,
+    .conv_tasks = row_tasks,
+    .conv_run = conv_run,
+    .dw_tasks = row_tasks,
+    .dw_run = dw_run,
+};

@@ -1,0 +1,186 @@
+/*
+ * nn.h - facerec's inference engine.
+ *
+ * A network is an fr__graph: a list of nodes over float32 NHWC tensors, built
+ * once by per-network builder code from a weight map (weights are copied and
+ * packed for the kernels in use), then immutable and shareable by threads.
+ *
+ * Running it needs an fr__plan: the shape of every tensor for one input size
+ * and an arena in which each activation has a fixed offset, assigned so that
+ * tensors whose lifetimes do not overlap share memory. A plan belongs to one
+ * thread's context and is reused run after run, so inference never allocates.
+ *
+ * Node builders return the id (>= 0) of the node's output tensor. On a bad
+ * argument or allocation failure they return -1 and the graph remembers the
+ * first error, which fr__graph_finish() reports, so builder code can chain
+ * calls and check once at the end.
+ */
+#ifndef FR_NN_H
+#define FR_NN_H
+
+#include "core/internal.h"
+
+typedef enum { FR__PAD_VALID = 0, FR__PAD_SAME = 1 } fr__padding;
+
+typedef enum {
+  FR__ACT_NONE = 0,
+  FR__ACT_RELU = 1,
+  FR__ACT_RELU6 = 2,
+  FR__ACT_LEAKY = 3 /* x < 0 ? alpha * x : x */
+} fr__act;
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* Arguments of a convolution (regular, depthwise or fully connected). */
+typedef struct fr__conv_args {
+  const float *in; /* [n, ih, iw, cin] */
+  int n, ih, iw, cin;
+  float *out; /* [n, oh, ow, cout] */
+  int oh, ow, cout;
+  int kh, kw, stride, pad_top, pad_left;
+  const float *w;        /* weights in the kernel table's packed layout */
+  const float *bias;     /* [cout] or NULL */
+  const float *residual; /* [n, oh, ow, cout] added before the activation, or NULL */
+  fr__act act;
+  float alpha;
+} fr__conv_args;
+
+/*
+ * A set of compute kernels. Each fast set is tested against the scalar one.
+ * Work is split into `tasks` independent pieces so that a pool can share it;
+ * run(task, scratch) computes one piece using a per-thread scratch buffer of
+ * scratch_floats(args) floats.
+ */
+typedef struct fr__kernels {
+  const char *name;
+  /* Packs HWIO weights [kh][kw][cin][cout] into the kernel's layout (returns
+   * an fr__aligned_alloc block, or NULL on allocation failure). */
+  float *(*pack_conv)(const float *hwio, int kh, int kw, int cin, int cout);
+  size_t (*conv_scratch)(const fr__conv_args *a);
+  int (*conv_tasks)(const fr__conv_args *a, int nthreads);
+  void (*conv_run)(const fr__conv_args *a, int task, int ntasks, float *scratch);
+  /* Depthwise weights stay [kh][kw][c]. */
+  int (*dw_tasks)(const fr__conv_args *a, int nthreads);
+  void (*dw_run)(const fr__conv_args *a, int task, int ntasks);
+} fr__kernels;
+
+extern const fr__kernels fr__kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const fr__kernels fr__kernels_avx2;
+#endif
+
+/* The best kernel set this CPU supports (FACEREC_KERNELS=scalar forces scalar). */
+const fr__kernels *fr__kernels_best(void);
+
+/* ---- thread pool (src/core/pool.c) ------------------------------------ */
+
+/* Runs fn(arg, task, thread) for task in [0, ntasks) on the pool's threads
+ * (pool may be NULL: everything runs on the caller). Returns when all are done.
+ * `thread` is in [0, fr_pool_size(pool)) and indexes per-thread scratch. */
+void fr__pool_run(fr_pool *pool, int ntasks, void (*fn)(void *arg, int task, int thread),
+                  void *arg);
+
+/* ---- graphs ----------------------------------------------------------- */
+
+typedef struct fr__graph fr__graph;
+
+/* kernels NULL means fr__kernels_best(). `name` labels error messages. */
+fr_status fr__graph_create(const fr__kernels *kernels, const char *name, fr__graph **out,
+                           fr_error *err);
+void fr__graph_destroy(fr__graph *g);
+
+/* The graph's single input, NHWC with `channels` channels; any batch/size. */
+int fr__input(fr__graph *g, int channels);
+
+/* 2-D convolution, HWIO weights; stride in both axes; optional residual tensor
+ * of the output's shape added before the activation. */
+int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
+               int cout, int stride, fr__padding pad, fr__act act, float alpha, int residual);
+
+/* Depthwise convolution (channel multiplier 1), weights [kh][kw][c]. */
+int fr__dwconv2d(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
+                 int stride, fr__padding pad, fr__act act, float alpha);
+
+/* Fully connected over the flattened H*W*C of each batch item; w is [in][out]. */
+int fr__fc(fr__graph *g, int x, const float *w, const float *bias, int in, int out, fr__act act,
+           float alpha);
+
+/* Elementwise sum of n (2..8) same-shaped tensors, then the activation. */
+int fr__add(fr__graph *g, const int *xs, int n, fr__act act, float alpha);
+
+/* Max or average pooling, k x k window. Average pooling with SAME padding
+ * divides by the number of in-bounds elements (TensorFlow semantics). */
+int fr__maxpool(fr__graph *g, int x, int k, int stride, fr__padding pad);
+int fr__avgpool(fr__graph *g, int x, int k, int stride, fr__padding pad);
+
+/* Zero padding: `bottom` rows, `right` columns and `channels` extra channels
+ * appended after the existing ones. */
+int fr__pad(fr__graph *g, int x, int bottom, int right, int channels);
+
+/* Mean over H and W: [n, h, w, c] -> [n, 1, 1, c]. */
+int fr__mean(fr__graph *g, int x);
+
+/* Elementwise activation on its own (for graphs that need it unfused). */
+int fr__activate(fr__graph *g, int x, fr__act act, float alpha);
+
+/* Marks a tensor as an output; returns its output index. */
+int fr__output(fr__graph *g, int x);
+
+/* Validates the graph and freezes it; reports the first builder error. */
+fr_status fr__graph_finish(fr__graph *g, fr_error *err);
+
+/* Channels of a tensor (known at build time). */
+int fr__channels(const fr__graph *g, int x);
+
+/* Multiply-adds per run at input n x h x w (for GFLOP/s figures). */
+double fr__graph_macs(const fr__graph *g, int n, int h, int w);
+
+const fr__kernels *fr__graph_kernels(const fr__graph *g);
+
+/* ---- plans and running -------------------------------------------------- */
+
+typedef struct fr__plan fr__plan;
+
+/* Plans a graph for input [n, h, w, C]. nthreads sizes per-thread scratch. */
+fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
+                          fr__plan **out, fr_error *err);
+void fr__plan_destroy(fr__plan *p);
+
+/* Where the caller writes the NHWC input before fr__run. */
+float *fr__plan_input(fr__plan *p);
+
+/* Bytes of activation + scratch memory the plan holds. */
+size_t fr__plan_bytes(const fr__plan *p);
+
+/* Runs the graph. pool may be NULL; it must have at most the plan's threads. */
+void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool);
+
+/* The k-th output after a run, and its shape [n, h, w, c] if shape != NULL. */
+const float *fr__plan_output(const fr__plan *p, int k, int shape[4]);
+
+/* ---- contexts (src/core/context.c) ------------------------------------ */
+
+/*
+ * The plan for (graph, n, h, w) held by ctx: created on first use and then
+ * reused, so a steady stream of same-sized inputs never allocates.
+ */
+fr_status fr__context_plan(fr_context *ctx, const fr__graph *g, int n, int h, int w,
+                           fr__plan **out, fr_error *err);
+fr_pool *fr__context_pool(fr_context *ctx);
+
+/* A per-context scratch buffer of at least `floats` floats, grown on demand and
+ * kept, so steady-state callers do not allocate. NULL on allocation failure.
+ * Its contents are not preserved between calls. */
+float *fr__context_scratch(fr_context *ctx, size_t floats);
+
+/* Activation helper shared by kernels. */
+static inline float fr__apply_act(float v, fr__act act, float alpha) {
+  switch (act) {
+  case FR__ACT_RELU: return v > 0.f ? v : 0.f;
+  case FR__ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+  case FR__ACT_LEAKY: return v < 0.f ? alpha * v : v;
+  default: return v;
+  }
+}
+
+#endif

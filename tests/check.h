@@ -1,0 +1,64 @@
+/*
+ * check.h - the tiny test harness every tests/test_*.c uses.
+ * Each program runs its checks, prints failures with file:line, and ends with
+ * the line "N passed, N failed" (the summary line CI reads); its exit status is
+ * non-zero when anything failed.
+ */
+#ifndef FR_TEST_CHECK_H
+#define FR_TEST_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_passed_, check_failed_;
+
+#define CHECK_MSG(cond, ...)                                                  \
+  do {                                                                        \
+    if (cond) {                                                               \
+      check_passed_++;                                                        \
+    } else {                                                                  \
+      check_failed_++;                                                        \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+      fprintf(stderr, __VA_ARGS__);                                           \
+      fputc('\n', stderr);                                                    \
+    }                                                                         \
+  } while (0)
+
+#define CHECK(cond) CHECK_MSG(cond, "%s", "")
+
+/* Checks an fr_status call and prints the error message on failure. */
+#define CHECK_OK(call, errp)                                                  \
+  do {                                                                        \
+    fr_status st_ = (call);                                                   \
+    CHECK_MSG(st_ == FR_OK, "status %d: %s", st_, (errp)->message);           \
+  } while (0)
+
+/* The shared data folder: $FACEREC_DATA or ../shared/data. */
+static inline const char *check_data_dir(void) {
+  const char *d = getenv("FACEREC_DATA");
+  return d && *d ? d : "../shared/data";
+}
+
+/* Joins the data folder and a relative path into a static buffer ring. */
+static inline const char *check_data(const char *rel) {
+  static char bufs[8][1024];
+  static int k;
+  char *b = bufs[k++ & 7];
+  snprintf(b, 1024, "%s/%s", check_data_dir(), rel);
+  return b;
+}
+
+/* The models folder: $FACEREC_MODELS or ./models. */
+static inline const char *check_models_dir(void) {
+  const char *d = getenv("FACEREC_MODELS");
+  return d && *d ? d : "models";
+}
+
+static inline int check_summary(void) {
+  printf("%d passed, %d failed\n", check_passed_, check_failed_);
+  return check_failed_ ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs every test program of each build folder given (e.g. build build-asan),
+# then the CLI tests, and prints one summary line "N passed, N failed".
+# Exits non-zero if anything failed.
+set -u
+passed=0; failed=0; broken=""
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+for dir in "$@"; do
+  for t in "$dir"/tests/test_*; do
+    [ -x "$t" ] || continue
+    out=$(mktemp)
+    echo "== $t"
+    "$t" >"$out" 2>&1
+    rc=$?
+    tail -n 25 "$out" | grep -v '^$' | sed 's/^/   /' | tail -n 8
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$line" ]; then
+      p=$(echo "$line" | cut -d' ' -f1); f=$(echo "$line" | cut -d' ' -f3)
+      passed=$((passed + p)); failed=$((failed + f))
+    fi
+    # A crash, a sanitizer report or a missing summary counts as a failure.
+    if [ $rc -ne 0 ] && { [ -z "$line" ] || [ "${f:-0}" = 0 ]; }; then
+      failed=$((failed + 1)); broken="$broken $t(rc=$rc)"
+      sed 's/^/   | /' "$out" | tail -n 40
+    fi
+    rm -f "$out"
+  done
+  if [ -x tests/cli.sh ] || [ -f tests/cli.sh ]; then
+    out=$(mktemp)
+    echo "== tests/cli.sh $dir/facerec"
+    sh tests/cli.sh "$dir/facerec" >"$out" 2>&1
+    rc=$?
+    grep -E '^(FAIL|ok)' "$out" | sed 's/^/   /' | tail -n 60
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$line" ]; then
+      p=$(echo "$line" | cut -d' ' -f1); f=$(echo "$line" | cut -d' ' -f3)
+      passed=$((passed + p)); failed=$((failed + f))
+    fi
+    if [ $rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); broken="$broken cli.sh($dir)"; fi
+    rm -f "$out"
+  fi
+done
+[ -n "$broken" ] && echo "crashed or incomplete:$broken"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,715 @@
+/*
+ * facerec - the command-line tool: detect, embed, verify, compare, align and
+ * evaluate, on top of the public API in facerec.h (and, for evaluation, the
+ * internal evaluation helpers).
+ */
+#include "facerec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eval/eval.h"
+
+#define MAX_FACES 64
+
+/* ---- options -------------------------------------------------------------- */
+
+typedef struct cli {
+  int threads;
+  int json;
+  const char *models;
+  fr_pipeline_options po;
+  int landmarks_off;
+  int aligned;
+  float threshold;
+  const char *out_dir;
+  int size;
+  /* eval */
+  const char *root, *pairs;
+  int folds_limit;
+  int progress;
+  const char *dump;
+} cli;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: facerec COMMAND [OPTIONS] ARGS\n"
+          "\n"
+          "commands:\n"
+          "  detect IMAGE...          find faces: box [x,y,w,h], score, 68 landmarks\n"
+          "  embed IMAGE...           describe every face with a 128-d descriptor\n"
+          "  verify IMAGE_A IMAGE_B   same person? distance, threshold, same (exit 0 either way)\n"
+          "  compare IMAGE...         every face of every image, and their distance matrix\n"
+          "  align IMAGE... --out DIR write the aligned face chips as PNG files\n"
+          "  eval lfw --root DIR --pairs FILE   LFW View 2 10-fold verification\n"
+          "\n"
+          "options:\n"
+          "  --threads N        threads (default: all cores)\n"
+          "  --json             machine-readable output (one JSON object per image)\n"
+          "  --models DIR       model folder (default: $FACEREC_MODELS, ./models, share dir)\n"
+          "  --detector ssd|tiny  face detector (default ssd)\n"
+          "  --min-score S      detection score threshold (default 0.5)\n"
+          "  --input-size N     TinyFaceDetector input side, multiple of 32 (default 416)\n"
+          "  --cascade          when no face is found, retry Tiny@320, Tiny@224, SSD\n"
+          "  --landmarks 68|tiny|none  landmark net (default 68; none: detect only)\n"
+          "  --align similarity|upright  chip alignment (default similarity)\n"
+          "  --aligned          the images already are aligned face chips (embed, verify)\n"
+          "  --flip             average each descriptor with its mirror image's\n"
+          "  --jitter N         average N randomly jittered chips (like dlib's num_jitters)\n"
+          "  --threshold T      same-person distance threshold (default 0.6)\n"
+          "  --size N           chip size for align (default 150)\n"
+          "  --folds K          eval: use only the first K folds (default all)\n"
+          "  --dump FILE        eval: write every pair's distance as CSV\n"
+          "  --version          print the version\n");
+}
+
+static int die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("facerec: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return 0;
+  *out = (int)v;
+  return 1;
+}
+
+static int parse_float(const char *s, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v)) return 0;
+  *out = (float)v;
+  return 1;
+}
+
+/* Parses options anywhere among the arguments; leaves positional ones in
+ * args. Returns 0 on success, or an exit status. */
+static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
+  *args = calloc((size_t)argc + 1, sizeof **args);
+  *nargs = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE()                                              \
+  do {                                                            \
+    if (!v) return die("option %s needs a value", a);             \
+    i++;                                                          \
+  } while (0)
+    if (strcmp(a, "--json") == 0) c->json = 1;
+    else if (strcmp(a, "--flip") == 0) c->po.flip = 1;
+    else if (strcmp(a, "--aligned") == 0) c->aligned = 1;
+    else if (strcmp(a, "--cascade") == 0) c->po.detector_cascade = 1;
+    else if (strcmp(a, "--threads") == 0) {
+      NEED_VALUE();
+      if (!parse_int(v, 1, 256, &c->threads)) return die("--threads wants 1..256, not '%s'", v);
+    } else if (strcmp(a, "--models") == 0) {
+      NEED_VALUE();
+      c->models = v;
+    } else if (strcmp(a, "--detector") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "ssd") == 0) c->po.detector = FR_DETECTOR_SSD;
+      else if (strcmp(v, "tiny") == 0) c->po.detector = FR_DETECTOR_TINY;
+      else return die("unknown detector '%s' (ssd or tiny)", v);
+    } else if (strcmp(a, "--min-score") == 0) {
+      NEED_VALUE();
+      if (!parse_float(v, &c->po.detect.min_score) || c->po.detect.min_score < 0 ||
+          c->po.detect.min_score > 1)
+        return die("--min-score wants a number in [0, 1], not '%s'", v);
+    } else if (strcmp(a, "--input-size") == 0) {
+      NEED_VALUE();
+      if (!parse_int(v, 32, 1024, &c->po.detect.input_size) || c->po.detect.input_size % 32)
+        return die("--input-size wants a multiple of 32 in 32..1024, not '%s'", v);
+    } else if (strcmp(a, "--landmarks") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "68") == 0) c->po.landmarks = FR_LANDMARKS_68;
+      else if (strcmp(v, "tiny") == 0) c->po.landmarks = FR_LANDMARKS_68_TINY;
+      else if (strcmp(v, "none") == 0) c->landmarks_off = 1;
+      else return die("unknown landmarks '%s' (68, tiny or none)", v);
+    } else if (strcmp(a, "--align") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "similarity") == 0) c->po.align = FR_ALIGN_SIMILARITY;
+      else if (strcmp(v, "upright") == 0) c->po.align = FR_ALIGN_UPRIGHT;
+      else return die("unknown alignment '%s' (similarity or upright)", v);
+    } else if (strcmp(a, "--jitter") == 0) {
+      NEED_VALUE();
+      if (!parse_int(v, 0, 32, &c->po.jitter)) return die("--jitter wants 0..32, not '%s'", v);
+    } else if (strcmp(a, "--threshold") == 0) {
+      NEED_VALUE();
+      if (!parse_float(v, &c->threshold) || c->threshold <= 0)
+        return die("--threshold wants a positive number, not '%s'", v);
+    } else if (strcmp(a, "--out") == 0) {
+      NEED_VALUE();
+      c->out_dir = v;
+    } else if (strcmp(a, "--size") == 0) {
+      NEED_VALUE();
+      if (!parse_int(v, 16, 1024, &c->size)) return die("--size wants 16..1024, not '%s'", v);
+    } else if (strcmp(a, "--root") == 0) {
+      NEED_VALUE();
+      c->root = v;
+    } else if (strcmp(a, "--pairs") == 0) {
+      NEED_VALUE();
+      c->pairs = v;
+    } else if (strcmp(a, "--folds") == 0) {
+      NEED_VALUE();
+      if (!parse_int(v, 1, 16, &c->folds_limit)) return die("--folds wants 1..16, not '%s'", v);
+    } else if (strcmp(a, "--dump") == 0) {
+      NEED_VALUE();
+      c->dump = v;
+    } else if (strcmp(a, "--") == 0) {
+      for (i++; i < argc; i++) (*args)[(*nargs)++] = argv[i];
+    } else if (a[0] == '-' && a[1] == '-') {
+      return die("unknown option %s (see facerec --help)", a);
+    } else {
+      (*args)[(*nargs)++] = argv[i];
+    }
+#undef NEED_VALUE
+  }
+  return 0;
+}
+
+/* ---- shared state ----------------------------------------------------------- */
+
+typedef struct runner {
+  fr_pool *pool;
+  fr_context *ctx;
+  fr_pipeline *pipe;
+  fr_detector *det; /* detect-only mode */
+} runner;
+
+static int runner_open(runner *r, cli *c, int need_pipeline) {
+  fr_error err = {0};
+  memset(r, 0, sizeof *r);
+  if (fr_pool_create(c->threads, &r->pool, &err) != FR_OK ||
+      fr_context_create(r->pool, &r->ctx, &err) != FR_OK)
+    return die("%s", err.message);
+  if (need_pipeline) {
+    if (fr_pipeline_create(&c->po, c->models, &r->pipe, &err) != FR_OK)
+      return die("cannot load models: %s", err.message);
+  } else {
+    if (fr_detector_create(c->po.detector, c->models, &r->det, &err) != FR_OK)
+      return die("cannot load the detector: %s", err.message);
+  }
+  return 0;
+}
+
+static void runner_close(runner *r) {
+  fr_pipeline_destroy(r->pipe);
+  fr_detector_destroy(r->det);
+  fr_context_destroy(r->ctx);
+  fr_pool_destroy(r->pool);
+}
+
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
+static void print_face_json(const fr_face *f, const float *desc, int dim) {
+  printf("{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f", f->box.x, f->box.y, f->box.width,
+         f->box.height, f->score);
+  printf(",\"landmarks\":[");
+  for (int k = 0; k < f->n_landmarks; k++)
+    printf("%s[%.2f,%.2f]", k ? "," : "", f->landmarks[k].x, f->landmarks[k].y);
+  printf("]");
+  if (desc) {
+    printf(",\"embedding\":[");
+    for (int k = 0; k < dim; k++) printf("%s%.7g", k ? "," : "", desc[k]);
+    printf("]");
+  }
+  printf("}");
+}
+
+static void print_face_text(int i, const fr_face *f, const float *desc, int dim, int landmarks) {
+  printf("  face %d: box [%.1f, %.1f, %.1f, %.1f] score %.3f\n", i, f->box.x, f->box.y,
+         f->box.width, f->box.height, f->score);
+  if (landmarks && f->n_landmarks) {
+    printf("    landmarks:");
+    for (int k = 0; k < f->n_landmarks; k++)
+      printf(" %.1f,%.1f", f->landmarks[k].x, f->landmarks[k].y);
+    printf("\n");
+  }
+  if (desc) {
+    printf("    embedding:");
+    for (int k = 0; k < dim; k++) printf(" %.6f", desc[k]);
+    printf("\n");
+  }
+}
+
+/* Runs the pipeline (or the detector alone) on one image. Returns 0 on
+ * success; prints the error and returns 1 otherwise. */
+static int process(runner *r, cli *c, const char *path, fr_face *faces, float *desc, int *n,
+                   int want_desc) {
+  fr_error err = {0};
+  fr_image img;
+  *n = 0;
+  if (fr_image_load(path, NULL, &img, &err) != FR_OK) {
+    fprintf(stderr, "facerec: %s\n", err.message);
+    return 1;
+  }
+  fr_status st;
+  if (c->aligned && r->pipe) {
+    faces[0] = (fr_face){.box = {0, 0, (float)img.width, (float)img.height}, .score = 1};
+    st = fr_pipeline_describe_chip(r->ctx, r->pipe, &img, desc, &err);
+    if (st == FR_OK) *n = 1;
+  } else if (r->pipe) {
+    st = fr_pipeline_run(r->ctx, r->pipe, &img, faces, want_desc ? desc : NULL, MAX_FACES, n, &err);
+  } else {
+    st = fr_detect(r->ctx, r->det, &img, &c->po.detect, faces, MAX_FACES, n, &err);
+  }
+  fr_image_free(&img);
+  if (st != FR_OK) {
+    fprintf(stderr, "facerec: %s: %s\n", path, err.message);
+    return 1;
+  }
+  return 0;
+}
+
+/* detect and embed: one record per image. */
+static int cmd_faces(cli *c, char **args, int nargs, int want_desc) {
+  if (nargs == 0) return die("no image given");
+  runner r;
+  int rc = runner_open(&r, c, want_desc || !c->landmarks_off);
+  if (rc) return rc;
+  int dim = r.pipe ? fr_pipeline_dim(r.pipe) : 0;
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  float *desc = calloc((size_t)MAX_FACES * (dim ? dim : 1), sizeof *desc);
+  int failures = 0;
+  for (int i = 0; i < nargs; i++) {
+    int n;
+    if (process(&r, c, args[i], faces, desc, &n, want_desc)) {
+      failures++;
+      if (c->json) {
+        printf("{\"image\":");
+        json_string(args[i]);
+        printf(",\"error\":\"could not process the image\",\"faces\":[]}\n");
+      }
+      continue;
+    }
+    if (c->json) {
+      printf("{\"image\":");
+      json_string(args[i]);
+      printf(",\"faces\":[");
+      for (int k = 0; k < n; k++) {
+        if (k) putchar(',');
+        print_face_json(&faces[k], want_desc ? desc + (size_t)k * dim : NULL, dim);
+      }
+      printf("]}\n");
+    } else {
+      printf("%s: %d face%s\n", args[i], n, n == 1 ? "" : "s");
+      for (int k = 0; k < n; k++)
+        print_face_text(k, &faces[k], want_desc ? desc + (size_t)k * dim : NULL, dim, !want_desc);
+    }
+  }
+  free(faces);
+  free(desc);
+  runner_close(&r);
+  return failures ? 1 : 0;
+}
+
+/* The face to use when an image must stand for one person: the largest. */
+static int main_face(const fr_face *faces, int n) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (faces[i].box.width * faces[i].box.height > faces[best].box.width * faces[best].box.height)
+      best = i;
+  return best;
+}
+
+static int cmd_verify(cli *c, char **args, int nargs) {
+  if (nargs != 2) return die("verify takes two images");
+  runner r;
+  int rc = runner_open(&r, c, 1);
+  if (rc) return rc;
+  int dim = fr_pipeline_dim(r.pipe);
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  float *desc = calloc((size_t)MAX_FACES * dim, sizeof *desc);
+  float *d2 = calloc((size_t)2 * dim, sizeof *d2);
+  rc = 0;
+  for (int i = 0; i < 2 && !rc; i++) {
+    int n;
+    if (process(&r, c, args[i], faces, desc, &n, 1)) rc = 1;
+    else if (n == 0) rc = die("%s: no face found", args[i]) - 1;
+    else memcpy(d2 + (size_t)i * dim, desc + (size_t)main_face(faces, n) * dim, dim * sizeof(float));
+  }
+  if (!rc) {
+    float thr = c->threshold > 0 ? c->threshold : fr_pipeline_threshold(r.pipe);
+    float d = fr_distance(d2, d2 + dim, dim);
+    if (c->json)
+      printf("{\"distance\":%.6f,\"threshold\":%.4f,\"same\":%s}\n", d, thr, d <= thr ? "true" : "false");
+    else
+      printf("distance %.4f threshold %.4f same: %s\n", d, thr, d <= thr ? "true" : "false");
+  }
+  free(faces);
+  free(desc);
+  free(d2);
+  runner_close(&r);
+  return rc;
+}
+
+/* compare: every face of every image, then the distance matrix. */
+static int cmd_compare(cli *c, char **args, int nargs) {
+  if (nargs == 0) return die("no image given");
+  runner r;
+  int rc = runner_open(&r, c, 1);
+  if (rc) return rc;
+  int dim = fr_pipeline_dim(r.pipe);
+  int cap = 256, total = 0;
+  float *all = malloc((size_t)cap * dim * sizeof(float));
+  char (*label)[64] = malloc((size_t)cap * sizeof *label);
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  float *desc = calloc((size_t)MAX_FACES * dim, sizeof *desc);
+  int failures = 0;
+  for (int i = 0; i < nargs; i++) {
+    int n;
+    if (process(&r, c, args[i], faces, desc, &n, 1)) {
+      failures++;
+      continue;
+    }
+    const char *base = strrchr(args[i], '/');
+    base = base ? base + 1 : args[i];
+    printf("%s: %d face%s\n", args[i], n, n == 1 ? "" : "s");
+    for (int k = 0; k < n && total < cap; k++, total++) {
+      const fr_face *f = &faces[k];
+      snprintf(label[total], sizeof label[total], "%.40s#%d", base, k);
+      printf("  [%d] %s box [%.0f, %.0f, %.0f, %.0f] score %.2f\n", total, label[total], f->box.x,
+             f->box.y, f->box.width, f->box.height, f->score);
+      memcpy(all + (size_t)total * dim, desc + (size_t)k * dim, dim * sizeof(float));
+    }
+  }
+  float thr = c->threshold > 0 ? c->threshold : fr_pipeline_threshold(r.pipe);
+  printf("\ndistance matrix (same person when distance <= %.2f, marked *):\n      ", thr);
+  for (int j = 0; j < total; j++) printf(" %6d", j);
+  printf("\n");
+  for (int i = 0; i < total; i++) {
+    printf("[%3d] ", i);
+    for (int j = 0; j < total; j++) {
+      float d = fr_distance(all + (size_t)i * dim, all + (size_t)j * dim, dim);
+      printf(" %5.2f%c", d, i != j && d <= thr ? '*' : ' ');
+    }
+    printf("\n");
+  }
+  printf("\nsame-person calls:\n");
+  int calls = 0;
+  for (int i = 0; i < total; i++)
+    for (int j = i + 1; j < total; j++) {
+      float d = fr_distance(all + (size_t)i * dim, all + (size_t)j * dim, dim);
+      if (d <= thr) {
+        printf("  %s ~ %s (%.3f): same\n", label[i], label[j], d);
+        calls++;
+      }
+    }
+  if (!calls) printf("  none: every face is a different person\n");
+  free(all);
+  free(label);
+  free(faces);
+  free(desc);
+  runner_close(&r);
+  return failures ? 1 : 0;
+}
+
+static int cmd_align(cli *c, char **args, int nargs) {
+  if (nargs == 0) return die("no image given");
+  if (!c->out_dir) return die("align needs --out DIR");
+  if (mkdir(c->out_dir, 0777) != 0 && errno != EEXIST)
+    return die("cannot create %s: %s", c->out_dir, strerror(errno));
+  runner r;
+  int rc = runner_open(&r, c, 1);
+  if (rc) return rc;
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  int failures = 0;
+  for (int i = 0; i < nargs; i++) {
+    int n;
+    if (process(&r, c, args[i], faces, NULL, &n, 0)) {
+      failures++;
+      continue;
+    }
+    fr_image img;
+    fr_error err = {0};
+    if (fr_image_load(args[i], NULL, &img, &err) != FR_OK) {
+      failures++;
+      continue;
+    }
+    const char *base = strrchr(args[i], '/');
+    base = base ? base + 1 : args[i];
+    for (int k = 0; k < n; k++) {
+      fr_image chip;
+      char out[4096];
+      snprintf(out, sizeof out, "%s/%s.face%d.png", c->out_dir, base, k);
+      if (fr_align(&img, &faces[k], c->po.align ? c->po.align : FR_ALIGN_SIMILARITY,
+                   c->size ? c->size : 150, &chip, &err) != FR_OK ||
+          fr_image_save(&chip, out, &err) != FR_OK) {
+        fprintf(stderr, "facerec: %s face %d: %s\n", args[i], k, err.message);
+        failures++;
+      } else {
+        printf("%s\n", out);
+      }
+      fr_image_free(&chip);
+    }
+    fr_image_free(&img);
+  }
+  free(faces);
+  runner_close(&r);
+  return failures ? 1 : 0;
+}
+
+/* ---- eval lfw ----------------------------------------------------------------- */
+
+typedef struct eval_job {
+  cli *c;
+  const fr__lfw *lfw;
+  const fr_pipeline *pipe;
+  float *desc; /* n_images x dim */
+  unsigned char *status; /* 0 face found, 1 fallback, 2 unreadable */
+  int *todo;
+  int n_todo;
+  int next;
+  int done;
+  pthread_mutex_t mu;
+} eval_job;
+
+/* Describes one LFW image: the detected face nearest the centre (LFW crops
+ * are centred on the labelled person), or, when no face is found, the
+ * landmarks of a centre box, which is what the fallback counts. */
+static int eval_image(fr_context *ctx, const fr_pipeline *pipe, const char *path, float *desc) {
+  fr_error err = {0};
+  fr_image img;
+  if (fr_image_load(path, NULL, &img, &err) != FR_OK) return 2;
+  fr_face faces[MAX_FACES];
+  int dim = fr_pipeline_dim(pipe);
+  float *all = malloc((size_t)MAX_FACES * dim * sizeof(float));
+  int n = 0, rc = 2;
+  if (all && fr_pipeline_run(ctx, pipe, &img, faces, all, MAX_FACES, &n, &err) == FR_OK) {
+    if (n > 0) {
+      int best = 0;
+      double bd = 1e30, cx = img.width / 2.0, cy = img.height / 2.0;
+      for (int i = 0; i < n; i++) {
+        double fx = faces[i].box.x + faces[i].box.width / 2 - cx;
+        double fy = faces[i].box.y + faces[i].box.height / 2 - cy;
+        double d = fx * fx + fy * fy;
+        if (d < bd) bd = d, best = i;
+      }
+      memcpy(desc, all + (size_t)best * dim, dim * sizeof(float));
+      rc = 0;
+    } else {
+      /* A centre crop of half the image's side, as a face-sized chip. */
+      int side = (img.width < img.height ? img.width : img.height) / 2;
+      fr_image crop;
+      if (fr_image_wrap(img.data + (size_t)((img.height - side) / 2) * img.stride +
+                            (size_t)((img.width - side) / 2) * fr_pixel_size(img.format),
+                        side, side, img.stride, img.format, &crop, &err) == FR_OK &&
+          fr_pipeline_describe_chip(ctx, pipe, &crop, desc, &err) == FR_OK)
+        rc = 1;
+    }
+  }
+  free(all);
+  fr_image_free(&img);
+  return rc;
+}
+
+static void *eval_worker(void *arg) {
+  eval_job *j = arg;
+  fr_context *ctx;
+  fr_error err;
+  if (fr_context_create(NULL, &ctx, &err) != FR_OK) return NULL;
+  int dim = fr_pipeline_dim(j->pipe);
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int k = j->next < j->n_todo ? j->todo[j->next++] : -1;
+    pthread_mutex_unlock(&j->mu);
+    if (k < 0) break;
+    j->status[k] = (unsigned char)eval_image(ctx, j->pipe, j->lfw->paths[k], j->desc + (size_t)k * dim);
+    pthread_mutex_lock(&j->mu);
+    j->done++;
+    if (j->c->progress && (j->done % 50 == 0 || j->done == j->n_todo)) {
+      int width = 40, fill = (int)((long)width * j->done / j->n_todo);
+      fprintf(stderr, "\r[%.*s%*s] %d/%d images", fill, "########################################",
+              width - fill, "", j->done, j->n_todo);
+      if (j->done == j->n_todo) fputc('\n', stderr);
+    }
+    pthread_mutex_unlock(&j->mu);
+  }
+  fr_context_destroy(ctx);
+  return NULL;
+}
+
+static int cmd_eval(cli *c, char **args, int nargs) {
+  if (nargs < 1 || strcmp(args[0], "lfw") != 0) return die("usage: facerec eval lfw --root DIR --pairs FILE");
+  if (!c->root || !c->pairs) return die("eval lfw needs --root DIR and --pairs FILE");
+  fr_error err = {0};
+  fr__lfw *lfw;
+  if (fr__lfw_load(c->pairs, c->root, &lfw, &err) != FR_OK) return die("%s", err.message);
+  int folds = c->folds_limit && c->folds_limit < lfw->n_folds ? c->folds_limit : lfw->n_folds;
+  /* LFW's images are tight crops; the cascade finds faces SSD alone misses. */
+  c->po.detector_cascade = 1;
+  fr_pipeline *pipe;
+  if (fr_pipeline_create(&c->po, c->models, &pipe, &err) != FR_OK) {
+    fr__lfw_destroy(lfw);
+    return die("cannot load models: %s", err.message);
+  }
+  int dim = fr_pipeline_dim(pipe);
+  eval_job j = {0};
+  j.c = c;
+  j.lfw = lfw;
+  j.pipe = pipe;
+  j.desc = calloc((size_t)lfw->n_images * dim, sizeof(float));
+  j.status = calloc((size_t)lfw->n_images, 1);
+  j.todo = malloc((size_t)lfw->n_images * sizeof(int));
+  unsigned char *needed = calloc((size_t)lfw->n_images, 1);
+  int n_pairs = 0;
+  for (int i = 0; i < lfw->n_pairs; i++)
+    if (lfw->pairs[i].fold < folds) {
+      needed[lfw->pairs[i].a] = needed[lfw->pairs[i].b] = 1;
+      n_pairs++;
+    }
+  for (int i = 0; i < lfw->n_images; i++)
+    if (needed[i]) j.todo[j.n_todo++] = i;
+  pthread_mutex_init(&j.mu, NULL);
+  j.c->progress = isatty(2) || getenv("FACEREC_PROGRESS") != NULL;
+  int nthreads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (nthreads < 1) nthreads = 1;
+  pthread_t th[256];
+  double t0 = 0;
+  {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  for (int t = 0; t < nthreads; t++) pthread_create(&th[t], NULL, eval_worker, &j);
+  for (int t = 0; t < nthreads; t++) pthread_join(th[t], NULL);
+  double secs;
+  {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    secs = ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
+  }
+  int fallback = 0, unreadable = 0;
+  for (int k = 0; k < j.n_todo; k++) {
+    fallback += j.status[j.todo[k]] == 1;
+    unreadable += j.status[j.todo[k]] == 2;
+  }
+  float *dist = malloc((size_t)n_pairs * sizeof(float));
+  int *same = malloc((size_t)n_pairs * sizeof(int)), *fold = malloc((size_t)n_pairs * sizeof(int));
+  FILE *dump = c->dump ? fopen(c->dump, "w") : NULL;
+  if (c->dump && !dump) fprintf(stderr, "facerec: cannot write %s\n", c->dump);
+  if (dump) fprintf(dump, "fold,same,distance,image_a,image_b\n");
+  int m = 0;
+  for (int i = 0; i < lfw->n_pairs; i++) {
+    const fr__pair *p = &lfw->pairs[i];
+    if (p->fold >= folds) continue;
+    dist[m] = fr_distance(j.desc + (size_t)p->a * dim, j.desc + (size_t)p->b * dim, dim);
+    same[m] = p->same;
+    fold[m] = p->fold;
+    if (dump) fprintf(dump, "%d,%d,%.6f,%s,%s\n", p->fold, p->same, dist[m], lfw->paths[p->a], lfw->paths[p->b]);
+    m++;
+  }
+  if (dump) fclose(dump);
+  fr__verif v;
+  int rc = 0;
+  if (folds < 2) {
+    rc = die("at least 2 folds are needed (threshold chosen on the others)");
+  } else if (fr__verification(dist, same, fold, m, folds, 1e-3, &v, &err) != FR_OK) {
+    rc = die("%s", err.message);
+  } else if (c->json) {
+    printf("{\"protocol\":\"LFW View 2\",\"folds\":%d,\"pairs\":%d,\"images\":%d,"
+           "\"accuracy\":%.5f,\"accuracy_std\":%.5f,\"threshold\":%.4f,\"val_at_far\":%.5f,"
+           "\"val_std\":%.5f,\"far\":%.5f,\"far_target\":0.001,\"auc\":%.5f,\"eer\":%.5f,"
+           "\"no_face_fallback\":%d,\"unreadable\":%d,\"align\":\"%s\",\"flip\":%s,\"jitter\":%d,"
+           "\"seconds\":%.1f,\"fold_accuracy\":[",
+           folds, m, j.n_todo, v.accuracy_mean, v.accuracy_std, v.threshold_mean, v.val_mean,
+           v.val_std, v.far_mean, v.auc, v.eer, fallback, unreadable,
+           c->po.align == FR_ALIGN_UPRIGHT ? "upright" : "similarity", c->po.flip ? "true" : "false",
+           c->po.jitter, secs);
+    for (int f = 0; f < folds; f++) printf("%s%.4f", f ? "," : "", v.fold_accuracy[f]);
+    printf("]}\n");
+  } else {
+    printf("LFW View 2, %d folds, %d pairs, %d images (%.1f s, %.1f images/s)\n", folds, m,
+           j.n_todo, secs, j.n_todo / (secs > 0 ? secs : 1));
+    printf("alignment %s%s", c->po.align == FR_ALIGN_UPRIGHT ? "upright" : "similarity",
+           c->po.flip ? ", flip fusion" : "");
+    if (c->po.jitter) printf(", %d jitters", c->po.jitter);
+    printf("\naccuracy      %.2f%% +- %.2f%%\n", 100 * v.accuracy_mean, 100 * v.accuracy_std);
+    printf("threshold     %.4f (mean over folds)\n", v.threshold_mean);
+    printf("VAL@FAR=1e-3  %.2f%% +- %.2f%% (FAR reached %.4f)\n", 100 * v.val_mean,
+           100 * v.val_std, v.far_mean);
+    printf("AUC           %.5f\n", v.auc);
+    printf("EER           %.2f%%\n", 100 * v.eer);
+    printf("no face found %d images (centre-crop fallback), unreadable %d\n", fallback, unreadable);
+  }
+  free(dist);
+  free(same);
+  free(fold);
+  free(needed);
+  free(j.desc);
+  free(j.status);
+  free(j.todo);
+  pthread_mutex_destroy(&j.mu);
+  fr_pipeline_destroy(pipe);
+  fr__lfw_destroy(lfw);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("facerec %s (kernels: %s)\n", fr_version(), fr_kernels_name());
+    return 0;
+  }
+  cli c;
+  memset(&c, 0, sizeof c);
+  fr_pipeline_options_default(&c.po);
+  c.threads = 0;
+  char **args;
+  int nargs;
+  int rc = parse_args(argc - 2, argv + 2, &c, &args, &nargs);
+  if (rc) {
+    free(args);
+    return rc;
+  }
+  if (c.threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c.threads = n > 0 ? (int)n : 1;
+  }
+  if (strcmp(cmd, "detect") == 0) rc = cmd_faces(&c, args, nargs, 0);
+  else if (strcmp(cmd, "embed") == 0) rc = cmd_faces(&c, args, nargs, 1);
+  else if (strcmp(cmd, "verify") == 0) rc = cmd_verify(&c, args, nargs);
+  else if (strcmp(cmd, "compare") == 0) rc = cmd_compare(&c, args, nargs);
+  else if (strcmp(cmd, "align") == 0) rc = cmd_align(&c, args, nargs);
+  else if (strcmp(cmd, "eval") == 0) rc = cmd_eval(&c, args, nargs);
+  else {
+    usage(stderr);
+    rc = die("unknown command '%s'", cmd);
+  }
+  free(args);
+  return rc;
+}
