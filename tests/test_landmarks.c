@@ -146,7 +146,8 @@ static void test_peer_file(fr_context *ctx, const fr_landmarker *lm, const fr_em
     fr_rect rp = fr__align_upright_rect(&peer, img.width, img.height);
     fr_rect ro = fr__align_upright_rect(&ours, img.width, img.height);
     int exact_p = rect_equal(rp, ax, ay, aw, ah), exact_o = rect_equal(ro, ax, ay, aw, ah);
-    CHECK_MSG(exact_p, "%s face %d: alignRect from the peer's landmarks %g %g %g %g, peer %g %g %g %g",
+    CHECK_MSG(exact_p,
+              "%s face %d: alignRect from the peer's landmarks %g %g %g %g, peer %g %g %g %g",
               json_name, idx, rp.x, rp.y, rp.width, rp.height, ax, ay, aw, ah);
     /* Our landmarks differ from the peer's by a fraction of a pixel, so a
      * floor() may tip over: allow one pixel there. */
@@ -186,7 +187,8 @@ static void test_peer_file(fr_context *ctx, const fr_landmarker *lm, const fr_em
                 "%s face %d: descriptor of the upright chip %.4f from the peer's", json_name, idx,
                 dd);
       if (dd > g_desc_max) g_desc_max = dd;
-      if (getenv("FACEREC_VERBOSE")) printf("  %s face %d descriptor distance %.4f\n", json_name, idx, dd);
+      if (getenv("FACEREC_VERBOSE"))
+        printf("  %s face %d descriptor distance %.4f\n", json_name, idx, dd);
     }
     free(rgb);
     idx++;
@@ -209,7 +211,7 @@ static void test_peer_outputs(fr_context *ctx, const fr_landmarker *lm, const fr
   while ((e = readdir(d)) && n < 64) {
     size_t len = strlen(e->d_name);
     if (len > 5 && len < 128 && strcmp(e->d_name + len - 5, ".json") == 0)
-      snprintf(names[n++], 128, "%s", e->d_name);
+      memcpy(names[n++], e->d_name, len + 1);
   }
   closedir(d);
   qsort(names, (size_t)n, sizeof names[0], cmp_str);
@@ -278,6 +280,42 @@ static void test_kernels(fr_context *ctx, fr_landmarker_kind kind) {
   fr_landmarker_destroy(b);
 }
 
+/* The same landmarks on two threads as on one, and the raw entry point
+ * agrees with fr_landmarks on a square whole-image box (no padding, so the
+ * positions are the raw outputs times the side). */
+static void test_threads_and_raw(fr_context *ctx, const fr_landmarker *lm) {
+  fr_error err = {0};
+  fr_pool *pool = NULL;
+  fr_context *ctx2 = NULL;
+  CHECK_OK(fr_pool_create(2, &pool, &err), &err);
+  CHECK_OK(fr_context_create(pool, &ctx2, &err), &err);
+  fr_image img;
+  CHECK_OK(fr_image_load(check_data("bbt/test/images/face1.png"), NULL, &img, &err), &err);
+  if (ctx2 && img.data) {
+    fr_face a = {0}, b = {0};
+    a.box = b.box = (fr_rect){0, 0, (float)img.width, (float)img.height};
+    CHECK_OK(fr_landmarks(ctx, lm, &img, &a, &err), &err);
+    CHECK_OK(fr_landmarks(ctx2, lm, &img, &b, &err), &err);
+    double dev = max_dev(a.landmarks, b.landmarks, 68);
+    CHECK_MSG(dev < 1e-3, "two threads differ from one by %g px", dev);
+    float *rgb = malloc(112 * 112 * 3 * sizeof *rgb), raw[136];
+    fr__image_to_tensor(&img, 0, 0, img.width, img.height, 112, 1, rgb, NULL);
+    CHECK_OK(fr__landmarks_raw(ctx, lm, rgb, raw, &err), &err);
+    double worst = 0;
+    for (int i = 0; i < 68; i++) {
+      double d = hypot(raw[2 * i] * img.width - a.landmarks[i].x,
+                       raw[2 * i + 1] * img.height - a.landmarks[i].y);
+      if (d > worst) worst = d;
+    }
+    CHECK_MSG(worst < 1e-3, "raw outputs and fr_landmarks differ by %g px", worst);
+    CHECK(fr__landmarks_raw(ctx, lm, NULL, raw, &err) == FR_E_INVALID);
+    free(rgb);
+  }
+  fr_image_free(&img);
+  fr_context_destroy(ctx2);
+  fr_pool_destroy(pool);
+}
+
 /* Milliseconds per fr_landmarks call on one thread. */
 static void time_runs(fr_context *ctx, const fr_landmarker *lm, const char *label) {
   fr_image img;
@@ -287,10 +325,15 @@ static void time_runs(fr_context *ctx, const fr_landmarker *lm, const char *labe
   fr_face f = {0};
   f.box = (fr_rect){50.27f, 255.48f, 100.33f, 129.64f};
   fr_landmarks(ctx, lm, &img, &f, &err); /* warm-up: plans the arena */
-  int runs = 50;
-  double t0 = fr__now();
-  for (int i = 0; i < runs; i++) fr_landmarks(ctx, lm, &img, &f, &err);
-  double ms = (fr__now() - t0) * 1000 / runs;
+  /* The best of several batches: other processes on a shared machine only
+   * ever make a batch slower. */
+  double ms = 1e9;
+  for (int batch = 0; batch < 5; batch++) {
+    double t0 = fr__now();
+    for (int i = 0; i < 20; i++) fr_landmarks(ctx, lm, &img, &f, &err);
+    double t = (fr__now() - t0) * 1000 / 20;
+    if (t < ms) ms = t;
+  }
   printf("%s: %.3f ms per landmark run (1 thread, %s kernels, %.1f MMAC)\n", label, ms,
          fr_kernels_name(), fr__graph_macs(fr__landmarker_graph(lm), 1, 112, 112) / 1e6);
   fr_image_free(&img);
@@ -309,8 +352,8 @@ static int chip_paths(char paths[N_CHIPS_MAX][512]) {
   char people[8][256];
   int np = 0;
   while ((e = readdir(d)) && np < 8)
-    if (e->d_name[0] != '.' && !strchr(e->d_name, '.'))
-      snprintf(people[np++], sizeof people[0], "%s", e->d_name);
+    if (e->d_name[0] != '.' && !strchr(e->d_name, '.') && strlen(e->d_name) < sizeof people[0])
+      memcpy(people[np++], e->d_name, strlen(e->d_name) + 1);
   closedir(d);
   qsort(people, (size_t)np, sizeof people[0], cmp_str);
   for (int p = 0; p < np; p++) {
@@ -321,12 +364,12 @@ static int chip_paths(char paths[N_CHIPS_MAX][512]) {
     int first = n;
     while ((e = readdir(dp)) && n < N_CHIPS_MAX) {
       size_t len = strlen(e->d_name);
-      if (len > 4 && strcmp(e->d_name + len - 4, ".jpg") == 0)
-        snprintf(paths[n++], 512, "%s/%s", check_data(rel), e->d_name);
+      if (len > 4 && strcmp(e->d_name + len - 4, ".jpg") == 0 &&
+          snprintf(paths[n], 512, "%s/%s", check_data(rel), e->d_name) < 512)
+        n++;
     }
     closedir(dp);
-    qsort(paths[first], (size_t)(n - first), sizeof paths[0],
-          cmp_str);
+    qsort(paths[first], (size_t)(n - first), sizeof paths[0], cmp_str);
   }
   return n;
 }
@@ -439,8 +482,26 @@ static void test_template(fr_context *ctx, const fr_landmarker *lm) {
   double m[6];
   CHECK_OK(fr__align_similarity_transform(&t, 150, m, &err), &err);
   double off = fabs(m[0] - 1) + fabs(m[1]) + fabs(m[2]) + fabs(m[3]) + fabs(m[4] - 1) + fabs(m[5]);
-  CHECK_MSG(off < 1e-4, "template landmarks give %g %g %g / %g %g %g", m[0], m[1], m[2], m[3],
-            m[4], m[5]);
+  CHECK_MSG(off < 1e-4, "template landmarks give %g %g %g / %g %g %g", m[0], m[1], m[2], m[3], m[4],
+            m[5]);
+  /* The same template moved by a known similarity (scale 1.7, 20 degrees,
+   * shifted) must give back exactly that map, in pixel-index coordinates. */
+  {
+    fr_face s = t;
+    double c = 1.7 * cos(0.349066), sn = 1.7 * sin(0.349066), tx = 310.25, ty = -42.5;
+    for (int i = 0; i < 68; i++) {
+      double x = t.landmarks[i].x, y = t.landmarks[i].y;
+      s.landmarks[i].x = (float)(c * x - sn * y + tx);
+      s.landmarks[i].y = (float)(sn * x + c * y + ty);
+    }
+    double ms[6];
+    double want[6] = {c, -sn, 0.5 * c - 0.5 * sn + tx - 0.5, sn, c, 0.5 * sn + 0.5 * c + ty - 0.5};
+    CHECK_OK(fr__align_similarity_transform(&s, 150, ms, &err), &err);
+    double worst_m = 0;
+    for (int k = 0; k < 6; k++)
+      if (fabs(ms[k] - want[k]) > worst_m) worst_m = fabs(ms[k] - want[k]);
+    CHECK_MSG(worst_m < 1e-3, "known similarity recovered with error %g", worst_m);
+  }
   CHECK_OK(fr_align(&img, &t, FR_ALIGN_SIMILARITY, 150, &out, &err), &err);
   if (img.data && out.data) {
     int worst = 0;
@@ -474,7 +535,7 @@ static void test_similarity_faces(fr_context *ctx, const fr_landmarker *lm) {
     return;
   }
   const cJSON *fc;
-  double worst_warp = 0, worst_pts = 0;
+  double worst_warp = 0, worst_pts = 0, worst_mean = 0, worst_moved = 0;
   float *rgb = malloc(150 * 150 * 3 * sizeof *rgb);
   cJSON_ArrayForEach(fc, cJSON_GetObjectItemCaseSensitive(j, "ssd")) {
     const cJSON *box = cJSON_GetObjectItemCaseSensitive(fc, "box");
@@ -496,21 +557,46 @@ static void test_similarity_faces(fr_context *ctx, const fr_landmarker *lm) {
     fr_face g = {0};
     g.box = (fr_rect){0, 0, 150, 150};
     CHECK_OK(fr_landmarks(ctx, lm, &chip, &g, &err), &err);
+    /* Where the warp put each image landmark: invert the chip-to-image map
+     * (pixel-index coordinates, hence the half-pixel shifts). */
+    double m[6];
+    CHECK_OK(fr__align_similarity_transform(&f, 150, m, &err), &err);
+    double det = m[0] * m[4] - m[1] * m[3], moved = 0;
+    for (int i = FR__TEMPLATE_FIRST; i < 68; i++) {
+      double qx = f.landmarks[i].x - 0.5 - m[2], qy = f.landmarks[i].y - 0.5 - m[5];
+      double u = (m[4] * qx - m[1] * qy) / det + 0.5, v = (-m[3] * qx + m[0] * qy) / det + 0.5;
+      moved += hypot(g.landmarks[i].x - u, g.landmarks[i].y - v) / (68 - FR__TEMPLATE_FIRST);
+    }
+    if (moved > worst_moved) worst_moved = moved;
+    double mean = 0;
     for (int i = FR__TEMPLATE_FIRST; i < 68; i++) {
       double p = FR__TEMPLATE_PADDING;
       double tx = (fr__landmark_template[i][0] + p) / (1 + 2 * p) * 150;
       double ty = (fr__landmark_template[i][1] + p) / (1 + 2 * p) * 150;
       double d = hypot(g.landmarks[i].x - tx, g.landmarks[i].y - ty);
       if (d > worst_pts) worst_pts = d;
+      mean += d / (68 - FR__TEMPLATE_FIRST);
     }
+    if (mean > worst_mean) worst_mean = mean;
     fr_image_free(&chip);
   }
-  printf("similarity chips of faces.jpg: 8-bit vs float %.3f levels; landmarks on the chips "
-         "within %.2f px of the template\n",
-         worst_warp, worst_pts);
+  /* The landmarks found on a chip should be where the warp carried the
+   * image's landmarks. The net does not predict exactly the same points for
+   * a face framed differently (detector box vs chip), which costs one to
+   * three pixels; a wrong warp geometry would cost far more. They also sit
+   * near the template, but faces differ in pose and expression, so single
+   * points may be several pixels off it. */
+  printf("similarity chips of faces.jpg: 8-bit vs float %.3f levels; landmarks 17-67 on the chips "
+         "%.2f px (mean, worst face) from the warped image landmarks; from the template %.2f px "
+         "mean, %.2f px for one point\n",
+         worst_warp, worst_moved, worst_mean, worst_pts);
+  CHECK_MSG(worst_moved <= 3.0, "landmarks on a similarity chip %.2f px from the warped ones",
+            worst_moved);
+  CHECK_MSG(worst_mean <= 5.0, "landmarks on a similarity chip %.2f px from the template",
+            worst_mean);
   CHECK_MSG(worst_warp <= 0.5 + 1e-3, "fr__warp_affine and the float path differ by %g",
             worst_warp);
-  CHECK_MSG(worst_pts <= 10.0, "landmarks on a similarity chip %.2f px from the template",
+  CHECK_MSG(worst_pts <= 15.0, "landmarks on a similarity chip %.2f px from the template",
             worst_pts);
   free(rgb);
   fr_image_free(&img);
@@ -618,14 +704,19 @@ int main(void) {
   if (!lm68 || !tiny || !ctx) return check_summary();
 
   test_peer_outputs(ctx, lm68, emb);
-  test_faceapi_js(ctx, lm68, "face1.png", "faceLandmarkPositions1.json", 3.0);
-  test_faceapi_js(ctx, lm68, "face2.png", "faceLandmarkPositions2.json", 3.0);
-  test_faceapi_js(ctx, lm68, "face_rectangular.png", "faceLandmarkPositionsRect.json", 3.0);
-  test_faceapi_js(ctx, tiny, "face1.png", "faceLandmarkPositions1Tiny.json", 3.0);
-  test_faceapi_js(ctx, tiny, "face2.png", "faceLandmarkPositions2Tiny.json", 3.0);
-  test_faceapi_js(ctx, tiny, "face_rectangular.png", "faceLandmarkPositionsRectTiny.json", 3.0);
+  /* face-api.js's expectations come from a browser, where the input is
+   * resized by the canvas rather than by tf.image.resizeBilinear, so they are
+   * matched to a pixel or two, not exactly; the 122x178 image, whose padding
+   * and scaling differ most between the two resizers, deviates most. */
+  test_faceapi_js(ctx, lm68, "face1.png", "faceLandmarkPositions1.json", 2.0);
+  test_faceapi_js(ctx, lm68, "face2.png", "faceLandmarkPositions2.json", 2.0);
+  test_faceapi_js(ctx, lm68, "face_rectangular.png", "faceLandmarkPositionsRect.json", 4.0);
+  test_faceapi_js(ctx, tiny, "face1.png", "faceLandmarkPositions1Tiny.json", 2.0);
+  test_faceapi_js(ctx, tiny, "face2.png", "faceLandmarkPositions2Tiny.json", 2.0);
+  test_faceapi_js(ctx, tiny, "face_rectangular.png", "faceLandmarkPositionsRectTiny.json", 4.0);
   test_kernels(ctx, FR_LANDMARKS_68);
   test_kernels(ctx, FR_LANDMARKS_68_TINY);
+  test_threads_and_raw(ctx, lm68);
   test_template(ctx, lm68);
   test_similarity_faces(ctx, lm68);
   test_bad_input(ctx, lm68);

@@ -60,8 +60,8 @@ static void expect_reject_(const char *json, const void *bin, size_t n, const ch
   if (st != FR_E_MODEL || w != NULL || e.status != FR_E_MODEL ||
       strstr(e.message, "test.json") == NULL || (needle && strstr(e.message, needle) == NULL)) {
     check_failed_++;
-    fprintf(stderr, "FAIL %s:%d: manifest %s: status %d, message \"%s\", wanted \"%s\"\n",
-            __FILE__, line, json, st, e.message, needle ? needle : "");
+    fprintf(stderr, "FAIL %s:%d: manifest %s: status %d, message \"%s\", wanted \"%s\"\n", __FILE__,
+            line, json, st, e.message, needle ? needle : "");
   } else {
     check_passed_++;
   }
@@ -115,16 +115,31 @@ typedef struct model_check {
 } model_check;
 
 static const model_check models[] = {
-    {"face_recognition_model", 117,
-     {{"conv32_down/conv/filters", 4, {7, 7, 3, 32}}, {"fc", 2, {256, 128}}}, -6.4f, 23.2f},
-    {"ssd_mobilenetv1_model", 151,
-     {{"Output/extra_dim", 3, {1, 5118, 4}}, {"Postprocessor/stack/1", 0, {0}}}, -1e4f, 1e4f},
-    {"tiny_face_detector_model", 19,
-     {{"conv0/filters", 4, {3, 3, 3, 16}}, {"conv8/bias", 1, {25}}}, -100.0f, 100.0f},
-    {"face_landmark_68_model", 49,
-     {{"dense0/conv0/filters", 4, {3, 3, 3, 32}}, {"fc/bias", 1, {136}}}, -100.0f, 100.0f},
-    {"face_landmark_68_tiny_model", 28,
-     {{"dense0/conv0/filters", 4, {3, 3, 3, 32}}, {"fc/bias", 1, {136}}}, -100.0f, 100.0f},
+    {"face_recognition_model",
+     117,
+     {{"conv32_down/conv/filters", 4, {7, 7, 3, 32}}, {"fc", 2, {256, 128}}},
+     -6.4f,
+     23.2f},
+    {"ssd_mobilenetv1_model",
+     151,
+     {{"Output/extra_dim", 3, {1, 5118, 4}}, {"Postprocessor/stack/1", 0, {0}}},
+     -1e4f,
+     1e4f},
+    {"tiny_face_detector_model",
+     19,
+     {{"conv0/filters", 4, {3, 3, 3, 16}}, {"conv8/bias", 1, {25}}},
+     -100.0f,
+     100.0f},
+    {"face_landmark_68_model",
+     49,
+     {{"dense0/conv0/filters", 4, {3, 3, 3, 32}}, {"fc/bias", 1, {136}}},
+     -100.0f,
+     100.0f},
+    {"face_landmark_68_tiny_model",
+     28,
+     {{"dense0/conv0/filters", 4, {3, 3, 3, 32}}, {"fc/bias", 1, {136}}},
+     -100.0f,
+     100.0f},
 };
 
 static void test_real_models(void) {
@@ -137,8 +152,7 @@ static void test_real_models(void) {
     fr_error e = {0};
     CHECK_OK(fr__tfjs_load(dir, manifest, &w, &e), &e);
     if (!w) continue;
-    CHECK_MSG(fr__weights_count(w) == mc->count, "%s: %d tensors", mc->model,
-              fr__weights_count(w));
+    CHECK_MSG(fr__weights_count(w) == mc->count, "%s: %d tensors", mc->model, fr__weights_count(w));
     CHECK(fr__weights_name(w, -1) == NULL);
     CHECK(fr__weights_name(w, mc->count) == NULL);
     for (int s = 0; s < 2; s++) {
@@ -225,8 +239,8 @@ static void test_real_values(void) {
     const int wrong[4] = {7, 7, 32, 3};
     CHECK(fr__weights_get(w, "conv32_down/conv/filters", 4, wrong, &e) == NULL);
     CHECK(e.status == FR_E_MODEL);
-    CHECK_MSG(strstr(e.message, "conv32_down/conv/filters") &&
-                  strstr(e.message, "[7, 7, 3, 32]") && strstr(e.message, "[7, 7, 32, 3]"),
+    CHECK_MSG(strstr(e.message, "conv32_down/conv/filters") && strstr(e.message, "[7, 7, 3, 32]") &&
+                  strstr(e.message, "[7, 7, 32, 3]"),
               "%s", e.message);
     memset(&e, 0, sizeof e);
     CHECK(fr__weights_get(w, "conv32_down/conv/filters", 3, wrong, &e) == NULL);
@@ -267,11 +281,10 @@ static void test_real_values(void) {
 /* ------------------------------------------------------------------ */
 
 static void test_float32_int32(void) {
-  const char *json =
-      "[{\"paths\": [\"a.bin\"], \"weights\": ["
-      "{\"name\": \"w\", \"shape\": [2, 3], \"dtype\": \"float32\"},"
-      "{\"name\": \"s\", \"shape\": [], \"dtype\": \"float32\"},"
-      "{\"name\": \"i\", \"shape\": [3], \"dtype\": \"int32\"}]}]";
+  const char *json = "[{\"paths\": [\"a.bin\"], \"weights\": ["
+                     "{\"name\": \"w\", \"shape\": [2, 3], \"dtype\": \"float32\"},"
+                     "{\"name\": \"s\", \"shape\": [], \"dtype\": \"float32\"},"
+                     "{\"name\": \"i\", \"shape\": [3], \"dtype\": \"int32\"}]}]";
   uint8_t bin[40];
   const float vals[7] = {1.5f, -2.25f, 0.0f, 3e38f, -1e-40f, 7.0f, 42.0f};
   for (int k = 0; k < 7; k++) put32(bin + 4 * k, float_bits(vals[k]));
@@ -455,8 +468,8 @@ static void test_bad_manifests(void) {
   expect_reject("[{\"paths\":[\"a\"],\"weights\":[3]}]", bin, n, "weight 0");
 
   /* Names. */
-  expect_reject("[{\"paths\":[\"a\"],\"weights\":[{\"shape\":[1],\"dtype\":\"float32\"}]}]", bin,
-                n, "name");
+  expect_reject("[{\"paths\":[\"a\"],\"weights\":[{\"shape\":[1],\"dtype\":\"float32\"}]}]", bin, n,
+                "name");
   expect_reject("[{\"paths\":[\"a\"],\"weights\":[{\"name\":5,\"shape\":[1],"
                 "\"dtype\":\"float32\"}]}]",
                 bin, n, "name");
@@ -727,16 +740,18 @@ static void test_mutations(void) {
   for (size_t cut = 0; cut <= len; cut++) {
     fr__weights *w = NULL;
     fr_status st = fr__tfjs_parse(seed, cut, bin, cut % (sizeof bin + 1), "m", &w, NULL);
-    if (st == FR_OK) ok++, fr__weights_destroy(w);
-    else if (st == FR_E_MODEL) rejected++;
-    else other++;
+    if (st == FR_OK)
+      ok++, fr__weights_destroy(w);
+    else if (st == FR_E_MODEL)
+      rejected++;
+    else
+      other++;
   }
   /* Random byte edits. */
   for (int iter = 0; iter < 20000; iter++) {
     memcpy(buf, seed, len);
     int edits = 1 + (int)(rng() % 4);
-    for (int k = 0; k < edits; k++)
-      buf[rng() % len] = alphabet[rng() % (sizeof alphabet - 1)];
+    for (int k = 0; k < edits; k++) buf[rng() % len] = alphabet[rng() % (sizeof alphabet - 1)];
     fr__weights *w = NULL;
     fr_error e;
     fr_status st = fr__tfjs_parse(buf, len, bin, rng() % (sizeof bin + 1), "m", &w, &e);

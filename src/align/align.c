@@ -39,9 +39,10 @@ static int landmarks_finite(const fr_face *face) {
 /* Checks the arguments every alignment entry point shares. */
 static fr_status check_args(const char *fn, const fr_image *img, const fr_face *face, int size,
                             const void *out, fr_error *err) {
-  if (!img || !face || !out)
-    return fr__fail(err, FR_E_INVALID, "%s: NULL %s", fn,
-                    !img ? "image" : !face ? "face" : "output");
+  if (!img || !face || !out) {
+    const char *what = !img ? "image" : !face ? "face" : "output";
+    return fr__fail(err, FR_E_INVALID, "%s: NULL %s", fn, what);
+  }
   fr_status st = fr__image_check(img, err);
   if (st != FR_OK) return st;
   if (size <= 0) return fr__fail(err, FR_E_INVALID, "%s: chip size %d is not positive", fn, size);
@@ -242,7 +243,8 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
 
   size_t n = (size_t)size * (size_t)size * 3;
   float *rgb = malloc(n * sizeof *rgb);
-  if (!rgb) return fr__fail(err, FR_E_NOMEM, "fr_align: out of memory for a %dx%d chip", size, size);
+  if (!rgb)
+    return fr__fail(err, FR_E_NOMEM, "fr_align: out of memory for a %dx%d chip", size, size);
   st = fr__align_upright_tensor(img, face, size, rgb, NULL, err);
   if (st == FR_OK) st = fr_image_alloc(size, size, FR_PIXEL_RGB, chip, err);
   if (st == FR_OK) {

@@ -79,8 +79,7 @@ fr_status fr__align_upright_tensor(const fr_image *img, const fr_face *face, int
  * fitted on template points 17..67 against face->landmarks, in the layout
  * fr__warp_affine takes: src = (m0 u + m1 v + m2, m3 u + m4 v + m5).
  */
-fr_status fr__align_similarity_transform(const fr_face *face, int size, double m[6],
-                                         fr_error *err);
+fr_status fr__align_similarity_transform(const fr_face *face, int size, double m[6], fr_error *err);
 
 /*
  * The similarity-aligned chip as floats: bilinear samples of img through the

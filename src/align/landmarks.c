@@ -42,15 +42,15 @@ struct fr_landmarker {
 typedef struct net_spec {
   const char *name;
   const char *manifest;
-  int blocks;        /* dense blocks */
-  int convs;         /* convolutions per block */
-  int channels[4];   /* output channels of each block */
-  int pool;          /* average pooling window over the last block's map */
+  int blocks;      /* dense blocks */
+  int convs;       /* convolutions per block */
+  int channels[4]; /* output channels of each block */
+  int pool;        /* average pooling window over the last block's map */
 } net_spec;
 
 static const net_spec k_full = {"FaceLandmark68Net", FR__LM_MANIFEST, 4, 4, {32, 64, 128, 256}, 7};
-static const net_spec k_tiny = {"FaceLandmark68TinyNet", FR__LM_TINY_MANIFEST, 3, 3,
-                                {32, 64, 128, 0}, 14};
+static const net_spec k_tiny = {
+    "FaceLandmark68TinyNet", FR__LM_TINY_MANIFEST, 3, 3, {32, 64, 128, 0}, 14};
 
 /* Looks a tensor up by "prefix/suffix"; NULL with err set when missing or of
  * another shape. */
@@ -62,43 +62,52 @@ static const float *get(const fr__weights *wm, const char *prefix, const char *s
 }
 
 /* A separable convolution: depthwise 3x3 (no bias) then pointwise 1x1 with
- * bias. Returns the output tensor, or -1 (err set for a weight problem). */
+ * bias, plus an optional residual tensor (-1: none) added before the
+ * activation. Returns the output tensor, or -1 (err set for a weight
+ * problem). */
 static int sepconv(fr__graph *g, const fr__weights *wm, const char *prefix, int x, int cin,
-                   int cout, int stride, fr__act act, fr_error *err) {
+                   int cout, int stride, fr__act act, int residual, fr_error *err) {
   int dwd[4] = {3, 3, cin, 1}, pwd[4] = {1, 1, cin, cout}, bd[1] = {cout};
   const float *dw = get(wm, prefix, "depthwise_filter", 4, dwd, err);
   const float *pw = dw ? get(wm, prefix, "pointwise_filter", 4, pwd, err) : NULL;
   const float *b = pw ? get(wm, prefix, "bias", 1, bd, err) : NULL;
   if (!b) return -1;
   x = fr__dwconv2d(g, x, dw, NULL, 3, 3, stride, FR__PAD_SAME, FR__ACT_NONE, 0.f);
-  return fr__conv2d(g, x, pw, b, 1, 1, cout, 1, FR__PAD_SAME, act, 0.f, -1);
+  return fr__conv2d(g, x, pw, b, 1, 1, cout, 1, FR__PAD_SAME, act, 0.f, residual);
 }
 
-/* One dense block (see the file comment). */
+/*
+ * One dense block (see the file comment). Rather than summing the outputs
+ * with separate add nodes, each pointwise convolution adds the running sum as
+ * its residual: sum_k = out1 + ... + out_k comes straight out of the k-th
+ * convolution, the next input is relu(sum_k), and the last convolution
+ * applies the block's final relu itself. This is the same arithmetic (up to
+ * the order of float additions) with fewer passes over memory.
+ */
 static int dense_block(fr__graph *g, const fr__weights *wm, int block, int x, int cin, int cout,
                        int convs, fr_error *err) {
-  char prefix[32];
-  int outs[4];
+  char prefix[48];
   snprintf(prefix, sizeof prefix, "dense%d/conv0", block);
+  int sum;
   if (block == 0) {
     int fd[4] = {3, 3, cin, cout}, bd[1] = {cout};
     const float *f = get(wm, prefix, "filters", 4, fd, err);
     const float *b = f ? get(wm, prefix, "bias", 1, bd, err) : NULL;
     if (!b) return -1;
-    outs[0] = fr__conv2d(g, x, f, b, 3, 3, cout, 2, FR__PAD_SAME, FR__ACT_RELU, 0.f, -1);
+    sum = fr__conv2d(g, x, f, b, 3, 3, cout, 2, FR__PAD_SAME, FR__ACT_RELU, 0.f, -1);
   } else {
-    outs[0] = sepconv(g, wm, prefix, x, cin, cout, 2, FR__ACT_RELU, err);
+    sum = sepconv(g, wm, prefix, x, cin, cout, 2, FR__ACT_RELU, -1, err);
   }
-  if (outs[0] < 0) return -1;
-  for (int k = 1; k < convs; k++) {
-    /* The input of the k-th convolution is relu of the sum of all earlier
-     * outputs; for k = 1 that sum is out1 alone, already rectified. */
-    int in = k == 1 ? outs[0] : fr__add(g, outs, k, FR__ACT_RELU, 0.f);
+  /* out1 is rectified already, so it is both the first sum and the input of
+   * the second convolution. */
+  int in = sum;
+  for (int k = 1; k < convs && sum >= 0; k++) {
+    int last = k == convs - 1;
     snprintf(prefix, sizeof prefix, "dense%d/conv%d", block, k);
-    outs[k] = sepconv(g, wm, prefix, in, cout, cout, 1, FR__ACT_NONE, err);
-    if (outs[k] < 0) return -1;
+    sum = sepconv(g, wm, prefix, in, cout, cout, 1, last ? FR__ACT_RELU : FR__ACT_NONE, sum, err);
+    if (!last && sum >= 0) in = fr__activate(g, sum, FR__ACT_RELU, 0.f);
   }
-  return fr__add(g, outs, convs, FR__ACT_RELU, 0.f);
+  return sum;
 }
 
 static fr_status build(fr__graph *g, const fr__weights *wm, const net_spec *spec, fr_error *err) {
@@ -167,8 +176,8 @@ fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_
   return FR_OK;
 }
 
-fr_status fr_landmarker_create(fr_landmarker_kind kind, const char *model_dir,
-                               fr_landmarker **out, fr_error *err) {
+fr_status fr_landmarker_create(fr_landmarker_kind kind, const char *model_dir, fr_landmarker **out,
+                               fr_error *err) {
   return fr__landmarker_create_with(kind, model_dir, NULL, out, err);
 }
 
@@ -216,8 +225,7 @@ static void normalize_input(float *in) {
   }
 }
 
-static fr_status get_plan(fr_context *ctx, const fr_landmarker *lm, fr__plan **p,
-                          fr_error *err) {
+static fr_status get_plan(fr_context *ctx, const fr_landmarker *lm, fr__plan **p, fr_error *err) {
   return fr__context_plan(ctx, lm->g, 1, FR__LANDMARK_INPUT, FR__LANDMARK_INPUT, p, err);
 }
 
@@ -245,11 +253,12 @@ fr_status fr__landmarks_raw(fr_context *ctx, const fr_landmarker *lm, const floa
   return run_plan(ctx, lm, p, raw, err);
 }
 
-fr_status fr_landmarks(fr_context *ctx, const fr_landmarker *lm, const fr_image *img,
-                       fr_face *face, fr_error *err) {
-  if (!ctx || !lm || !img || !face)
-    return fr__fail(err, FR_E_INVALID, "fr_landmarks: NULL %s",
-                    !ctx ? "context" : !lm ? "landmarker" : !img ? "image" : "face");
+fr_status fr_landmarks(fr_context *ctx, const fr_landmarker *lm, const fr_image *img, fr_face *face,
+                       fr_error *err) {
+  if (!ctx || !lm || !img || !face) {
+    const char *what = !ctx ? "context" : !lm ? "landmarker" : !img ? "image" : "face";
+    return fr__fail(err, FR_E_INVALID, "fr_landmarks: NULL %s", what);
+  }
   fr_status st = fr__image_check(img, err);
   if (st != FR_OK) return st;
   int crop[4];

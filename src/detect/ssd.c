@@ -192,7 +192,7 @@ static int cand_cmp(const void *pa, const void *pb) {
 
 static float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
 
-/* Decodes anchor i's box encoding into [ymin, xmin, ymax, xmax] relative to
+/* Decodes one anchor's box encoding into [ymin, xmin, ymax, xmax] relative to
  * the padded square, in float32 arithmetic like outputLayer.ts's tensors. */
 static void decode(const float *anchor, const float *enc, float box[4]) {
   float h = anchor[2] - anchor[0], w = anchor[3] - anchor[1];
@@ -205,6 +205,27 @@ static void decode(const float *anchor, const float *enc, float box[4]) {
   box[1] = x - half_w;
   box[2] = y + half_h;
   box[3] = x + half_w;
+}
+
+/* Scans every anchor's face score (the sigmoid of class 1, class 0 being the
+ * background) and returns how many exceed min_score; when cands is not NULL
+ * it also stores them there, in anchor order. */
+static int collect(const float *const out[FR__SSD_MAPS], const int cells[FR__SSD_MAPS],
+                   float min_score, cand *cands) {
+  int k = 0, index = 0;
+  for (int m = 0; m < FR__SSD_MAPS; m++) {
+    int a_n = k_anchors_per_cell[m], ch = a_n * 7;
+    for (int c = 0; c < cells[m]; c++) {
+      const float *cls = out[m] + (size_t)c * ch + a_n * 4;
+      for (int a = 0; a < a_n; a++, index++) {
+        float score = sigmoidf(cls[a * 3 + 1]);
+        if (!(score > min_score)) continue;
+        if (cands) cands[k] = (cand){score, index};
+        k++;
+      }
+    }
+  }
+  return k;
 }
 
 /* JavaScript's Math.round for the non-negative values used here. */
@@ -238,74 +259,49 @@ fr_status fr__ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image
     return fr__fail(err, FR_E_INTERNAL, "SSD-MobileNetV1: %d predictions for %d anchors", total,
                     FR__SSD_ANCHORS);
 
-  /* Two passes over the scores, counting then collecting, so that memory is
-   * only taken for the candidates (a handful on a normal image). */
-  int n_cand = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    cand *cands = NULL;
-    fr_rect *boxes = NULL;
-    int *keep = NULL;
-    if (pass == 1) {
-      if (n_cand == 0) return FR_OK;
-      size_t bytes = (size_t)n_cand * (sizeof *cands + sizeof *boxes + sizeof *keep);
-      cands = malloc(bytes);
-      if (!cands)
-        return fr__fail(err, FR_E_NOMEM, "out of memory for %d SSD candidate boxes", n_cand);
-      boxes = (fr_rect *)(cands + n_cand);
-      keep = (int *)(boxes + n_cand);
-    }
-    int k = 0, index = 0;
-    for (int m = 0; m < FR__SSD_MAPS; m++) {
-      int a_n = k_anchors_per_cell[m], ch = a_n * 7;
-      for (int c = 0; c < cells[m]; c++) {
-        const float *cls = out[m] + (size_t)c * ch + a_n * 4;
-        for (int a = 0; a < a_n; a++, index++) {
-          float score = sigmoidf(cls[a * 3 + 1]);
-          if (!(score > p->min_score)) continue;
-          if (pass == 1) cands[k] = (cand){score, index};
-          k++;
-        }
-      }
-    }
-    if (pass == 0) {
-      n_cand = k;
-      continue;
-    }
-    qsort(cands, (size_t)n_cand, sizeof *cands, cand_cmp);
+  /* Count first, then collect, so that memory is only taken for the
+   * candidates (a handful on a normal image, at most one per anchor). */
+  int n_cand = collect(out, cells, p->min_score, NULL);
+  if (n_cand == 0) return FR_OK;
+  cand *cands = malloc((size_t)n_cand * (sizeof(cand) + sizeof(fr_rect) + sizeof(int)));
+  if (!cands) return fr__fail(err, FR_E_NOMEM, "out of memory for %d SSD candidate boxes", n_cand);
+  fr_rect *boxes = (fr_rect *)(cands + n_cand);
+  int *keep = (int *)(boxes + n_cand);
+  collect(out, cells, p->min_score, cands);
+  qsort(cands, (size_t)n_cand, sizeof *cands, cand_cmp);
 
-    /* Locate each candidate's encoding: maps are consecutive in index. */
+  for (int i = 0; i < n_cand; i++) {
+    /* Find the candidate's map and cell: maps are consecutive in index. */
+    int idx = cands[i].index, m = 0, base = 0;
+    while (idx - base >= cells[m] * k_anchors_per_cell[m]) {
+      base += cells[m] * k_anchors_per_cell[m];
+      m++;
+    }
+    int a_n = k_anchors_per_cell[m], local = idx - base;
+    const float *enc = out[m] + (size_t)(local / a_n) * (a_n * 7) + (local % a_n) * 4;
     float raw[4];
-    for (int i = 0; i < n_cand; i++) {
-      int idx = cands[i].index, m = 0, base = 0;
-      while (idx - base >= cells[m] * k_anchors_per_cell[m]) {
-        base += cells[m] * k_anchors_per_cell[m];
-        m++;
-      }
-      int a_n = k_anchors_per_cell[m], local = idx - base;
-      const float *enc = out[m] + (size_t)(local / a_n) * (a_n * 7) + (local % a_n) * 4;
-      decode(det->anchors + (size_t)idx * 4, enc, raw);
-      boxes[i] = (fr_rect){raw[1], raw[0], raw[3] - raw[1], raw[2] - raw[0]};
-    }
-    int max_keep = p->max_keep < n_cand ? p->max_keep : n_cand;
-    int kept = fr__nms_boxes(boxes, n_cand, p->iou_threshold, max_keep, keep);
-
-    /* face-api clips the box to the square, scales by inputSize / reshaped
-     * size (the reshaped side rounded as Math.round does, which differs a
-     * little from the exact ratio), then by the image size. */
-    double w = img->width, h = img->height, scale = size / (w > h ? w : h);
-    double pad_x = size / js_round(w * scale), pad_y = size / js_round(h * scale);
-    for (int i = 0; i < kept; i++) {
-      const fr_rect *b = &boxes[keep[i]];
-      double top = fmax(0.0, b->y) * pad_y, bottom = fmin(1.0, (double)b->y + b->height) * pad_y;
-      double left = fmax(0.0, b->x) * pad_x, right = fmin(1.0, (double)b->x + b->width) * pad_x;
-      fr_face *f = &faces[i];
-      memset(f, 0, sizeof *f);
-      f->box = (fr_rect){(float)(left * w), (float)(top * h), (float)((right - left) * w),
-                         (float)((bottom - top) * h)};
-      f->score = cands[keep[i]].score;
-    }
-    *n_out = kept;
-    free(cands);
+    decode(det->anchors + (size_t)idx * 4, enc, raw);
+    boxes[i] = (fr_rect){raw[1], raw[0], raw[3] - raw[1], raw[2] - raw[0]};
   }
+  int max_keep = p->max_keep < n_cand ? p->max_keep : n_cand;
+  int kept = fr__nms_boxes(boxes, n_cand, p->iou_threshold, max_keep, keep);
+
+  /* face-api clips the box to the square, scales by inputSize / reshaped
+   * size (the reshaped side rounded as Math.round does, which differs a
+   * little from the exact ratio), then by the image size. */
+  double w = img->width, h = img->height, scale = size / (w > h ? w : h);
+  double pad_x = size / js_round(w * scale), pad_y = size / js_round(h * scale);
+  for (int i = 0; i < kept; i++) {
+    const fr_rect *b = &boxes[keep[i]];
+    double top = fmax(0.0, b->y) * pad_y, bottom = fmin(1.0, (double)b->y + b->height) * pad_y;
+    double left = fmax(0.0, b->x) * pad_x, right = fmin(1.0, (double)b->x + b->width) * pad_x;
+    fr_face *f = &faces[i];
+    memset(f, 0, sizeof *f);
+    f->box = (fr_rect){(float)(left * w), (float)(top * h), (float)((right - left) * w),
+                       (float)((bottom - top) * h)};
+    f->score = cands[keep[i]].score;
+  }
+  *n_out = kept;
+  free(cands);
   return FR_OK;
 }

@@ -236,8 +236,8 @@ static fr_status check_paths(const tfjs_manifest *m, const cJSON *paths, int gi,
   const cJSON *p;
   cJSON_ArrayForEach(p, paths) {
     if (!cJSON_IsString(p) || !p->valuestring || !p->valuestring[0])
-      return fr__fail(err, FR_E_MODEL, "%s: group %d has a shard path that is not a non-empty string",
-                      m->label, gi);
+      return fr__fail(err, FR_E_MODEL,
+                      "%s: group %d has a shard path that is not a non-empty string", m->label, gi);
     const char *s = p->valuestring;
     if (s[0] == '/' || strstr(s, ".."))
       return fr__fail(err, FR_E_MODEL,
@@ -248,7 +248,8 @@ static fr_status check_paths(const tfjs_manifest *m, const cJSON *paths, int gi,
 }
 
 /* Reads "shape" into t, bounding the rank, each dimension and the product. */
-static fr_status parse_shape(const tfjs_manifest *m, const cJSON *w, tfjs_tensor *t, fr_error *err) {
+static fr_status parse_shape(const tfjs_manifest *m, const cJSON *w, tfjs_tensor *t,
+                             fr_error *err) {
   const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
   if (!cJSON_IsArray(shape))
     return fr__fail(err, FR_E_MODEL, "%s: tensor %s has no \"shape\" array", m->label, t->name);
@@ -263,9 +264,8 @@ static fr_status parse_shape(const tfjs_manifest *m, const cJSON *w, tfjs_tensor
     double v = cJSON_IsNumber(d) ? d->valuedouble : -1.0;
     /* The comparisons are written so that NaN and infinities fail them too. */
     if (!(v >= 0.0 && v <= (double)INT32_MAX && v == floor(v)))
-      return fr__fail(err, FR_E_MODEL,
-                      "%s: tensor %s: shape entry %d is not an integer in [0, %d]", m->label,
-                      t->name, i, INT32_MAX);
+      return fr__fail(err, FR_E_MODEL, "%s: tensor %s: shape entry %d is not an integer in [0, %d]",
+                      m->label, t->name, i, INT32_MAX);
     t->dims[i] = (int)v;
     if (t->dims[i] == 0) zero = 1;
     i++;
@@ -289,7 +289,8 @@ static fr_status parse_shape(const tfjs_manifest *m, const cJSON *w, tfjs_tensor
 static fr_status parse_dtype(const tfjs_manifest *m, const cJSON *w, const tfjs_tensor *t,
                              tfjs_spec *s, fr_error *err) {
   const char *dt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "dtype"));
-  if (!dt) return fr__fail(err, FR_E_MODEL, "%s: tensor %s has no \"dtype\" string", m->label, t->name);
+  if (!dt)
+    return fr__fail(err, FR_E_MODEL, "%s: tensor %s has no \"dtype\" string", m->label, t->name);
   if (strcmp(dt, "float32") == 0) {
     s->dtype = DT_FLOAT32;
     s->storage = ST_FLOAT32;
@@ -343,7 +344,8 @@ static fr_status parse_dtype(const tfjs_manifest *m, const cJSON *w, const tfjs_
    */
   double hi = qmax * s->scale + s->min;
   if (!(fabs(s->min) <= FLT_MAX && fabs(hi) <= FLT_MAX))
-    return fr__fail(err, FR_E_MODEL, "%s: tensor %s: quantization scale %g and min %g leave the float range",
+    return fr__fail(err, FR_E_MODEL,
+                    "%s: tensor %s: quantization scale %g and min %g leave the float range",
                     m->label, t->name, s->scale, s->min);
   return FR_OK;
 }
@@ -362,7 +364,9 @@ static fr_status parse_weight(tfjs_manifest *m, const cJSON *w, int gi, int wi, 
   if (st != FR_OK) return st;
   st = parse_dtype(m, w, t, s, err);
   if (st != FR_OK) return st;
-  size_t esize = s->storage == ST_UINT8 ? 1 : (s->storage == ST_UINT16 || s->storage == ST_FLOAT16) ? 2 : 4;
+  size_t esize = s->storage == ST_UINT8                                  ? 1
+                 : (s->storage == ST_UINT16 || s->storage == ST_FLOAT16) ? 2
+                                                                         : 4;
   if (!fr__mul_size(t->count, esize, &s->nbytes))
     return fr__fail(err, FR_E_MODEL, "%s: tensor %s is too large", m->label, t->name);
   return FR_OK;
@@ -437,7 +441,8 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
     return fr__fail(err, FR_E_MODEL, "%s: the manifest has data after the JSON value (at byte %zu)",
                     label, stop);
   if (!cJSON_IsArray(m->root))
-    return fr__fail(err, FR_E_MODEL, "%s: the manifest is not a JSON array of weight groups", label);
+    return fr__fail(err, FR_E_MODEL, "%s: the manifest is not a JSON array of weight groups",
+                    label);
 
   m->ngroups = cJSON_GetArraySize(m->root);
   long long ntensors = 0;
@@ -457,8 +462,7 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
                       TFJS_MAX_TENSORS);
     gi++;
   }
-  if (ntensors == 0)
-    return fr__fail(err, FR_E_MODEL, "%s: the manifest lists no tensors", label);
+  if (ntensors == 0) return fr__fail(err, FR_E_MODEL, "%s: the manifest lists no tensors", label);
 
   fr__weights *w = calloc(1, sizeof *w);
   m->w = w;
@@ -484,7 +488,8 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
        * with the group's length later, so saturating is enough.
        */
       m->specs[ti].offset = grp->need;
-      grp->need = m->specs[ti].nbytes > SIZE_MAX - grp->need ? SIZE_MAX : grp->need + m->specs[ti].nbytes;
+      grp->need =
+          m->specs[ti].nbytes > SIZE_MAX - grp->need ? SIZE_MAX : grp->need + m->specs[ti].nbytes;
       w->n = ++ti;
       wi++;
     }
@@ -507,8 +512,9 @@ static fr_status manifest_decode(tfjs_manifest *m, fr_error *err) {
     if (s->offset > g->len || s->nbytes > g->len - s->offset) {
       char files[200];
       group_files(g, files, sizeof files);
-      return fr__fail(err, FR_E_MODEL, "%s: tensor %s needs %zu bytes at offset %zu but %s holds only %zu",
-                      m->label, w->tensors[i].name, s->nbytes, s->offset, files, g->len);
+      return fr__fail(err, FR_E_MODEL,
+                      "%s: tensor %s needs %zu bytes at offset %zu but %s holds only %zu", m->label,
+                      w->tensors[i].name, s->nbytes, s->offset, files, g->len);
     }
     /* Counts are now bounded by real bytes, so this sum cannot overflow. */
     total += (w->tensors[i].count + TFJS_ALIGN_FLOATS - 1) / TFJS_ALIGN_FLOATS * TFJS_ALIGN_FLOATS;
@@ -585,7 +591,8 @@ fr_status fr__tfjs_parse(const char *json, size_t json_len, const uint8_t *bin, 
   *out = NULL;
   if (!label) label = "weights";
   if ((!json && json_len) || (!bin && bin_len))
-    return fr__fail(err, FR_E_INVALID, "%s: fr__tfjs_parse: NULL buffer with a non-zero length", label);
+    return fr__fail(err, FR_E_INVALID, "%s: fr__tfjs_parse: NULL buffer with a non-zero length",
+                    label);
   /* A static empty buffer avoids arithmetic on a null pointer below. */
   static const uint8_t empty[1];
   if (!bin) bin = empty;
@@ -663,7 +670,8 @@ static fr_status read_group(tfjs_manifest *m, int g, const char *dir, size_t *bu
 fr_status fr__tfjs_load(const char *dir, const char *manifest, fr__weights **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr__tfjs_load: out is NULL");
   *out = NULL;
-  if (!manifest || !*manifest) return fr__fail(err, FR_E_INVALID, "fr__tfjs_load: no manifest name");
+  if (!manifest || !*manifest)
+    return fr__fail(err, FR_E_INVALID, "fr__tfjs_load: no manifest name");
   const char *slash = strrchr(manifest, '/');
   const char *label = slash ? slash + 1 : manifest;
 

@@ -1,0 +1,105 @@
+#!/bin/sh
+# End-to-end tests of the facerec command line: real images from ../shared/data,
+# JSON validity, exit codes, and clean errors on bad input.
+# Usage: sh tests/cli.sh BUILD/facerec. Prints "N passed, N failed".
+set -u
+BIN=${1:-build/facerec}
+DATA=${FACEREC_DATA:-../shared/data}
+IMG=$DATA/bbt/test/images
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+passed=0; failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     /' "$T/err" | head -5; }
+# expect NAME WANT_RC CMD...: runs CMD, checks its exit status.
+expect() {
+  name=$1; want=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; rc=$?
+  if [ "$want" = nonzero ]; then
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ]; then ok "$name (rc=$rc)"; else bad "$name: rc=$rc, wanted non-zero without a crash"; fi
+  elif [ $rc -eq "$want" ]; then ok "$name"; else bad "$name: rc=$rc, wanted $want"; fi
+}
+json_check() { # NAME PYTHON_EXPR over the parsed lines list L
+  if python3 -c "
+import json,sys
+L=[json.loads(l) for l in open('$T/out') if l.strip()]
+sys.exit(0 if ($2) else 1)" 2>>"$T/err"; then ok "$1"; else bad "$1"; fi
+}
+
+expect "version" 0 "$BIN" --version
+expect "help" 0 "$BIN" --help
+expect "no command" nonzero "$BIN"
+expect "unknown command" nonzero "$BIN" frobnicate
+expect "unknown option" nonzero "$BIN" detect --bogus "$IMG/faces.jpg"
+expect "bad thread count" nonzero "$BIN" detect --threads zero "$IMG/faces.jpg"
+
+expect "detect ssd faces.jpg" 0 "$BIN" detect --detector ssd --json "$IMG/faces.jpg"
+json_check "detect finds 6 faces with 68 landmarks" \
+  "len(L)==1 and len(L[0]['faces'])==6 and all(len(f['landmarks'])==68 and len(f['box'])==4 for f in L[0]['faces'])"
+expect "detect tiny, 1 thread" 0 "$BIN" detect --detector tiny --threads 1 --json "$IMG/faces.jpg"
+json_check "tiny finds 6 faces" "len(L[0]['faces'])==6"
+expect "detect without landmarks" 0 "$BIN" detect --landmarks none --json "$IMG/faces.jpg"
+json_check "landmarks none gives boxes only" "all(len(f['landmarks'])==0 for f in L[0]['faces'])"
+expect "detect on a face-less image" 0 "$BIN" detect --json "$IMG/white.png"
+json_check "white.png has no face" "L[0]['faces']==[]"
+
+expect "embed --aligned" 0 "$BIN" embed --aligned --json "$IMG/face1.png" "$IMG/face2.png"
+if python3 -c "
+import json,math
+L=[json.loads(l) for l in open('$T/out') if l.strip()]
+for i,l in enumerate(L):
+    ref=json.load(open('$DATA/reference/faceapi/faceapi-js-test/faceDescriptor%d.json'%(i+1)))
+    e=l['faces'][0]['embedding']
+    d=math.sqrt(sum((a-b)**2 for a,b in zip(e,ref)))
+    assert len(e)==128 and d<=0.05, d
+" 2>"$T/err"; then ok "embed --aligned within 0.05 of face-api.js's reference descriptors"; else bad "embed --aligned vs reference"; fi
+expect "embed faces.jpg" 0 "$BIN" embed --json "$IMG/faces.jpg"
+json_check "6 embeddings of 128" "len(L[0]['faces'])==6 and all(len(f['embedding'])==128 for f in L[0]['faces'])"
+
+expect "verify same image" 0 "$BIN" verify --json "$IMG/face1.png" "$IMG/face1.png"
+json_check "same image is the same person" "L[0]['same'] is True and L[0]['distance']<0.01"
+expect "verify different people" 0 "$BIN" verify --json --aligned "$IMG/face1.png" "$IMG/face2.png"
+json_check "face1 and face2 differ" "L[0]['same'] is False and abs(L[0]['distance']-0.893)<0.02"
+expect "verify needs two images" nonzero "$BIN" verify "$IMG/face1.png"
+expect "verify without a face" nonzero "$BIN" verify "$IMG/white.png" "$IMG/face1.png"
+
+expect "compare" 0 "$BIN" compare "$IMG/faces.jpg" "$IMG/face1.png"
+if grep -q "distance matrix" "$T/out"; then ok "compare prints a distance matrix"; else bad "compare output"; fi
+expect "align writes chips" 0 "$BIN" align --out "$T/chips" "$IMG/faces.jpg"
+n=$(ls "$T/chips" 2>/dev/null | wc -l)
+if [ "$n" -eq 6 ]; then ok "6 chips written"; else bad "align wrote $n chips"; fi
+
+# Bad input: a clear error and a non-zero exit, never a crash.
+head -c 5000 "$IMG/faces.jpg" > "$T/trunc.jpg"
+expect "truncated JPEG" nonzero "$BIN" detect "$T/trunc.jpg"
+if grep -qi "jpeg" "$T/err"; then ok "truncated JPEG error names the format"; else bad "truncated JPEG message"; fi
+head -c 3000 "$IMG/face1.png" > "$T/trunc.png"
+expect "truncated PNG" nonzero "$BIN" embed "$T/trunc.png"
+printf 'P6\n60000 60000\n255\n' > "$T/huge.ppm"
+expect "huge PPM header" nonzero "$BIN" detect "$T/huge.ppm"
+if grep -qi "limit" "$T/err"; then ok "huge header error names the limit"; else bad "huge header message"; fi
+: > "$T/empty.jpg"
+expect "empty file" nonzero "$BIN" detect "$T/empty.jpg"
+echo "not an image" > "$T/text.jpg"
+expect "text file" nonzero "$BIN" detect "$T/text.jpg"
+expect "missing file" nonzero "$BIN" detect "$T/nope.jpg"
+mkdir -p "$T/models"
+for f in models/*.json models/*.bin; do cp "$f" "$T/models/"; done
+head -c 1000 models/face_recognition_model.bin > "$T/models/face_recognition_model.bin"
+expect "truncated weight file" nonzero "$BIN" embed --models "$T/models" "$IMG/face1.png"
+if grep -q "face_recognition_model" "$T/err"; then ok "truncated weights error names the file"; else bad "truncated weights message"; fi
+cp models/face_recognition_model.bin "$T/models/"
+sed 's/\[7, *7, *3, *32\]/[7,7,3,33]/' models/face_recognition_model-weights_manifest.json > "$T/models/face_recognition_model-weights_manifest.json"
+expect "manifest with a wrong shape" nonzero "$BIN" embed --models "$T/models" "$IMG/face1.png"
+if grep -q "conv32_down" "$T/err"; then ok "wrong shape error names the tensor"; else bad "wrong shape message"; fi
+
+# A reduced LFW check (2 folds; the full protocol is `make eval`).
+if [ -f "$DATA/lfw/pairs.txt" ]; then
+  head -n 1201 "$DATA/lfw/pairs.txt" | sed '1s/.*/2\t300/' > "$T/pairs2.txt"
+  expect "eval lfw on 2 folds" 0 "$BIN" eval lfw --json --root "$DATA/lfw/images" --pairs "$T/pairs2.txt"
+  json_check "LFW 2-fold accuracy >= 97%" "L[0]['accuracy']>=0.97 and L[0]['pairs']==1200"
+  cat "$T/out"
+fi
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
