@@ -48,7 +48,8 @@ rm -f "$OUT/ours.json" "$OUT/peer-faceapi.json" "$OUT/peer-pipeline.json" "$OUT/
 : >"$STATUS"
 note() { echo "$*" >>"$STATUS"; echo "run.sh: $*"; }
 
-# Busy percentage of all CPUs over 2 seconds, from /proc/stat. This is an instant
+# Busy percentage of all CPUs over 2 seconds, from /proc/stat (no ">" inside awk's printf
+# arguments: awk reads it as an output redirection to a file). This is an instant
 # measure, unlike the load average, which lags a minute behind: it must tell apart
 # "someone is compiling right now" from "our previous step just ended".
 busy_pct() {
@@ -58,7 +59,7 @@ busy_pct() {
   echo "$a
 $b" | awk '{ idle = $5 + $6; tot = 0; for (i = 2; i <= NF; i++) tot += $i;
              if (NR == 1) { i0 = idle; t0 = tot } else { i1 = idle; t1 = tot } }
-           END { d = t1 - t0; printf "%d\n", d > 0 ? 100 * (d - (i1 - i0)) / d : 0 }'
+           END { d = t1 - t0; b = 0; if (d > 0) b = 100 * (d - (i1 - i0)) / d; printf "%d\n", b }'
 }
 
 # Waits until the CPUs are idle (up to $1 seconds); notes in the report when they were not,
