@@ -14,7 +14,7 @@
 #define FR__PLAN_CACHE 16
 
 typedef struct entry {
-  const fr__graph *g;
+  uint64_t uid; /* the graph's identity, not its address */
   int n, h, w;
   fr__plan *plan;
   unsigned long used;
@@ -62,7 +62,7 @@ fr_status fr__context_plan(fr_context *ctx, const fr__graph *g, int n, int h, in
   ctx->clock++;
   for (int i = 0; i < FR__PLAN_CACHE; i++) {
     entry *e = &ctx->cache[i];
-    if (e->plan && e->g == g && e->n == n && e->h == h && e->w == w) {
+    if (e->plan && e->uid == fr__graph_uid(g) && e->n == n && e->h == h && e->w == w) {
       e->used = ctx->clock;
       *out = e->plan;
       return FR_OK;
@@ -73,7 +73,7 @@ fr_status fr__context_plan(fr_context *ctx, const fr__graph *g, int n, int h, in
   fr_status st = fr__plan_create(g, n, h, w, fr_pool_size(ctx->pool), &p, err);
   if (st != FR_OK) return st;
   fr__plan_destroy(victim->plan);
-  *victim = (entry){g, n, h, w, p, ctx->clock};
+  *victim = (entry){fr__graph_uid(g), n, h, w, p, ctx->clock};
   *out = p;
   return FR_OK;
 }

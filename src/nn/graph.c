@@ -4,6 +4,7 @@
 #include "nn/nn.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ typedef struct node {
 } node;
 
 struct fr__graph {
+  uint64_t uid; /* identity for plan caches; see fr__graph_uid */
   const fr__kernels *k;
   char name[64];
   node *nodes;
@@ -59,6 +61,11 @@ fr_status fr__graph_create(const fr__kernels *kernels, const char *name, fr__gra
   *out = NULL;
   fr__graph *g = calloc(1, sizeof *g);
   if (!g) return fr__fail(err, FR_E_NOMEM, "out of memory creating graph");
+  /* Contexts cache plans by graph. A pointer is not a safe key: a destroyed
+   * graph's address can be reused by a new one. The one process-wide
+   * counter in the library gives every graph a distinct identity instead. */
+  static _Atomic uint64_t next_uid = 1;
+  g->uid = atomic_fetch_add(&next_uid, 1);
   g->k = kernels ? kernels : fr__kernels_best();
   snprintf(g->name, sizeof g->name, "%s", name ? name : "network");
   g->input = -1;
@@ -314,6 +321,8 @@ fr_status fr__graph_finish(fr__graph *g, fr_error *err) {
 int fr__channels(const fr__graph *g, int x) { return valid_tensor(g, x) ? g->chan[x] : 0; }
 
 const fr__kernels *fr__graph_kernels(const fr__graph *g) { return g->k; }
+
+uint64_t fr__graph_uid(const fr__graph *g) { return g->uid; }
 
 /* ---- shapes ------------------------------------------------------------- */
 
@@ -609,6 +618,14 @@ static void dw_task(void *arg, int task, int thread) {
   j->k->dw_run(&j->a, task, j->ntasks);
 }
 
+/* o = max(o, in) elementwise, written so that it vectorises. */
+static void max_into(float *o, const float *in, int n) {
+  for (int c = 0; c < n; c++) o[c] = in[c] > o[c] ? in[c] : o[c];
+}
+
+/* y = a + b elementwise; y may alias a. */
+static void add_into(float *y, const float *a, const float *b, size_t n);
+
 static void run_pool(const float *x, float *y, shape si, shape so, const node *nd) {
   int pt, pl;
   window_out(si.h, nd->kh, nd->stride, nd->pad, &pt);
@@ -630,9 +647,9 @@ static void run_pool(const float *x, float *y, shape si, shape so, const node *n
             const float *in = x + (((size_t)b * si.h + iy) * si.w + ix) * si.c;
             cnt++;
             if (is_max)
-              for (int c = 0; c < so.c; c++) o[c] = in[c] > o[c] ? in[c] : o[c];
+              max_into(o, in, so.c);
             else
-              for (int c = 0; c < so.c; c++) o[c] += in[c];
+              add_into(o, o, in, (size_t)so.c);
           }
         }
         if (!is_max && cnt > 0) {
@@ -640,6 +657,33 @@ static void run_pool(const float *x, float *y, shape si, shape so, const node *n
           for (int c = 0; c < so.c; c++) o[c] *= inv;
         }
       }
+}
+
+/* y = a + b elementwise; y may alias a. */
+static void add_into(float *y, const float *a, const float *b, size_t n) {
+  for (size_t e = 0; e < n; e++) y[e] = a[e] + b[e];
+}
+
+/* y = act(x); y may alias x. Each activation gets its own branch-free loop so
+ * that it vectorises. */
+static void activate(float *y, const float *x, size_t n, fr__act act, float alpha) {
+  switch (act) {
+  case FR__ACT_RELU:
+    for (size_t e = 0; e < n; e++) y[e] = x[e] > 0.f ? x[e] : 0.f;
+    break;
+  case FR__ACT_RELU6:
+    for (size_t e = 0; e < n; e++) {
+      float v = x[e] > 0.f ? x[e] : 0.f;
+      y[e] = v < 6.f ? v : 6.f;
+    }
+    break;
+  case FR__ACT_LEAKY:
+    for (size_t e = 0; e < n; e++) y[e] = x[e] < 0.f ? alpha * x[e] : x[e];
+    break;
+  default:
+    if (y != x) memmove(y, x, n * sizeof(float));
+    break;
+  }
 }
 
 void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
@@ -670,16 +714,17 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
       }
       break;
     }
-    case OP_ADD:
-      for (size_t e = 0; e < count; e++) {
-        float s = x[e];
-        for (int k = 1; k < nd->nin; k++) s += p->arena[p->off[nd->in[k]] + e];
-        y[e] = fr__apply_act(s, nd->act, nd->alpha);
-      }
+    case OP_ADD: {
+      /* One input at a time over the whole tensor, then the activation in a
+       * separate pass: plain loops over restrict pointers that the compiler
+       * vectorises, instead of a gather per element. */
+      const float *x1 = p->arena + p->off[nd->in[1]];
+      add_into(y, x, x1, count);
+      for (int k = 2; k < nd->nin; k++) add_into(y, y, p->arena + p->off[nd->in[k]], count);
+      activate(y, y, count, nd->act, nd->alpha);
       break;
-    case OP_ACT:
-      for (size_t e = 0; e < count; e++) y[e] = fr__apply_act(x[e], nd->act, nd->alpha);
-      break;
+    }
+    case OP_ACT: activate(y, x, count, nd->act, nd->alpha); break;
     case OP_MAXPOOL:
     case OP_AVGPOOL: run_pool(x, y, si, so, nd); break;
     case OP_PAD:

@@ -137,6 +137,9 @@ double fr__graph_macs(const fr__graph *g, int n, int h, int w);
 
 const fr__kernels *fr__graph_kernels(const fr__graph *g);
 
+/* A number no other graph of this process has, for caches keyed by graph. */
+uint64_t fr__graph_uid(const fr__graph *g);
+
 /* ---- plans and running -------------------------------------------------- */
 
 typedef struct fr__plan fr__plan;
