@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,18 +57,20 @@ typedef struct options {
   const char *models;    /* NULL: fr_model_path order */
   const char *images;    /* folder with faces.jpg, face1.png, face2.png */
   const char *frame_out; /* where to save the 640x480 frame (for the peer), or NULL */
+  int peak_only;         /* 1: measure the FMA peaks and stop */
 } options;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: bench [--runs N] [--warmup N] [--json FILE] [--models DIR]\n"
-          "             [--images DIR] [--frame-out FILE.png]\n"
+          "             [--images DIR] [--frame-out FILE.png] [--peak-only]\n"
           "  --runs N       timed runs per figure (default 30)\n"
           "  --warmup N     untimed runs before them (default 5)\n"
           "  --json FILE    also write every figure as JSON\n"
           "  --models DIR   model folder (default: $FACEREC_MODELS, ./models, ...)\n"
           "  --images DIR   test images (default ../shared/data/bbt/test/images)\n"
-          "  --frame-out F  save the 640x480 pipeline frame as PNG (for the peer)\n");
+          "  --frame-out F  save the 640x480 pipeline frame as PNG (for the peer)\n"
+          "  --peak-only    measure the FMA peaks only (1 and 2 threads) and stop\n");
 }
 
 /* ---- time and statistics ------------------------------------------------ */
@@ -248,20 +251,39 @@ static void read_loadavg(double *l1) {
   fclose(f);
 }
 
-/* Total and steal jiffies of the aggregate cpu line: steal is time the
- * hypervisor gave this VM's CPUs to someone else, which slows every figure
- * without showing up anywhere else. */
-static void read_steal(unsigned long long *total, unsigned long long *steal) {
-  *total = *steal = 0;
+/*
+ * A snapshot of the aggregate cpu line of /proc/stat, plus this process's own
+ * CPU time. Over the run it gives two numbers that say whether the figures
+ * are clean: steal, the time the hypervisor gave this VM's CPUs to someone
+ * else, and the CPU time that other processes of this machine used while we
+ * were timing. Either slows every figure without showing up anywhere else.
+ */
+typedef struct cpu_snap {
+  double total_s; /* all CPUs' time, seconds */
+  double busy_s;  /* of which not idle (nor waiting for I/O), steal excluded */
+  double steal_s;
+  double self_s; /* this process's user + system time */
+} cpu_snap;
+
+static void read_cpu(cpu_snap *c) {
+  memset(c, 0, sizeof *c);
+  double tick = (double)sysconf(_SC_CLK_TCK);
   FILE *f = fopen("/proc/stat", "r");
-  if (!f) return;
   unsigned long long v[8] = {0};
-  if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+  if (f && tick > 0 &&
+      fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
              &v[5], &v[6], &v[7]) == 8) {
-    for (int i = 0; i < 8; i++) *total += v[i];
-    *steal = v[7];
+    unsigned long long total = 0;
+    for (int i = 0; i < 8; i++) total += v[i];
+    c->total_s = (double)total / tick;
+    c->steal_s = (double)v[7] / tick;
+    c->busy_s = (double)(total - v[3] - v[4] - v[7]) / tick;
   }
-  fclose(f);
+  if (f) fclose(f);
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    c->self_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+                (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void cpu_model(char *buf, size_t size) {
@@ -512,6 +534,7 @@ typedef struct machine {
   int ncpu;
   double load_start, load_end;
   double steal_pct;
+  double others_pct; /* share of all CPUs' time other processes used during the run */
   double peak1, peak2;             /* AVX2 FMA GFLOP/s, 1 and 2 threads */
   double peak1_end, peak2_end;     /* the same, measured again at the end */
   double peak512_1, peak512_2;     /* AVX-512, 0 when absent */
@@ -539,6 +562,8 @@ static void write_json(FILE *f, const machine *m, const results *r, const option
   json_num(f, m->load_end);
   fprintf(f, ",\n \"steal_pct\": ");
   json_num(f, m->steal_pct);
+  fprintf(f, ",\n \"others_cpu_pct\": ");
+  json_num(f, m->others_pct);
   fprintf(f, ",\n \"fma_peak_gflops\": {\"isa\": \"avx2\", \"threads1\": ");
   json_num(f, m->peak1);
   fprintf(f, ", \"threads2\": ");
@@ -618,8 +643,10 @@ static void print_table(const machine *m, const results *r) {
   if (m->peak512_1 > 0)
     printf("AVX-512 FMA peak (for information, the kernels are AVX2): %.1f / %.1f GFLOP/s\n",
            m->peak512_1, m->peak512_2);
-  printf("load average (1 min) %.2f at the start, %.2f at the end; CPU steal %.1f%%\n\n",
-         m->load_start, m->load_end, m->steal_pct);
+  printf("load average (1 min) %.2f at the start, %.2f at the end; CPU steal %.1f%%; other "
+         "processes used %.1f%% of the CPUs during the run%s\n\n",
+         m->load_start, m->load_end, m->steal_pct, m->others_pct,
+         m->others_pct > 5 ? " (NOT CLEAN: the figures are slowed by them)" : "");
   printf("%-46s %5s | %9s %9s | %9s %9s | %7s %6s | %7s %6s\n", "network (per unit)", "faces",
          "1T med", "1T p90", "2T med", "2T p90", "GFLOP/s", "%peak", "GFLOP/s", "%peak");
   printf("%-46s %5s | %9s %9s | %9s %9s | %7s %6s | %7s %6s\n", "", "", "ms", "ms", "ms", "ms",
@@ -655,12 +682,17 @@ static int parse_args(int argc, char **argv, options *o) {
   o->models = NULL;
   o->images = "../shared/data/bbt/test/images";
   o->frame_out = NULL;
+  o->peak_only = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       exit(0);
+    }
+    if (strcmp(a, "--peak-only") == 0) {
+      o->peak_only = 1;
+      continue;
     }
     if (!v) {
       fprintf(stderr, "bench: %s needs a value\n", a);
@@ -744,8 +776,8 @@ int main(int argc, char **argv) {
   cpu_model(m.cpu, sizeof m.cpu);
   m.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
   read_loadavg(&m.load_start);
-  unsigned long long tot0, steal0, tot1, steal1;
-  read_steal(&tot0, &steal0);
+  cpu_snap cpu0, cpu1;
+  read_cpu(&cpu0);
 
   /* The peak first, on an otherwise idle process. */
   if (have_avx2_fma()) {
@@ -754,6 +786,15 @@ int main(int argc, char **argv) {
   }
   fprintf(stderr, "bench: AVX2 FMA peak %.1f GFLOP/s (1 thread), %.1f (2 threads)\n", m.peak1,
           m.peak2);
+  if (o.peak_only) {
+    /* Two threads that add nothing to one thread's peak mean the two CPUs
+     * share one core's FMA units (SMT siblings), or someone else is busy. */
+    if (have_avx512())
+      printf("AVX-512 FMA peak: %.1f GFLOP/s (1 thread), %.1f (2 threads)\n", fma_peak(16, 1),
+             fma_peak(16, 2));
+    printf("AVX2 FMA peak: %.1f GFLOP/s (1 thread), %.1f (2 threads)\n", m.peak1, m.peak2);
+    return 0;
+  }
 
   /* Inputs. */
   fr_image faces_img = {0}, chip1 = {0}, chip2 = {0}, frame = {0};
@@ -948,8 +989,14 @@ int main(int argc, char **argv) {
     m.peak512_2 = fma_peak(16, 2);
   }
   read_loadavg(&m.load_end);
-  read_steal(&tot1, &steal1);
-  m.steal_pct = tot1 > tot0 ? 100.0 * (double)(steal1 - steal0) / (double)(tot1 - tot0) : 0;
+  read_cpu(&cpu1);
+  double span = cpu1.total_s - cpu0.total_s;
+  if (span > 0) {
+    m.steal_pct = 100.0 * (cpu1.steal_s - cpu0.steal_s) / span;
+    double others = (cpu1.busy_s - cpu0.busy_s) - (cpu1.self_s - cpu0.self_s);
+    /* Tick rounding can make a quiet machine look a hair negative. */
+    m.others_pct = others > 0 ? 100.0 * others / span : 0;
+  }
 
   print_table(&m, &res);
   int rc = 0;

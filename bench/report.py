@@ -124,7 +124,12 @@ def main():
     out.append(f"- Ours: median and p90 of {ours['runs']} timed runs after {ours['warmup']} "
                f"warm-up runs. {a.uname}. Load average (1 min) "
                f"{fmt(ours.get('load1_start'))} at the start of our run, "
-               f"{fmt(ours.get('load1_end'))} at its end; CPU steal {fmt(ours.get('steal_pct'), 1)}%.")
+               f"{fmt(ours.get('load1_end'))} at its end; CPU steal {fmt(ours.get('steal_pct'), 1)}%; "
+               f"other processes used {fmt(ours.get('others_cpu_pct'), 1)}% of the CPUs while it ran.")
+    others = ours.get("others_cpu_pct")
+    if others is not None and others > 5:
+        out.append(f"- **NOT CLEAN**: other processes took {others:.0f}% of the CPUs during our "
+                   f"run, so our figures (the 2-thread ones most) are slower than this machine's.")
     if fa:
         m = fa.get("meta", {})
         v = m.get("versions", {})

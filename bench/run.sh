@@ -62,6 +62,14 @@ $b" | awk '{ idle = $5 + $6; tot = 0; for (i = 2; i <= NF; i++) tot += $i;
            END { d = t1 - t0; b = 0; if (d > 0) b = 100 * (d - (i1 - i0)) / d; printf "%d\n", b }'
 }
 
+# "busy total" jiffies of all CPUs now; busy_between turns two of them into a percentage.
+# Around a single-threaded peer about 50% of this 2-CPU machine is the peer itself: much more
+# means someone else was running during its timing.
+cpu_snap() { head -n 1 /proc/stat | awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }'; }
+busy_between() {
+  echo "$1 $2" | awk '{ b = 0; if ($4 > $2) b = 100 * ($3 - $1) / ($4 - $2); printf "%d\n", b }'
+}
+
 # Waits until the CPUs are idle (up to $1 seconds); notes in the report when they were not,
 # since a busy machine slows ours and the peers by different amounts.
 wait_idle() {
@@ -130,6 +138,7 @@ if [ $FACEAPI_OK = 1 ]; then
   # Short waits only: a minute of idle CPUs is enough to tell our own tail from a stranger.
   wait_idle 60 "the face-api peer" || true
   echo "run.sh: face-api peer (wasm, 1 thread)"
+  s0=$(cpu_snap)
   (cd "$BUILD/peer-faceapi" && node bench-faceapi.js --backend wasm --runs "$PEER_RUNS" --warmup 3 \
     --images "$IMAGES/faces.jpg,$IMAGES/face1.png" --json "$OUT/peer-faceapi.json") ||
     note "The face-api peer failed: no peer figures for the networks."
@@ -139,15 +148,18 @@ if [ $FACEAPI_OK = 1 ]; then
       --frame "$OUT/frame640x480.png" --detect-image "$IMAGES/faces.jpg" --json "$OUT/peer-pipeline.json") ||
       note "The face-api pipeline timing failed: no peer figures for the pipeline rows."
   fi
+  note "The CPUs were $(busy_between "$s0" "$(cpu_snap)")% busy while the face-api peer ran (about 50% is the peer itself)."
 fi
 if [ $ORT_OK = 1 ]; then
   wait_idle 60 "the ONNX Runtime peer" || true
   echo "run.sh: ONNX Runtime peer (1 thread, batch 1 and 8)"
   # bench.js would wait for a 1-minute load average below 0.5, which lags behind our own
   # just-finished runs; wait_idle above already checked that nobody else is busy.
+  s0=$(cpu_snap)
   (cd "$BUILD/peer-ort" && node bench.js --images "$IMAGES" --model "$BUILD/peer-ort/face_recognition.onnx" \
     --threads 1 --batches 1,8 --runs 30 --max-load 1000 --wait-min 0 --json "$OUT/peer-ort.json") ||
     note "The ONNX Runtime peer failed: no ORT figures."
+  note "The CPUs were $(busy_between "$s0" "$(cpu_snap)")% busy while the ONNX Runtime peer ran (about 50% is the peer itself)."
 fi
 
 # --- report -------------------------------------------------------------------------------

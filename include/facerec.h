@@ -126,16 +126,20 @@ FR_API fr_status fr_image_load(const char *path, const fr_image_limits *limits, 
  * Describes a caller's pixel buffer without copying it: the raw-pixel entry
  * point, so that no encoding is ever required. The buffer must stay valid and
  * unchanged while the image is used. Checks the arguments (positive sizes,
- * stride large enough, known format, limits).
+ * stride large enough, known format) and the default size limits
+ * (FR_DEFAULT_MAX_DIMENSION, FR_DEFAULT_MAX_PIXELS).
  */
 FR_API fr_status fr_image_wrap(void *data, int width, int height, int stride,
                                fr_pixel_format format, fr_image *out, fr_error *err);
 
-/* Allocates an owned image with a tight stride; pixels are zeroed. */
+/* Allocates an owned image with a tight stride; pixels are zeroed. The
+ * default size limits apply. */
 FR_API fr_status fr_image_alloc(int width, int height, fr_pixel_format format, fr_image *out,
                                 fr_error *err);
 
-/* Makes an owned copy of src in another pixel format (or the same). */
+/* Makes an owned copy of src in another pixel format (or the same). out may
+ * be src itself; the old pixels are then not freed (the caller still owns
+ * them), so free them first only if you hold another pointer to them. */
 FR_API fr_status fr_image_convert(const fr_image *src, fr_pixel_format format, fr_image *out,
                                   fr_error *err);
 
@@ -349,6 +353,210 @@ FR_API fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *pipe, const
 /* Describes an image that already is an aligned face chip (resized as needed). */
 FR_API fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *pipe,
                                            const fr_image *chip, float *desc, fr_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Recognition: photos, augmentation, the gallery, identification      */
+/* ------------------------------------------------------------------ */
+
+/* How the faces of a photo were found (see fr_describe_photo). */
+typedef enum fr_face_source {
+  FR_FACE_DETECTED = 1,   /* the detector found them in the image as given */
+  FR_FACE_PADDED = 2,     /* found only after padding the image: a tight face crop */
+  FR_FACE_WHOLE_IMAGE = 3 /* no face found: the whole image was described as a face */
+} fr_face_source;
+
+/*
+ * Describes every face of a photo, like fr_pipeline_run(), but also accepts
+ * photos that already are tight face crops, which the detectors usually miss:
+ * when nothing is found the image is padded with a neutral border (25%, then
+ * 60% of its larger side on every edge, which is the same as detecting at two
+ * smaller scales) and detection is retried; boxes and landmarks found that way
+ * are mapped back to the original image. Only if that fails too and
+ * `whole_image_fallback` is 1, the whole image is described as one face chip
+ * (box = the whole image, n_landmarks = 0). *source (may be NULL) says which
+ * path was taken; when no face is found at all *n_faces is 0 and *source is 0.
+ * Thread-safety as fr_pipeline_run(): ctx belongs to the calling thread.
+ */
+FR_API fr_status fr_describe_photo(fr_context *ctx, const fr_pipeline *pipe, const fr_image *img,
+                                   int whole_image_fallback, fr_face *faces, float *desc,
+                                   int max_faces, int *n_faces, fr_face_source *source,
+                                   fr_error *err);
+
+/*
+ * SHA-256 of a byte buffer as 64 lowercase hex digits plus a terminating NUL.
+ * The gallery uses it to recognise an image that was already enrolled.
+ */
+FR_API void fr_sha256_hex(const void *data, size_t size, char hex[65]);
+
+/*
+ * Seeded photometric and geometric augmentation of a face image. Each field
+ * is the largest strength drawn; 0 disables that transform. A draw is uniform
+ * in [-max, +max] unless said otherwise. The same seed gives the same image.
+ */
+typedef struct fr_augment_options {
+  float flip_probability; /* chance of a horizontal mirror, 0..1 */
+  float brightness;       /* added to every channel, in 0..255 units */
+  float contrast;         /* pixel scaled about the mean by 1 + draw */
+  float gamma;            /* pixel^(exp(draw)) on 0..1 values */
+  float rotation;         /* degrees about the centre */
+  float shear;            /* horizontal shear factor (x += shear * (y - centre)) */
+  float zoom;             /* relative scale about the centre, 1 + draw */
+  float grayscale_probability; /* chance of replacing colour by luma, 0..1 */
+  float blur_sigma;       /* Gaussian blur sigma drawn in [0, blur_sigma] pixels */
+} fr_augment_options;
+
+/* Fills opts with moderate ranges suited to face chips (flip 0.5, brightness
+ * 25, contrast 0.2, gamma 0.25, rotation 10, shear 0.1, zoom 0.08, grayscale
+ * 0.2, blur 1.2). */
+FR_API void fr_augment_options_default(fr_augment_options *opts);
+
+/*
+ * Writes a randomly transformed copy of src (any pixel format) into *out, an
+ * owned RGB image of the same size (fr_image_free it). Geometric transforms
+ * share one bilinear warp and fill with the border pixels. Thread-safe.
+ */
+FR_API fr_status fr_augment(const fr_image *src, const fr_augment_options *opts, uint64_t seed,
+                            fr_image *out, fr_error *err);
+
+/* Gaussian blur of an image into an owned copy of the same format; sigma 0
+ * copies. Separable, border pixels replicated. Thread-safe. */
+FR_API fr_status fr_gaussian_blur(const fr_image *src, float sigma, fr_image *out, fr_error *err);
+
+/*
+ * A gallery: the people a system knows and their face descriptors, stored in
+ * one SQLite file (WAL journal, schema versioned with PRAGMA user_version and
+ * migrated on open). Every descriptor is tagged with the model that made it;
+ * a gallery holds one model's descriptors only, and opening it for another
+ * model fails with FR_E_MODEL. Each write is one transaction, so the file is
+ * consistent after a crash at any point: a write either happened entirely or
+ * not at all, and a write that returned FR_OK is durable.
+ *
+ * In memory the descriptors are kept as one contiguous 64-byte aligned matrix,
+ * reloaded lazily when this or another connection changed the file, and
+ * searched with AVX2 when the CPU has it.
+ *
+ * A handle is used by one thread at a time; several handles (in several
+ * processes too) may open the same file.
+ */
+typedef struct fr_gallery fr_gallery;
+
+#define FR_NAME_MAX 128 /* bytes of a person's name, including the NUL */
+
+/*
+ * Opens the gallery at path, creating it when missing (":memory:" makes a
+ * private in-memory one). model_id names the descriptor model (see
+ * fr_gallery_model_id), dim its length, and threshold the distance under
+ * which two descriptors of that model are the same person (from the model's
+ * LFW evaluation, e.g. fr_pipeline_threshold()). A new gallery records all
+ * three; an existing one must match model_id and dim (FR_E_MODEL otherwise)
+ * and keeps the threshold it recorded.
+ */
+FR_API fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float threshold,
+                                 fr_gallery **out, fr_error *err);
+FR_API void fr_gallery_close(fr_gallery *g);
+
+/* The model id of the descriptors a pipeline created with opts produces,
+ * such as "faceapi-1.7.15/face_recognition_model/similarity". */
+FR_API fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t size,
+                                     fr_error *err);
+
+FR_API int fr_gallery_dim(const fr_gallery *g);
+/* The same-person distance threshold recorded in the gallery. */
+FR_API float fr_gallery_threshold(const fr_gallery *g);
+/* The model id recorded in the gallery; valid while g is open. */
+FR_API const char *fr_gallery_model(const fr_gallery *g);
+
+/* One descriptor to enrol. All pointers are borrowed for the call only. */
+typedef struct fr_gallery_face {
+  const float *embedding; /* dim floats */
+  const char *image_hash; /* fr_sha256_hex of the source file, or NULL if unknown */
+  int variant;            /* 0: the photo itself; k > 0: its k-th augmentation */
+  fr_rect box;            /* where the face was in the source image */
+} fr_gallery_face;
+
+/*
+ * Adds n descriptors to the person called name (created if new), in one
+ * transaction: all are stored or none. A descriptor whose (image_hash,
+ * variant) the person already has is skipped as a duplicate; one whose image
+ * is enrolled under another person fails the whole call with FR_E_INVALID.
+ * *n_added (may be NULL) receives the number stored. Names are 1 to
+ * FR_NAME_MAX - 1 bytes. metadata (may be NULL) is free text kept with the
+ * person; a non-NULL value replaces the previous one.
+ */
+FR_API fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadata,
+                                   const fr_gallery_face *faces, int n, int *n_added,
+                                   fr_error *err);
+
+/* Removes a person and all their descriptors. FR_E_NOTFOUND if unknown.
+ * *n_removed (may be NULL) receives the number of descriptors removed. */
+FR_API fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed,
+                                   fr_error *err);
+
+typedef struct fr_person {
+  int64_t id;
+  char name[FR_NAME_MAX];
+  int n_faces;
+} fr_person;
+
+/* Lists up to max people ordered by name; *n receives the total number of
+ * people (which may exceed max). */
+FR_API fr_status fr_gallery_people(fr_gallery *g, fr_person *out, int max, int *n,
+                                   fr_error *err);
+
+/* Number of descriptors stored. */
+FR_API fr_status fr_gallery_count(fr_gallery *g, int *n_faces, fr_error *err);
+
+/* One search result. */
+typedef struct fr_match {
+  int64_t face_id;   /* the nearest descriptor of that person (-1 for a centroid) */
+  int64_t person_id;
+  char name[FR_NAME_MAX];
+  float distance;    /* Euclidean distance to query */
+  float probability; /* SVM probability, or -1 when not computed */
+} fr_match;
+
+/*
+ * Exact k-nearest descriptors of query by Euclidean distance, nearest first
+ * (ties broken by the lower face id). Writes min(k, count) matches; *n_out
+ * receives that number.
+ */
+FR_API fr_status fr_gallery_search(fr_gallery *g, const float *query, int k, fr_match *out,
+                                   int *n_out, fr_error *err);
+
+typedef enum fr_classifier {
+  FR_CLASSIFIER_NN = 1,       /* the person of the nearest descriptor */
+  FR_CLASSIFIER_CENTROID = 2, /* the person whose mean descriptor is nearest */
+  FR_CLASSIFIER_SVM = 3       /* a linear SVM with probability estimates (libsvm) */
+} fr_classifier;
+
+typedef struct fr_identify_options {
+  fr_classifier classifier; /* default FR_CLASSIFIER_NN */
+  float threshold;          /* unknown above this distance; <= 0: the gallery's */
+  float min_probability;    /* svm: unknown below this probability; <= 0: 1.5 / people,
+                               capped at 0.5 */
+  double svm_c;             /* svm: the C penalty; <= 0: 1 (scikit-learn's default) */
+} fr_identify_options;
+
+FR_API void fr_identify_options_default(fr_identify_options *opts);
+
+/*
+ * Who is query? Ranks the people (up to k written to top, best first; *n_top
+ * receives the number) and sets *known to 1 when top[0] passes the unknown
+ * rule, 0 otherwise. Every match carries the distance to the person's nearest
+ * descriptor (nn, svm) or to their centroid (centroid). The rule: nn and
+ * centroid accept when that distance <= threshold; svm when the probability is
+ * at least min_probability and the distance to the person's nearest
+ * descriptor <= threshold. The SVM is trained on first use after a change and
+ * stored in the gallery, so later handles reuse it (fr_gallery_train_svm
+ * trains it ahead of time).
+ */
+FR_API fr_status fr_gallery_identify(fr_gallery *g, const float *query,
+                                     const fr_identify_options *opts, fr_match *top, int k,
+                                     int *n_top, int *known, fr_error *err);
+
+/* Trains the linear SVM on every descriptor now and stores it (C as in
+ * fr_identify_options; <= 0 means 1). */
+FR_API fr_status fr_gallery_train_svm(fr_gallery *g, double c, fr_error *err);
 
 #ifdef __cplusplus
 }

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared with image.c; see the note there (these belong in image_internal.h). */
-fr_status fr__image_limits_check(const fr_image_limits *lim, uint64_t width, uint64_t height,
-                                 const char *what, fr_error *err);
-fr_status fr__image_alloc_owned(int width, int height, fr_pixel_format format, fr_image *out,
-                                fr_error *err);
-fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
-                         fr_image *out, fr_error *err);
 
 /*
  * Caps on ancillary chunks (text, ICC profiles, EXIF): libspng applies them to

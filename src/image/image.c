@@ -17,21 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * Helpers shared by image.c and decode_*.c. image_internal.h is owned by
- * another part of the project, so they are declared here and again, with the
- * same text, in each decoder; they belong in image_internal.h.
- */
-fr_status fr__image_limits_check(const fr_image_limits *lim, uint64_t width, uint64_t height,
-                                 const char *what, fr_error *err);
-fr_status fr__image_alloc_owned(int width, int height, fr_pixel_format format, fr_image *out,
-                                fr_error *err);
-fr_status fr__decode_jpeg(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
-                          fr_image *out, fr_error *err);
-fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
-                         fr_image *out, fr_error *err);
-fr_status fr__decode_pnm(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
-                         fr_image *out, fr_error *err);
 
 /* Files larger than this are refused before reading; no sane photo is. */
 #define FR__IMAGE_MAX_FILE ((size_t)256 * 1024 * 1024)

@@ -46,4 +46,23 @@ void fr__warp_affine(const fr_image *img, const double m[6], fr_image *chip);
 /* Validates an image struct handed in by a caller. */
 fr_status fr__image_check(const fr_image *img, fr_error *err);
 
+/*
+ * Checks a decoder's header size against the limits (NULL: the defaults)
+ * before any pixel memory is allocated; `what` names the image in messages.
+ */
+fr_status fr__image_limits_check(const fr_image_limits *lim, uint64_t width, uint64_t height,
+                                 const char *what, fr_error *err);
+
+/* Allocates an owned image (tight stride, fr__aligned_alloc'd pixels). */
+fr_status fr__image_alloc_owned(int width, int height, fr_pixel_format format, fr_image *out,
+                                fr_error *err);
+
+/* The decoders behind fr_image_decode, one per format. */
+fr_status fr__decode_jpeg(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
+                          fr_image *out, fr_error *err);
+fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
+                         fr_image *out, fr_error *err);
+fr_status fr__decode_pnm(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
+                         fr_image *out, fr_error *err);
+
 #endif
