@@ -9,7 +9,9 @@ CC      ?= cc
 BUILD   ?= build
 SAN     ?=
 OPT     ?= -O2
-CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -g $(OPT) -fPIC -pthread \
+# -fvisibility=hidden: only what facerec.h marks FR_API leaves libfacerec.so; the
+# fr__ internals stay linkable from the static library the CLI and tests use.
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -g $(OPT) -fPIC -fvisibility=hidden -pthread \
                -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(shell pkg-config --cflags libcjson 2>/dev/null)
 ifneq ($(SAN),)
   CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -17,7 +19,7 @@ ifneq ($(SAN),)
 endif
 CFLAGS  := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 AVX2FLAGS := -mavx2 -mfma -mf16c
-LIBS    := -lspng -lpng -ljpeg -lcjson -lm -pthread $(LDSAN)
+LIBS    := -lspng -lpng -ljpeg -lcjson -lsqlite3 -lsvm -lm -pthread $(LDSAN)
 
 LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/nn/kernels/avx2/*' | sort)
 AVX2_SRC  := $(sort $(wildcard src/nn/kernels/avx2/*.c))
@@ -26,7 +28,8 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 
-.PHONY: all lib deps models run test test-unit test-asan eval bench clean demo
+.PHONY: all lib deps models run test test-unit test-asan eval bench clean demo \
+        shared examples examples-tsan install uninstall
 all: $(BUILD)/facerec
 
 lib: $(BUILD)/libfacerec.a
@@ -69,6 +72,7 @@ test: deps models
 	$(MAKE) all $(TEST_BIN)
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT=-O1 all $(TEST_BIN:$(BUILD)/%=build-asan/%)
 	sh tests/run.sh $(BUILD) build-asan
+	MAKE="$(MAKE)" BUILD="$(BUILD)" sh tests/packaging.sh
 
 test-unit: all $(TEST_BIN)
 	sh tests/run.sh $(BUILD)
@@ -78,6 +82,118 @@ eval: deps models all
 
 bench: deps models all $(BUILD)/bench/bench
 	sh bench/run.sh $(BUILD)
+
+# ---- Packaging: shared library, examples, install -------------------------
+# The version is read from facerec.h, so that the SONAME, facerec.pc and the
+# CMake package can never disagree with fr_version(). ('.' stands for '#',
+# which make would otherwise take for a comment.)
+fr_version_part = $(shell sed -n 's/^.define FR_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/facerec.h)
+VERSION_MAJOR := $(call fr_version_part,MAJOR)
+VERSION       := $(VERSION_MAJOR).$(call fr_version_part,MINOR).$(call fr_version_part,PATCH)
+SONAME        := libfacerec.so.$(VERSION_MAJOR)
+SOREAL        := libfacerec.so.$(VERSION)
+
+# Where `make install` puts things (GNU conventions; DESTDIR is prepended at
+# install time only, so staged files still name PREFIX).
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+MANDIR       ?= $(DATADIR)/man
+MODELDIR     ?= $(DATADIR)/facerec/models
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/facerec
+
+# The installed model folder is compiled into fr_model_path() (src/core/util.c)
+# as the last place it looks. The stamp holds that path and is rewritten only
+# when it changes, so util.o is rebuilt when PREFIX or MODELDIR change, and
+# only then.
+$(BUILD)/obj/src/core/util.o: CFLAGS += -DFR_SHARE_DIR='"$(MODELDIR)"'
+$(BUILD)/obj/src/core/util.o: $(BUILD)/modeldir.stamp
+$(BUILD)/modeldir.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MODELDIR)' | cmp -s - $@ || echo '$(MODELDIR)' > $@
+FORCE:
+
+shared: $(BUILD)/libfacerec.so
+
+# -z defs: a library that links must also load, so a missing dependency in
+# LIBS is a link error here and not a surprise for the user.
+$(BUILD)/$(SOREAL): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $(LIB_OBJ) $(LIBS)
+
+$(BUILD)/libfacerec.so: $(BUILD)/$(SOREAL)
+	ln -sf $(SOREAL) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The examples are built the way a user builds them: the public header alone,
+# linked against the shared library (so they can only use what it exports),
+# which they find beside them through an $ORIGIN run path.
+EXAMPLE_SRC    := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -Werror -g $(OPT) -pthread -Iinclude \
+                  $(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS))
+
+examples: $(EXAMPLE_BIN)
+
+$(BUILD)/examples/%: examples/%.c include/facerec.h $(BUILD)/libfacerec.so
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -lfacerec -Wl,-rpath,'$$ORIGIN/..' $(LDSAN)
+
+# The threaded example, and the library under it, built with ThreadSanitizer.
+examples-tsan:
+	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 build-tsan/examples/frames
+
+# What static linking needs besides libfacerec.a: LIBS without the sanitizer
+# runtime, as pkg-config flags and as CMake link items.
+empty :=
+space := $(empty) $(empty)
+PRIVATE_LIBS = $(filter-out -fsanitize=%,$(LIBS))
+CMAKE_LIBS = $(subst $(space),;,$(strip $(foreach w,$(PRIVATE_LIBS),$(if $(filter -l%,$(w)),$(w:-l%=%),$(if $(filter -pthread,$(w)),Threads::Threads,$(w))))))
+# pkg-config paths relative to ${prefix} when they are under it, as is usual.
+pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+        -e 's|@SONAME@|$(SONAME)|g' -e 's|@SOREAL@|$(SOREAL)|g' \
+        -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+        -e 's|@MODELDIR@|$(MODELDIR)|g' -e 's|@PC_LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
+        -e 's|@PC_INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g' \
+        -e 's|@PC_MODELDIR@|$(call pc_rel,$(MODELDIR))|g' \
+        -e 's|@PRIVATE_LIBS@|$(PRIVATE_LIBS)|g' -e 's|@CMAKE_LIBS@|$(CMAKE_LIBS)|g' \
+        -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g'
+# The pointer size the library is built for, which the CMake package checks.
+SIZEOF_VOID_P = $(shell echo __SIZEOF_POINTER__ | $(CC) -E -P - | tail -n 1)
+MODEL_FILES = models/*-weights_manifest.json models/*.bin models/LICENSE.face-api
+
+install: $(BUILD)/facerec $(BUILD)/libfacerec.a $(BUILD)/libfacerec.so models
+	@mkdir -p $(BUILD)/packaging
+	@echo "generating facerec.pc and the CMake package for $(PREFIX)"
+	@$(SUBST) packaging/facerec.pc.in > $(BUILD)/packaging/facerec.pc
+	@$(SUBST) packaging/facerec-config.cmake.in > $(BUILD)/packaging/facerec-config.cmake
+	@$(SUBST) packaging/facerec-config-version.cmake.in > $(BUILD)/packaging/facerec-config-version.cmake
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MODELDIR)
+	install -m 755 $(BUILD)/facerec $(DESTDIR)$(BINDIR)/facerec
+	install -m 755 $(BUILD)/$(SOREAL) $(DESTDIR)$(LIBDIR)/$(SOREAL)
+	ln -sf $(SOREAL) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libfacerec.so
+	install -m 644 $(BUILD)/libfacerec.a $(DESTDIR)$(LIBDIR)/libfacerec.a
+	install -m 644 include/facerec.h $(DESTDIR)$(INCLUDEDIR)/facerec.h
+	install -m 644 $(BUILD)/packaging/facerec.pc $(DESTDIR)$(PKGCONFIGDIR)/facerec.pc
+	install -m 644 $(BUILD)/packaging/facerec-config.cmake \
+	  $(BUILD)/packaging/facerec-config-version.cmake $(DESTDIR)$(CMAKEDIR)/
+	install -m 644 man/facerec.1 $(DESTDIR)$(MANDIR)/man1/facerec.1
+	install -m 644 $(MODEL_FILES) $(DESTDIR)$(MODELDIR)/
+
+# Removes exactly what install wrote, then the folders that are facerec's own.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/facerec $(DESTDIR)$(LIBDIR)/libfacerec.so \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SOREAL) $(DESTDIR)$(LIBDIR)/libfacerec.a \
+	  $(DESTDIR)$(INCLUDEDIR)/facerec.h $(DESTDIR)$(PKGCONFIGDIR)/facerec.pc \
+	  $(DESTDIR)$(CMAKEDIR)/facerec-config.cmake $(DESTDIR)$(CMAKEDIR)/facerec-config-version.cmake \
+	  $(DESTDIR)$(MANDIR)/man1/facerec.1
+	rm -f $(addprefix $(DESTDIR)$(MODELDIR)/,$(notdir $(MODEL_FILES)))
+	rmdir $(DESTDIR)$(MODELDIR) $(DESTDIR)$(DATADIR)/facerec $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-*

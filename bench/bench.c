@@ -377,6 +377,29 @@ static fr_status run_pipeline(void *arg, fr_context *ctx, fr_error *err) {
   return fr_pipeline_run(ctx, c->pipe, c->img, faces, c->desc, MAX_FACES, &c->n_faces, err);
 }
 
+/*
+ * The network alone: fr__run on the plan the full call uses, with no image
+ * preparation, normalisation or decoding of the outputs, so that the share of
+ * a call spent outside the engine shows. The input is copied in before every
+ * run because the plan's arena reuses the input's memory for later tensors;
+ * the copy is a few hundred microseconds at most, and is counted.
+ */
+typedef struct graph_case {
+  const fr__graph *g;
+  int n, h, w;
+  const float *input; /* n*h*w*3 floats */
+} graph_case;
+
+static fr_status run_graph(void *arg, fr_context *ctx, fr_error *err) {
+  graph_case *c = arg;
+  fr__plan *p;
+  fr_status st = fr__context_plan(ctx, c->g, c->n, c->h, c->w, &p, err);
+  if (st != FR_OK) return st;
+  memcpy(fr__plan_input(p), c->input, (size_t)c->n * c->h * c->w * 3 * sizeof(float));
+  fr__run(c->g, p, fr__context_pool(ctx));
+  return FR_OK;
+}
+
 /* Times one case: warm-up calls, then `runs` timed calls, each divided by
  * `per` (faces per call) so that per-face figures come out directly. */
 static fr_status measure(run_fn fn, void *arg, fr_context *ctx, int warmup, int runs, int per,
@@ -410,6 +433,8 @@ typedef struct row {
   int ok;          /* 0: the case failed, see error */
   char error[512];
   stats t[2]; /* [0]: pool of 1 thread, [1]: pool of 2 */
+  int has_graph;
+  stats g[2]; /* the network alone (fr__run), per unit, same pools */
 } row;
 
 #define MAX_ROWS 16
@@ -451,6 +476,29 @@ static void run_case(row *w, run_fn fn, void *arg, fr_context *ctx[2], const opt
   }
   fprintf(stderr, "bench: %-44s %9.2f ms (1 thread) %9.2f ms (2 threads) per %s\n", w->label,
           w->t[0].median, w->t[1].median, w->unit);
+}
+
+/* Adds the network-alone figures to a row: `per` units per run of a graph of
+ * batch n at h x w. The input is a smooth pattern in [-1, 1], the range the
+ * nets see after normalisation (no zeros or denormals to flatter them). */
+static void run_graph_case(row *w, const fr__graph *g, int n, int h, int wd, int per,
+                           fr_context *ctx[2], const options *o) {
+  if (!w || !w->ok || !g) return;
+  size_t count = (size_t)n * h * wd * 3;
+  float *in = malloc(count * sizeof *in);
+  if (!in) return;
+  for (size_t i = 0; i < count; i++) in[i] = (float)sin(0.001 * (double)i);
+  graph_case c = {g, n, h, wd, in};
+  int ok = 1;
+  for (int k = 0; k < 2 && ok; k++) {
+    fr_error err = {0};
+    if (measure(run_graph, &c, ctx[k], o->warmup, o->runs, per, &w->g[k], &err) != FR_OK) {
+      fprintf(stderr, "bench: %s, network alone: %s\n", w->label, err.message);
+      ok = 0;
+    }
+  }
+  w->has_graph = ok;
+  free(in);
 }
 
 /* ---- the 640x480 frame ---------------------------------------------------- */
@@ -541,8 +589,35 @@ typedef struct machine {
   int frame_faces_416, frame_faces_320;
 } machine;
 
-static double gflops(const row *w, int k) {
-  return w->t[k].median > 0 ? 2.0 * w->macs / (w->t[k].median * 1e-3) / 1e9 : NAN;
+static double gflops_of(const stats *s, double macs) {
+  return s->median > 0 ? 2.0 * macs / (s->median * 1e-3) / 1e9 : NAN;
+}
+
+static double gflops(const row *w, int k) { return gflops_of(&w->t[k], w->macs); }
+
+/* One timing as a JSON object, with its GFLOP/s and share of the peak. */
+static void json_stats(FILE *f, const stats *s, double macs, double peak) {
+  double g = gflops_of(s, macs);
+  fprintf(f, "{\"median_ms\": ");
+  json_num(f, s->median);
+  fprintf(f, ", \"p90_ms\": ");
+  json_num(f, s->p90);
+  fprintf(f, ", \"min_ms\": ");
+  json_num(f, s->min);
+  fprintf(f, ", \"mean_ms\": ");
+  json_num(f, s->mean);
+  fprintf(f, ", \"per_s\": ");
+  json_num(f, s->median > 0 ? 1e3 / s->median : NAN);
+  fprintf(f, ", \"gflops\": ");
+  json_num(f, g);
+  fprintf(f, ", \"pct_peak\": ");
+  json_num(f, peak > 0 ? 100.0 * g / peak : NAN);
+  fprintf(f, ", \"samples_ms\": [");
+  for (int j = 0; j < s->n; j++) {
+    if (j) fputs(", ", f);
+    fprintf(f, "%.4f", s->samples[j]);
+  }
+  fprintf(f, "]}");
 }
 
 static void write_json(FILE *f, const machine *m, const results *r, const options *o) {
@@ -606,28 +681,12 @@ static void write_json(FILE *f, const machine *m, const results *r, const option
       json_string(f, w->error);
     }
     for (int k = 0; k < 2 && w->ok; k++) {
-      const stats *s = &w->t[k];
-      double g = gflops(w, k);
-      fprintf(f, ",\n   \"threads%d\": {\"median_ms\": ", k + 1);
-      json_num(f, s->median);
-      fprintf(f, ", \"p90_ms\": ");
-      json_num(f, s->p90);
-      fprintf(f, ", \"min_ms\": ");
-      json_num(f, s->min);
-      fprintf(f, ", \"mean_ms\": ");
-      json_num(f, s->mean);
-      fprintf(f, ", \"per_s\": ");
-      json_num(f, s->median > 0 ? 1e3 / s->median : NAN);
-      fprintf(f, ", \"gflops\": ");
-      json_num(f, g);
-      fprintf(f, ", \"pct_peak\": ");
-      json_num(f, peak[k] > 0 ? 100.0 * g / peak[k] : NAN);
-      fprintf(f, ", \"samples_ms\": [");
-      for (int j = 0; j < s->n; j++) {
-        if (j) fputs(", ", f);
-        fprintf(f, "%.4f", s->samples[j]);
-      }
-      fprintf(f, "]}");
+      fprintf(f, ",\n   \"threads%d\": ", k + 1);
+      json_stats(f, &w->t[k], w->macs, peak[k]);
+    }
+    for (int k = 0; k < 2 && w->ok && w->has_graph; k++) {
+      fprintf(f, ",\n   \"graph_threads%d\": ", k + 1);
+      json_stats(f, &w->g[k], w->macs, peak[k]);
     }
     fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
   }
@@ -669,6 +728,15 @@ static void print_table(const machine *m, const results *r) {
     if (strcmp(w->unit, "frame") == 0)
       printf("   %.1f / %.1f frames/s", 1e3 / w->t[0].median, 1e3 / w->t[1].median);
     printf("\n");
+    if (w->has_graph) {
+      printf("%-46s %5s | %9.2f %9.2f | %9.2f %9.2f", "  network alone (fr__run)", "",
+             w->g[0].median, w->g[0].p90, w->g[1].median, w->g[1].p90);
+      for (int k = 0; k < 2; k++) {
+        double g = gflops_of(&w->g[k], w->macs);
+        printf(" | %7.1f %5.1f%%", g, peak[k] > 0 ? 100 * g / peak[k] : NAN);
+      }
+      printf("\n");
+    }
   }
   printf("\n");
 }
@@ -839,6 +907,7 @@ int main(int argc, char **argv) {
                      fr__graph_macs(fr__detector_graph(ssd), 1, FR__SSD_SIZE, FR__SSD_SIZE));
     run_case(w, run_detect, &c, ctx, &o, 1);
     if (w) w->faces = c.n_faces;
+    run_graph_case(w, fr__detector_graph(ssd), 1, FR__SSD_SIZE, FR__SSD_SIZE, 1, ctx, &o);
   } else {
     failed_row(&res, "ssd", "SSD-MobileNetV1 detect, faces.jpg", "image", "model did not load");
   }
@@ -856,6 +925,7 @@ int main(int argc, char **argv) {
                      fr__graph_macs(fr__detector_graph(tiny), 1, tiny_sizes[i], tiny_sizes[i]));
     run_case(w, run_detect, &c, ctx, &o, 1);
     if (w) w->faces = c.n_faces;
+    run_graph_case(w, fr__detector_graph(tiny), 1, tiny_sizes[i], tiny_sizes[i], 1, ctx, &o);
   }
 
   /* Landmark nets, per face over the SSD faces of faces.jpg. */
@@ -875,6 +945,8 @@ int main(int argc, char **argv) {
                                     FR__LANDMARK_INPUT));
     run_case(w, run_landmarks, &c, ctx, &o, n_ssd);
     if (w) w->faces = n_ssd;
+    run_graph_case(w, fr__landmarker_graph(lms[i]), 1, FR__LANDMARK_INPUT, FR__LANDMARK_INPUT, 1,
+                   ctx, &o);
   }
 
   /* The recognition net on 150x150 chips, batch 1 and batch 8. */
@@ -899,6 +971,7 @@ int main(int argc, char **argv) {
                      fr__graph_macs(fr__embedder_graph(emb), b, size, size) / b);
     run_case(w, run_embed, &c, ctx, &o, b);
     if (w) w->faces = b;
+    run_graph_case(w, fr__embedder_graph(emb), b, size, size, b, ctx, &o);
     free(out);
   }
 
@@ -1012,7 +1085,10 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < res.n; i++) {
     if (!res.rows[i].ok) rc = rc ? rc : 3;
-    for (int k = 0; k < 2; k++) free(res.rows[i].t[k].samples);
+    for (int k = 0; k < 2; k++) {
+      free(res.rows[i].t[k].samples);
+      free(res.rows[i].g[k].samples);
+    }
   }
 
   fr_detector_destroy(ssd);

@@ -122,7 +122,7 @@ def main():
                  f"{fmt(p512.get('threads2'), 1)} GFLOP/s (facerec does not use it yet)")
     out.append(line + ".")
     out.append(f"- Ours: median and p90 of {ours['runs']} timed runs after {ours['warmup']} "
-               f"warm-up runs. {a.uname}. Load average (1 min) "
+               f"warm-up runs.{' ' + a.uname + '.' if a.uname else ''} Load average (1 min) "
                f"{fmt(ours.get('load1_start'))} at the start of our run, "
                f"{fmt(ours.get('load1_end'))} at its end; CPU steal {fmt(ours.get('steal_pct'), 1)}%; "
                f"other processes used {fmt(ours.get('others_cpu_pct'), 1)}% of the CPUs while it ran.")
@@ -170,6 +170,26 @@ def main():
         pct = f"{fmt(t1['pct_peak'], 1)}% ({fmt(t2['pct_peak'], 1)}%)"
         out.append(f"| {name} | {c1} | {c2} | {pc} | {fmt_ratio(ratio(t1['median_ms'], p))} | {g} | {pct} |")
     out.append("")
+
+    # Where a call's time goes: the engine alone against the full call.
+    eng = [r for r in ours["rows"] if r.get("ok") and "graph_threads1" in r]
+    if eng:
+        out.append("The networks alone (`fr__run` on the planned graph: no image resize, "
+                   "normalisation or output decoding), ours, same run:")
+        out.append("")
+        out.append("| network (per unit) | full call 1 thread, ms | network alone 1 thread, ms median (p90) "
+                   "| outside the engine | network alone 2 threads, ms | GFLOP/s 1T (2T) "
+                   "| % FMA peak 1T (2T) |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in eng:
+            t1, g1, g2 = r["threads1"], r["graph_threads1"], r["graph_threads2"]
+            share = 1 - g1["median_ms"] / t1["median_ms"] if t1["median_ms"] else None
+            out.append(f"| {r['label']} (/{r['unit']}) | {fmt(t1['median_ms'])} | "
+                       f"{fmt(g1['median_ms'])} ({fmt(g1['p90_ms'])}) | "
+                       f"{'-' if share is None else f'{100 * share:.0f}%'} | {fmt(g2['median_ms'])} | "
+                       f"{fmt(g1['gflops'], 1)} ({fmt(g2['gflops'], 1)}) | "
+                       f"{fmt(g1['pct_peak'], 1)}% ({fmt(g2['pct_peak'], 1)}%) |")
+        out.append("")
 
     # Sanity checks that the timed calls did the same work.
     notes = []

@@ -315,7 +315,9 @@ FR_API float fr_distance(const float *a, const float *b, int dim);
 typedef struct fr_pipeline_options {
   fr_detector_kind detector;   /* default FR_DETECTOR_SSD */
   int detector_cascade;        /* 1: when no face is found, retry with Tiny@320,
-                                  Tiny@224 and SSD before giving up (default 0) */
+                                  Tiny@224 and SSD, then SSD at score 0.2 and
+                                  Tiny@320 at 0.1 before giving up (default 0):
+                                  for images known to hold a face */
   fr_detect_options detect;    /* passed to fr_detect */
   fr_landmarker_kind landmarks; /* default FR_LANDMARKS_68 */
   fr_align_method align;       /* default FR_ALIGN_SIMILARITY (higher on LFW) */
@@ -349,6 +351,15 @@ FR_API float fr_pipeline_threshold(const fr_pipeline *pipe);
 FR_API fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *pipe, const fr_image *img,
                                  fr_face *faces, float *desc, int max_faces, int *n_faces,
                                  fr_error *err);
+
+/*
+ * Describes one face whose 68 landmarks are already known (from
+ * fr_pipeline_run with desc NULL, or from fr_landmarks): aligns it with the
+ * pipeline's method and runs the embedder (with flip/jitter as configured).
+ */
+FR_API fr_status fr_pipeline_describe_face(fr_context *ctx, const fr_pipeline *pipe,
+                                           const fr_image *img, const fr_face *face, float *desc,
+                                           fr_error *err);
 
 /* Describes an image that already is an aligned face chip (resized as needed). */
 FR_API fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *pipe,

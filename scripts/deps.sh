@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages facerec needs, only those that are missing.
 set -e
-PKGS="build-essential pkg-config libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev nodejs npm"
+PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -42,6 +42,7 @@ for dir in "$@"; do
     if [ $rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); broken="$broken cli.sh($dir)"; fi
     rm -f "$out"
   fi
+  out=$(mktemp); echo "== tests/cli_gallery.sh $dir/facerec"; sh tests/cli_gallery.sh "$dir/facerec" >"$out" 2>&1; rc=$?; grep -E '^(FAIL|ok)' "$out" | sed 's/^/   /' | tail -n 60; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1); [ -n "$line" ] && passed=$((passed + $(echo "$line" | cut -d' ' -f1))) && failed=$((failed + $(echo "$line" | cut -d' ' -f3))); if [ $rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); broken="$broken cli_gallery.sh($dir)"; fi; rm -f "$out"
   quick=1
 done
 [ -n "$broken" ] && echo "crashed or incomplete:$broken"

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "eval/eval.h"
+#include "cli.h"
+#include "eval_lfw.h"
 
 #define MAX_FACES 64
 
@@ -35,8 +35,9 @@ typedef struct cli {
   /* eval */
   const char *root, *pairs;
   int folds_limit;
-  int progress;
   const char *dump;
+  int variants;
+  int verbose;
 } cli;
 
 static void usage(FILE *f) {
@@ -50,6 +51,7 @@ static void usage(FILE *f) {
           "  compare IMAGE...         every face of every image, and their distance matrix\n"
           "  align IMAGE... --out DIR write the aligned face chips as PNG files\n"
           "  eval lfw --root DIR --pairs FILE   LFW View 2 10-fold verification\n"
+          "%s"
           "\n"
           "options:\n"
           "  --threads N        threads (default: all cores)\n"
@@ -68,7 +70,9 @@ static void usage(FILE *f) {
           "  --size N           chip size for align (default 150)\n"
           "  --folds K          eval: use only the first K folds (default all)\n"
           "  --dump FILE        eval: write every pair's distance as CSV\n"
-          "  --version          print the version\n");
+          "  --variants         eval: score both alignments with and without flip in one pass\n"
+          "  --verbose          eval: list the images where no face was found\n"
+          "  --version          print the version\n", fr_cli_gallery_usage);
 }
 
 static int die(const char *fmt, ...) {
@@ -116,6 +120,8 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     else if (strcmp(a, "--flip") == 0) c->po.flip = 1;
     else if (strcmp(a, "--aligned") == 0) c->aligned = 1;
     else if (strcmp(a, "--cascade") == 0) c->po.detector_cascade = 1;
+    else if (strcmp(a, "--variants") == 0) c->variants = 1;
+    else if (strcmp(a, "--verbose") == 0) c->verbose = 1;
     else if (strcmp(a, "--threads") == 0) {
       NEED_VALUE();
       if (!parse_int(v, 1, 256, &c->threads)) return die("--threads wants 1..256, not '%s'", v);
@@ -475,200 +481,13 @@ static int cmd_align(cli *c, char **args, int nargs) {
   return failures ? 1 : 0;
 }
 
-/* ---- eval lfw ----------------------------------------------------------------- */
-
-typedef struct eval_job {
-  cli *c;
-  const fr__lfw *lfw;
-  const fr_pipeline *pipe;
-  float *desc; /* n_images x dim */
-  unsigned char *status; /* 0 face found, 1 fallback, 2 unreadable */
-  int *todo;
-  int n_todo;
-  int next;
-  int done;
-  pthread_mutex_t mu;
-} eval_job;
-
-/* Describes one LFW image: the detected face nearest the centre (LFW crops
- * are centred on the labelled person), or, when no face is found, the
- * landmarks of a centre box, which is what the fallback counts. */
-static int eval_image(fr_context *ctx, const fr_pipeline *pipe, const char *path, float *desc) {
-  fr_error err = {0};
-  fr_image img;
-  if (fr_image_load(path, NULL, &img, &err) != FR_OK) return 2;
-  fr_face faces[MAX_FACES];
-  int dim = fr_pipeline_dim(pipe);
-  float *all = malloc((size_t)MAX_FACES * dim * sizeof(float));
-  int n = 0, rc = 2;
-  if (all && fr_pipeline_run(ctx, pipe, &img, faces, all, MAX_FACES, &n, &err) == FR_OK) {
-    if (n > 0) {
-      int best = 0;
-      double bd = 1e30, cx = img.width / 2.0, cy = img.height / 2.0;
-      for (int i = 0; i < n; i++) {
-        double fx = faces[i].box.x + faces[i].box.width / 2 - cx;
-        double fy = faces[i].box.y + faces[i].box.height / 2 - cy;
-        double d = fx * fx + fy * fy;
-        if (d < bd) bd = d, best = i;
-      }
-      memcpy(desc, all + (size_t)best * dim, dim * sizeof(float));
-      rc = 0;
-    } else {
-      /* A centre crop of half the image's side, as a face-sized chip. */
-      int side = (img.width < img.height ? img.width : img.height) / 2;
-      fr_image crop;
-      if (fr_image_wrap(img.data + (size_t)((img.height - side) / 2) * img.stride +
-                            (size_t)((img.width - side) / 2) * fr_pixel_size(img.format),
-                        side, side, img.stride, img.format, &crop, &err) == FR_OK &&
-          fr_pipeline_describe_chip(ctx, pipe, &crop, desc, &err) == FR_OK)
-        rc = 1;
-    }
-  }
-  free(all);
-  fr_image_free(&img);
-  return rc;
-}
-
-static void *eval_worker(void *arg) {
-  eval_job *j = arg;
-  fr_context *ctx;
-  fr_error err;
-  if (fr_context_create(NULL, &ctx, &err) != FR_OK) return NULL;
-  int dim = fr_pipeline_dim(j->pipe);
-  for (;;) {
-    pthread_mutex_lock(&j->mu);
-    int k = j->next < j->n_todo ? j->todo[j->next++] : -1;
-    pthread_mutex_unlock(&j->mu);
-    if (k < 0) break;
-    j->status[k] = (unsigned char)eval_image(ctx, j->pipe, j->lfw->paths[k], j->desc + (size_t)k * dim);
-    pthread_mutex_lock(&j->mu);
-    j->done++;
-    if (j->c->progress && (j->done % 50 == 0 || j->done == j->n_todo)) {
-      int width = 40, fill = (int)((long)width * j->done / j->n_todo);
-      fprintf(stderr, "\r[%.*s%*s] %d/%d images", fill, "########################################",
-              width - fill, "", j->done, j->n_todo);
-      if (j->done == j->n_todo) fputc('\n', stderr);
-    }
-    pthread_mutex_unlock(&j->mu);
-  }
-  fr_context_destroy(ctx);
-  return NULL;
-}
-
 static int cmd_eval(cli *c, char **args, int nargs) {
-  if (nargs < 1 || strcmp(args[0], "lfw") != 0) return die("usage: facerec eval lfw --root DIR --pairs FILE");
+  if (nargs < 1 || strcmp(args[0], "lfw") != 0)
+    return die("usage: facerec eval lfw --root DIR --pairs FILE");
   if (!c->root || !c->pairs) return die("eval lfw needs --root DIR and --pairs FILE");
-  fr_error err = {0};
-  fr__lfw *lfw;
-  if (fr__lfw_load(c->pairs, c->root, &lfw, &err) != FR_OK) return die("%s", err.message);
-  int folds = c->folds_limit && c->folds_limit < lfw->n_folds ? c->folds_limit : lfw->n_folds;
-  /* LFW's images are tight crops; the cascade finds faces SSD alone misses. */
-  c->po.detector_cascade = 1;
-  fr_pipeline *pipe;
-  if (fr_pipeline_create(&c->po, c->models, &pipe, &err) != FR_OK) {
-    fr__lfw_destroy(lfw);
-    return die("cannot load models: %s", err.message);
-  }
-  int dim = fr_pipeline_dim(pipe);
-  eval_job j = {0};
-  j.c = c;
-  j.lfw = lfw;
-  j.pipe = pipe;
-  j.desc = calloc((size_t)lfw->n_images * dim, sizeof(float));
-  j.status = calloc((size_t)lfw->n_images, 1);
-  j.todo = malloc((size_t)lfw->n_images * sizeof(int));
-  unsigned char *needed = calloc((size_t)lfw->n_images, 1);
-  int n_pairs = 0;
-  for (int i = 0; i < lfw->n_pairs; i++)
-    if (lfw->pairs[i].fold < folds) {
-      needed[lfw->pairs[i].a] = needed[lfw->pairs[i].b] = 1;
-      n_pairs++;
-    }
-  for (int i = 0; i < lfw->n_images; i++)
-    if (needed[i]) j.todo[j.n_todo++] = i;
-  pthread_mutex_init(&j.mu, NULL);
-  j.c->progress = isatty(2) || getenv("FACEREC_PROGRESS") != NULL;
-  int nthreads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  if (nthreads < 1) nthreads = 1;
-  pthread_t th[256];
-  double t0 = 0;
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
-  }
-  for (int t = 0; t < nthreads; t++) pthread_create(&th[t], NULL, eval_worker, &j);
-  for (int t = 0; t < nthreads; t++) pthread_join(th[t], NULL);
-  double secs;
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    secs = ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
-  }
-  int fallback = 0, unreadable = 0;
-  for (int k = 0; k < j.n_todo; k++) {
-    fallback += j.status[j.todo[k]] == 1;
-    unreadable += j.status[j.todo[k]] == 2;
-  }
-  float *dist = malloc((size_t)n_pairs * sizeof(float));
-  int *same = malloc((size_t)n_pairs * sizeof(int)), *fold = malloc((size_t)n_pairs * sizeof(int));
-  FILE *dump = c->dump ? fopen(c->dump, "w") : NULL;
-  if (c->dump && !dump) fprintf(stderr, "facerec: cannot write %s\n", c->dump);
-  if (dump) fprintf(dump, "fold,same,distance,image_a,image_b\n");
-  int m = 0;
-  for (int i = 0; i < lfw->n_pairs; i++) {
-    const fr__pair *p = &lfw->pairs[i];
-    if (p->fold >= folds) continue;
-    dist[m] = fr_distance(j.desc + (size_t)p->a * dim, j.desc + (size_t)p->b * dim, dim);
-    same[m] = p->same;
-    fold[m] = p->fold;
-    if (dump) fprintf(dump, "%d,%d,%.6f,%s,%s\n", p->fold, p->same, dist[m], lfw->paths[p->a], lfw->paths[p->b]);
-    m++;
-  }
-  if (dump) fclose(dump);
-  fr__verif v;
-  int rc = 0;
-  if (folds < 2) {
-    rc = die("at least 2 folds are needed (threshold chosen on the others)");
-  } else if (fr__verification(dist, same, fold, m, folds, 1e-3, &v, &err) != FR_OK) {
-    rc = die("%s", err.message);
-  } else if (c->json) {
-    printf("{\"protocol\":\"LFW View 2\",\"folds\":%d,\"pairs\":%d,\"images\":%d,"
-           "\"accuracy\":%.5f,\"accuracy_std\":%.5f,\"threshold\":%.4f,\"val_at_far\":%.5f,"
-           "\"val_std\":%.5f,\"far\":%.5f,\"far_target\":0.001,\"auc\":%.5f,\"eer\":%.5f,"
-           "\"no_face_fallback\":%d,\"unreadable\":%d,\"align\":\"%s\",\"flip\":%s,\"jitter\":%d,"
-           "\"seconds\":%.1f,\"fold_accuracy\":[",
-           folds, m, j.n_todo, v.accuracy_mean, v.accuracy_std, v.threshold_mean, v.val_mean,
-           v.val_std, v.far_mean, v.auc, v.eer, fallback, unreadable,
-           c->po.align == FR_ALIGN_UPRIGHT ? "upright" : "similarity", c->po.flip ? "true" : "false",
-           c->po.jitter, secs);
-    for (int f = 0; f < folds; f++) printf("%s%.4f", f ? "," : "", v.fold_accuracy[f]);
-    printf("]}\n");
-  } else {
-    printf("LFW View 2, %d folds, %d pairs, %d images (%.1f s, %.1f images/s)\n", folds, m,
-           j.n_todo, secs, j.n_todo / (secs > 0 ? secs : 1));
-    printf("alignment %s%s", c->po.align == FR_ALIGN_UPRIGHT ? "upright" : "similarity",
-           c->po.flip ? ", flip fusion" : "");
-    if (c->po.jitter) printf(", %d jitters", c->po.jitter);
-    printf("\naccuracy      %.2f%% +- %.2f%%\n", 100 * v.accuracy_mean, 100 * v.accuracy_std);
-    printf("threshold     %.4f (mean over folds)\n", v.threshold_mean);
-    printf("VAL@FAR=1e-3  %.2f%% +- %.2f%% (FAR reached %.4f)\n", 100 * v.val_mean,
-           100 * v.val_std, v.far_mean);
-    printf("AUC           %.5f\n", v.auc);
-    printf("EER           %.2f%%\n", 100 * v.eer);
-    printf("no face found %d images (centre-crop fallback), unreadable %d\n", fallback, unreadable);
-  }
-  free(dist);
-  free(same);
-  free(fold);
-  free(needed);
-  free(j.desc);
-  free(j.status);
-  free(j.todo);
-  pthread_mutex_destroy(&j.mu);
-  fr_pipeline_destroy(pipe);
-  fr__lfw_destroy(lfw);
-  return rc;
+  eval_lfw_args a = {c->po,     c->models, c->threads, c->json,    c->root,
+                     c->pairs,  c->folds_limit, c->dump, c->variants, c->verbose};
+  return eval_lfw(&a);
 }
 
 int main(int argc, char **argv) {
@@ -685,6 +504,9 @@ int main(int argc, char **argv) {
     printf("facerec %s (kernels: %s)\n", fr_version(), fr_kernels_name());
     return 0;
   }
+  /* The recognition commands parse their own options (--db and friends). */
+  int grc = fr_cli_gallery(cmd, argc - 2, argv + 2);
+  if (grc >= 0) return grc;
   cli c;
   memset(&c, 0, sizeof c);
   fr_pipeline_options_default(&c.po);

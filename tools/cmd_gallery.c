@@ -1,0 +1,997 @@
+/*
+ * cmd_gallery.c - the recognition commands of the facerec tool: enroll,
+ * forget, people, identify, recognize (a drop-in for face_recognition's CLI)
+ * and eval lowshot. A thin layer over the gallery API in facerec.h: parsing,
+ * file walking, printing and the evaluation protocol live here; matching,
+ * storage and face finding live in the library.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "facerec.h"
+
+#define MAX_FACES 64
+#define MAX_SHOTS 16
+
+const char fr_cli_gallery_usage[] =
+    "  enroll --db G.db NAME IMAGE...  add a person's photos to a gallery (--augment N, --face K)\n"
+    "  forget --db G.db NAME           remove a person\n"
+    "  people --db G.db                list the people and their descriptor counts\n"
+    "  identify --db G.db IMAGE...     who is each face? (--classifier nn|centroid|svm,\n"
+    "                                  --threshold T, --top-k K)\n"
+    "  recognize KNOWN_DIR PATH        face_recognition's CLI: prints path,name per face\n"
+    "                                  (--tolerance T, --show-distance true, --cpus N)\n"
+    "  eval lowshot --root DIR --shots 1,5,10   low-shot identification accuracy\n"
+    "                                  (--classifier, --augment N, --test-per-person K,\n"
+    "                                  --repeats R, --blur SIGMA, --unknown-people N)\n";
+
+typedef struct gopts {
+  const char *db, *models, *root;
+  int threads, json, aligned, no_fallback, face, augment, top_k, repeats, test_per, unknown;
+  int max_people, show_distance;
+  unsigned seed;
+  float threshold, min_prob, blur;
+  double svm_c;
+  fr_classifier classifier;
+  fr_pipeline_options po;
+  int shots[MAX_SHOTS], n_shots;
+} gopts;
+
+static int fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("facerec: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 2;
+}
+
+static int to_int(const char *s, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return 0;
+  *out = (int)v;
+  return 1;
+}
+
+static int to_float(const char *s, float lo, float hi, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return 0;
+  *out = (float)v;
+  return 1;
+}
+
+/* Options anywhere among the arguments; positional ones are kept in args.
+ * Returns 0 or an exit status. */
+static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
+  *nargs = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int flag = 1;
+    if (strcmp(a, "--json") == 0) o->json = 1;
+    else if (strcmp(a, "--aligned") == 0) o->aligned = 1;
+    else if (strcmp(a, "--no-fallback") == 0) o->no_fallback = 1;
+    else if (strcmp(a, "--flip") == 0) o->po.flip = 1;
+    else if (strcmp(a, "--cascade") == 0) o->po.detector_cascade = 1;
+    else flag = 0;
+    if (flag) continue;
+    if (strncmp(a, "--", 2) != 0) {
+      args[(*nargs)++] = argv[i];
+      continue;
+    }
+    if (!v) return fail("option %s needs a value", a);
+    i++;
+    int ok = 1;
+    if (strcmp(a, "--db") == 0) o->db = v;
+    else if (strcmp(a, "--models") == 0) o->models = v;
+    else if (strcmp(a, "--root") == 0) o->root = v;
+    else if (strcmp(a, "--threads") == 0 || strcmp(a, "--cpus") == 0) {
+      /* face_recognition's --cpus -1 means every core. */
+      if (strcmp(v, "-1") == 0) o->threads = 0;
+      else ok = to_int(v, 1, 256, &o->threads);
+    } else if (strcmp(a, "--face") == 0) ok = to_int(v, 0, MAX_FACES - 1, &o->face);
+    else if (strcmp(a, "--augment") == 0) ok = to_int(v, 0, 64, &o->augment);
+    else if (strcmp(a, "--top-k") == 0) ok = to_int(v, 1, 1000, &o->top_k);
+    else if (strcmp(a, "--repeats") == 0) ok = to_int(v, 1, 1000, &o->repeats);
+    else if (strcmp(a, "--test-per-person") == 0) ok = to_int(v, 1, 100000, &o->test_per);
+    else if (strcmp(a, "--unknown-people") == 0) ok = to_int(v, 0, 100000, &o->unknown);
+    else if (strcmp(a, "--max-people") == 0) ok = to_int(v, 2, 1000000, &o->max_people);
+    else if (strcmp(a, "--seed") == 0) {
+      int s;
+      ok = to_int(v, 0, 1 << 30, &s);
+      o->seed = (unsigned)s;
+    } else if (strcmp(a, "--threshold") == 0 || strcmp(a, "--tolerance") == 0)
+      ok = to_float(v, 1e-6f, 100, &o->threshold);
+    else if (strcmp(a, "--min-probability") == 0) ok = to_float(v, 1e-6f, 1, &o->min_prob);
+    else if (strcmp(a, "--blur") == 0) ok = to_float(v, 0, 20, &o->blur);
+    else if (strcmp(a, "--svm-c") == 0) {
+      float c;
+      ok = to_float(v, 1e-6f, 1e6f, &c);
+      o->svm_c = c;
+    } else if (strcmp(a, "--show-distance") == 0) {
+      o->show_distance = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+      ok = o->show_distance || strcmp(v, "false") == 0 || strcmp(v, "0") == 0;
+    } else if (strcmp(a, "--classifier") == 0) {
+      if (strcmp(v, "nn") == 0) o->classifier = FR_CLASSIFIER_NN;
+      else if (strcmp(v, "centroid") == 0) o->classifier = FR_CLASSIFIER_CENTROID;
+      else if (strcmp(v, "svm") == 0) o->classifier = FR_CLASSIFIER_SVM;
+      else ok = 0;
+    } else if (strcmp(a, "--detector") == 0) {
+      if (strcmp(v, "ssd") == 0) o->po.detector = FR_DETECTOR_SSD;
+      else if (strcmp(v, "tiny") == 0) o->po.detector = FR_DETECTOR_TINY;
+      else ok = 0;
+    } else if (strcmp(a, "--align") == 0) {
+      if (strcmp(v, "similarity") == 0) o->po.align = FR_ALIGN_SIMILARITY;
+      else if (strcmp(v, "upright") == 0) o->po.align = FR_ALIGN_UPRIGHT;
+      else ok = 0;
+    } else if (strcmp(a, "--shots") == 0) {
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", v);
+      o->n_shots = 0;
+      for (char *t = strtok(buf, ","); t && ok; t = strtok(NULL, ",")) {
+        if (o->n_shots == MAX_SHOTS) ok = 0;
+        else ok = to_int(t, 1, 100000, &o->shots[o->n_shots++]);
+      }
+      ok = ok && o->n_shots > 0;
+    } else return fail("unknown option %s", a);
+    if (!ok) return fail("bad value '%s' for %s", v, a);
+  }
+  return 0;
+}
+
+/* ---- describing photos ------------------------------------------------------ */
+
+typedef struct engine {
+  fr_pipeline *pipe;
+  fr_pool *pool;
+  fr_context *ctx;
+  int dim;
+  char model[256];
+} engine;
+
+static int engine_open(engine *e, const gopts *o, int with_pool) {
+  memset(e, 0, sizeof *e);
+  fr_error err = {0};
+  if (fr_pipeline_create(&o->po, o->models, &e->pipe, &err) != FR_OK)
+    return fail("cannot load models: %s", err.message);
+  if (with_pool && fr_pool_create(o->threads, &e->pool, &err) != FR_OK)
+    return fail("%s", err.message);
+  if (fr_context_create(e->pool, &e->ctx, &err) != FR_OK) return fail("%s", err.message);
+  e->dim = fr_pipeline_dim(e->pipe);
+  fr_gallery_model_id(&o->po, e->model, sizeof e->model, NULL);
+  return 0;
+}
+
+static void engine_close(engine *e) {
+  fr_context_destroy(e->ctx);
+  fr_pool_destroy(e->pool);
+  fr_pipeline_destroy(e->pipe);
+}
+
+static const char *source_name(fr_face_source s) {
+  return s == FR_FACE_DETECTED ? "detected" : s == FR_FACE_PADDED ? "padded" : s == FR_FACE_WHOLE_IMAGE ? "whole-image" : "none";
+}
+
+/*
+ * Loads a file and describes its faces. hash (may be NULL) receives the
+ * file's SHA-256. Returns 0, or 1 after printing why the file failed.
+ */
+static int describe_file(fr_context *ctx, const fr_pipeline *pipe, const gopts *o, const char *path,
+                         float blur, fr_face *faces, float *desc, int *n, fr_face_source *src,
+                         char *hash, fr_image *keep) {
+  fr_error err = {0};
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "facerec: cannot open %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *bytes = size > 0 && size < (1L << 30) ? malloc((size_t)size) : NULL;
+  size_t got = bytes ? fread(bytes, 1, (size_t)size, f) : 0;
+  fclose(f);
+  if (!bytes || got != (size_t)size) {
+    free(bytes);
+    fprintf(stderr, "facerec: cannot read %s\n", path);
+    return 1;
+  }
+  if (hash) fr_sha256_hex(bytes, got, hash);
+  fr_image img;
+  fr_status st = fr_image_decode(bytes, got, NULL, &img, &err);
+  free(bytes);
+  if (st != FR_OK) {
+    fprintf(stderr, "facerec: %s: %s\n", path, err.message);
+    return 1;
+  }
+  if (blur > 0) {
+    fr_image b;
+    st = fr_gaussian_blur(&img, blur, &b, &err);
+    fr_image_free(&img);
+    if (st != FR_OK) {
+      fprintf(stderr, "facerec: %s: %s\n", path, err.message);
+      return 1;
+    }
+    img = b;
+  }
+  if (o->aligned) {
+    st = fr_pipeline_describe_chip(ctx, pipe, &img, desc, &err);
+    memset(&faces[0], 0, sizeof faces[0]);
+    faces[0].box.width = (float)img.width;
+    faces[0].box.height = (float)img.height;
+    *n = 1;
+    *src = FR_FACE_WHOLE_IMAGE;
+  } else {
+    st = fr_describe_photo(ctx, pipe, &img, !o->no_fallback, faces, desc, MAX_FACES, n, src, &err);
+  }
+  if (keep && st == FR_OK) *keep = img;
+  else fr_image_free(&img);
+  if (st != FR_OK) {
+    fprintf(stderr, "facerec: %s: %s\n", path, err.message);
+    return 1;
+  }
+  return 0;
+}
+
+/* The chip a face was described from, for augmentation: the aligned face,
+ * or the image itself when it already is a chip or no landmarks exist. */
+static int face_chip(const gopts *o, const fr_image *img, const fr_face *face, fr_image *chip) {
+  if (face->n_landmarks == 0 || o->aligned) return fr_image_convert(img, FR_PIXEL_RGB, chip, NULL) == FR_OK;
+  return fr_align(img, face, o->po.align ? o->po.align : FR_ALIGN_SIMILARITY, 150, chip, NULL) == FR_OK;
+}
+
+/* n augmented descriptors of a chip into out; seeds derive from `seed`. */
+static int augment_chip(fr_context *ctx, const fr_pipeline *pipe, const fr_image *chip, int n,
+                        uint64_t seed, float *out, int dim) {
+  fr_augment_options ao;
+  fr_augment_options_default(&ao);
+  for (int k = 0; k < n; k++) {
+    fr_image a;
+    if (fr_augment(chip, &ao, seed * 1000003u + (uint64_t)k + 1, &a, NULL) != FR_OK) return 1;
+    fr_status st = fr_pipeline_describe_chip(ctx, pipe, &a, out + (size_t)k * dim, NULL);
+    fr_image_free(&a);
+    if (st != FR_OK) return 1;
+  }
+  return 0;
+}
+
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
+static int open_gallery(const gopts *o, const engine *e, fr_gallery **g) {
+  fr_error err = {0};
+  if (!o->db) return fail("this command needs --db FILE");
+  if (fr_gallery_open(o->db, e->model, e->dim, fr_pipeline_threshold(e->pipe), g, &err) != FR_OK)
+    return fail("%s", err.message);
+  return 0;
+}
+
+/* ---- enroll, forget, people ------------------------------------------------- */
+
+static int cmd_enroll(gopts *o, char **args, int nargs) {
+  if (nargs < 2) return fail("usage: facerec enroll --db G.db NAME IMAGE...");
+  const char *name = args[0];
+  engine e;
+  int rc = engine_open(&e, o, 1);
+  fr_gallery *g = NULL;
+  if (!rc) rc = open_gallery(o, &e, &g);
+  if (rc) {
+    engine_close(&e);
+    return rc;
+  }
+  int per = 1 + o->augment, cap = (nargs - 1) * per;
+  float *desc = malloc((size_t)(MAX_FACES + per) * e.dim * sizeof(float));
+  float *store = malloc((size_t)cap * e.dim * sizeof(float));
+  fr_gallery_face *gf = calloc((size_t)cap, sizeof *gf);
+  char (*hashes)[65] = calloc((size_t)nargs, sizeof *hashes);
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  int n_store = 0, rejected = 0, images = 0;
+  for (int i = 1; i < nargs; i++) {
+    int n = 0;
+    fr_face_source src = 0;
+    fr_image img = {0};
+    if (describe_file(e.ctx, e.pipe, o, args[i], 0, faces, desc, &n, &src, hashes[i], &img)) {
+      rejected++;
+      continue;
+    }
+    int k = o->face < 0 ? 0 : o->face;
+    if (n == 0) {
+      fprintf(stderr, "facerec: %s: no face found; not enrolled\n", args[i]);
+      rejected++;
+    } else if (n > 1 && o->face < 0) {
+      fprintf(stderr, "facerec: %s: %d faces; say which with --face K (0 is the most confident); "
+                      "not enrolled\n", args[i], n);
+      rejected++;
+      k = -1;
+    } else if (k >= n) {
+      fprintf(stderr, "facerec: %s: --face %d but only %d faces\n", args[i], k, n);
+      rejected++;
+      k = -1;
+    }
+    if (n > 0 && k >= 0) {
+      images++;
+      memcpy(store + (size_t)n_store * e.dim, desc + (size_t)k * e.dim, e.dim * sizeof(float));
+      gf[n_store] = (fr_gallery_face){store + (size_t)n_store * e.dim, hashes[i], 0, faces[k].box};
+      n_store++;
+      fr_image chip;
+      if (o->augment > 0 && face_chip(o, &img, &faces[k], &chip)) {
+        uint64_t seed = o->seed;
+        for (int c = 0; c < 16; c++) seed = seed * 31 + (uint64_t)(unsigned char)hashes[i][c];
+        if (!augment_chip(e.ctx, e.pipe, &chip, o->augment, seed, store + (size_t)n_store * e.dim, e.dim)) {
+          for (int a = 0; a < o->augment; a++, n_store++)
+            gf[n_store] = (fr_gallery_face){store + (size_t)n_store * e.dim, hashes[i], a + 1, faces[k].box};
+        }
+        fr_image_free(&chip);
+      }
+      if (!o->json) printf("%s: face found (%s)\n", args[i], source_name(src));
+    }
+    fr_image_free(&img);
+  }
+  fr_error err = {0};
+  int added = 0;
+  if (n_store == 0) {
+    rc = fail("no usable photo of %s: nothing enrolled", name) - 1;
+  } else if (fr_gallery_enroll(g, name, NULL, gf, n_store, &added, &err) != FR_OK) {
+    rc = fail("%s", err.message);
+  } else {
+    if (o->json) {
+      printf("{\"name\":");
+      json_str(name);
+      printf(",\"images\":%d,\"rejected\":%d,\"added\":%d,\"duplicates\":%d}\n", images,
+             rejected, added, n_store - added);
+    } else {
+      printf("enrolled %s: %d descriptor%s from %d image%s (%d duplicate%s skipped, %d image%s rejected)\n",
+             name, added, added == 1 ? "" : "s", images, images == 1 ? "" : "s", n_store - added,
+             n_store - added == 1 ? "" : "s", rejected, rejected == 1 ? "" : "s");
+    }
+    rc = rejected ? 1 : 0;
+  }
+  free(desc), free(store), free(gf), free(hashes), free(faces);
+  fr_gallery_close(g);
+  engine_close(&e);
+  return rc;
+}
+
+/* Opens an existing gallery without loading the detection models: forget and
+ * people only need the descriptor model's id and length. */
+static int open_existing(const gopts *o, fr_gallery **g) {
+  fr_error err = {0};
+  if (!o->db) return fail("this command needs --db FILE");
+  struct stat st;
+  if (stat(o->db, &st) != 0) return fail("no gallery at %s", o->db);
+  fr_embedder *emb = NULL;
+  if (fr_embedder_create(FR_EMBEDDER_FACEAPI, o->models, &emb, &err) != FR_OK)
+    return fail("cannot load models: %s", err.message);
+  int dim = fr_embedder_dim(emb);
+  fr_embedder_destroy(emb);
+  char model[256];
+  fr_gallery_model_id(&o->po, model, sizeof model, NULL);
+  /* The threshold only matters for a new gallery, which this is not. */
+  if (fr_gallery_open(o->db, model, dim, 0.6f, g, &err) != FR_OK) return fail("%s", err.message);
+  return 0;
+}
+
+static int cmd_forget(gopts *o, char **args, int nargs) {
+  if (nargs != 1) return fail("usage: facerec forget --db G.db NAME");
+  fr_gallery *g = NULL;
+  int rc = open_existing(o, &g);
+  if (rc) return rc;
+  fr_error err = {0};
+  int removed = 0;
+  fr_status st = fr_gallery_forget(g, args[0], &removed, &err);
+  if (st == FR_OK) printf("forgot %s: %d descriptor%s removed\n", args[0], removed, removed == 1 ? "" : "s");
+  else rc = fail("%s", err.message) - (st == FR_E_NOTFOUND);
+  fr_gallery_close(g);
+  return rc;
+}
+
+static int cmd_people(gopts *o, char **args, int nargs) {
+  (void)args;
+  if (nargs != 0) return fail("usage: facerec people --db G.db");
+  fr_gallery *g = NULL;
+  int rc = open_existing(o, &g);
+  if (rc) return rc;
+  fr_error err = {0};
+  int n = 0;
+  fr_person *p = NULL;
+  if (fr_gallery_people(g, NULL, 0, &n, &err) == FR_OK && (p = calloc((size_t)n + 1, sizeof *p)) &&
+      fr_gallery_people(g, p, n, &n, &err) == FR_OK) {
+    if (o->json) {
+      printf("{\"model\":");
+      json_str(fr_gallery_model(g));
+      printf(",\"threshold\":%.4f,\"people\":[", fr_gallery_threshold(g));
+      for (int i = 0; i < n; i++) {
+        printf("%s{\"name\":", i ? "," : "");
+        json_str(p[i].name);
+        printf(",\"faces\":%d}", p[i].n_faces);
+      }
+      printf("]}\n");
+    } else {
+      for (int i = 0; i < n; i++) printf("%s\t%d\n", p[i].name, p[i].n_faces);
+    }
+  } else {
+    rc = fail("%s", err.message);
+  }
+  free(p);
+  fr_gallery_close(g);
+  return rc;
+}
+
+/* ---- identify ---------------------------------------------------------------- */
+
+static void identify_options(const gopts *o, fr_identify_options *io) {
+  fr_identify_options_default(io);
+  io->classifier = o->classifier ? o->classifier : FR_CLASSIFIER_NN;
+  io->threshold = o->threshold;
+  io->min_probability = o->min_prob;
+  io->svm_c = o->svm_c;
+}
+
+static int cmd_identify(gopts *o, char **args, int nargs) {
+  if (nargs < 1) return fail("usage: facerec identify --db G.db IMAGE...");
+  engine e;
+  int rc = engine_open(&e, o, 1);
+  fr_gallery *g = NULL;
+  if (!rc) rc = open_gallery(o, &e, &g);
+  if (rc) {
+    engine_close(&e);
+    return rc;
+  }
+  fr_identify_options io;
+  identify_options(o, &io);
+  int k = o->top_k ? o->top_k : 3, failures = 0;
+  float *desc = malloc((size_t)MAX_FACES * e.dim * sizeof(float));
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  fr_match *top = calloc((size_t)k, sizeof *top);
+  float thr = o->threshold > 0 ? o->threshold : fr_gallery_threshold(g);
+  for (int i = 0; i < nargs; i++) {
+    int n = 0;
+    fr_face_source src = 0;
+    if (describe_file(e.ctx, e.pipe, o, args[i], 0, faces, desc, &n, &src, NULL, NULL)) {
+      failures++;
+      continue;
+    }
+    if (o->json) {
+      printf("{\"image\":");
+      json_str(args[i]);
+      printf(",\"source\":\"%s\",\"threshold\":%.4f,\"faces\":[", source_name(src), thr);
+    } else {
+      printf("%s: %d face%s (%s)\n", args[i], n, n == 1 ? "" : "s", source_name(src));
+    }
+    for (int f = 0; f < n; f++) {
+      int nt = 0, known = 0;
+      fr_error err = {0};
+      if (fr_gallery_identify(g, desc + (size_t)f * e.dim, &io, top, k, &nt, &known, &err) != FR_OK) {
+        fprintf(stderr, "facerec: %s: %s\n", args[i], err.message);
+        failures++;
+        nt = 0;
+      }
+      const fr_rect *b = &faces[f].box;
+      const char *who = nt > 0 && known ? top[0].name : "unknown";
+      if (o->json) {
+        printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"name\":", f ? "," : "", b->x, b->y, b->width, b->height);
+        json_str(who);
+        printf(",\"known\":%s", known ? "true" : "false");
+        if (nt > 0) printf(",\"distance\":%.5f,\"probability\":%.5f", top[0].distance, top[0].probability);
+        printf(",\"top\":[");
+        for (int t = 0; t < nt; t++) {
+          printf("%s{\"name\":", t ? "," : "");
+          json_str(top[t].name);
+          printf(",\"distance\":%.5f,\"probability\":%.5f}", top[t].distance, top[t].probability);
+        }
+        printf("]}");
+      } else {
+        printf("  face %d [%.0f, %.0f, %.0f, %.0f]: %s", f, b->x, b->y, b->width, b->height, who);
+        if (nt > 0) {
+          printf(" (distance %.3f", top[0].distance);
+          if (top[0].probability >= 0) printf(", probability %.3f", top[0].probability);
+          printf(")  top:");
+          for (int t = 0; t < nt; t++) {
+            printf(" %s %.3f", top[t].name, top[t].distance);
+            if (top[t].probability >= 0) printf("/p%.2f", top[t].probability);
+          }
+        } else {
+          printf(" (the gallery is empty)");
+        }
+        printf("\n");
+      }
+    }
+    if (o->json) printf("]}\n");
+  }
+  free(desc), free(faces), free(top);
+  fr_gallery_close(g);
+  engine_close(&e);
+  return failures ? 1 : 0;
+}
+
+/* ---- recognize: face_recognition's command line ------------------------------- */
+
+static int is_image_name(const char *name) {
+  const char *dot = strrchr(name, '.');
+  if (!dot) return 0;
+  static const char *const ext[] = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pnm"};
+  for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+    if (strcasecmp(dot, ext[i]) == 0) return 1;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted image files (or, with dirs = 1, subfolders) of a folder; the caller
+ * frees each entry and the array. */
+static char **list_dir(const char *dir, int dirs, int *n) {
+  *n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  int cap = 64;
+  char **v = malloc((size_t)cap * sizeof *v);
+  struct dirent *de;
+  while (v && (de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    struct stat st;
+    if (stat(path, &st) != 0) continue;
+    if (dirs ? !S_ISDIR(st.st_mode) : !(S_ISREG(st.st_mode) && is_image_name(de->d_name))) continue;
+    if (*n == cap) {
+      char **nv = realloc(v, (size_t)cap * 2 * sizeof *nv);
+      if (!nv) break;
+      v = nv;
+      cap *= 2;
+    }
+    v[(*n)++] = strdup(path);
+  }
+  closedir(d);
+  if (v) qsort(v, (size_t)*n, sizeof *v, cmp_str);
+  return v;
+}
+
+static void free_list(char **v, int n) {
+  for (int i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+static int cmd_recognize(gopts *o, char **args, int nargs) {
+  if (nargs != 2) return fail("usage: facerec recognize KNOWN_DIR UNKNOWN_PATH");
+  engine e;
+  int rc = engine_open(&e, o, 1);
+  if (rc) {
+    engine_close(&e);
+    return rc;
+  }
+  fr_gallery *g = NULL;
+  fr_error err = {0};
+  if (fr_gallery_open(":memory:", e.model, e.dim, fr_pipeline_threshold(e.pipe), &g, &err) != FR_OK) {
+    engine_close(&e);
+    return fail("%s", err.message);
+  }
+  float *desc = malloc((size_t)MAX_FACES * e.dim * sizeof(float));
+  fr_face *faces = calloc(MAX_FACES, sizeof *faces);
+  /* Known people: one image per person named after them, or a folder each. */
+  int nf = 0, nd = 0;
+  char **files = list_dir(args[0], 0, &nf), **dirs = list_dir(args[0], 1, &nd);
+  if (!files && !dirs) rc = fail("cannot read the folder %s", args[0]);
+  for (int pass = 0; pass < 2 && !rc; pass++) {
+    int count = pass ? nd : nf;
+    for (int i = 0; i < count; i++) {
+      int n_imgs = 1;
+      char **imgs = pass ? list_dir(dirs[i], 0, &n_imgs) : &files[i];
+      const char *base = strrchr(pass ? dirs[i] : files[i], '/');
+      char name[FR_NAME_MAX];
+      snprintf(name, sizeof name, "%s", base ? base + 1 : files[i]);
+      if (!pass) {
+        char *dot = strrchr(name, '.');
+        if (dot) *dot = 0;
+      }
+      for (int j = 0; imgs && j < n_imgs; j++) {
+        int n = 0;
+        fr_face_source src;
+        char hash[65];
+        if (describe_file(e.ctx, e.pipe, o, imgs[j], 0, faces, desc, &n, &src, hash, NULL)) continue;
+        if (n == 0) {
+          fprintf(stderr, "WARNING: No faces found in %s. Ignoring file.\n", imgs[j]);
+          continue;
+        }
+        if (n > 1) fprintf(stderr, "WARNING: More than one face found in %s. Only considering the first face.\n", imgs[j]);
+        fr_gallery_face gf = {desc, hash, 0, faces[0].box};
+        if (fr_gallery_enroll(g, name, NULL, &gf, 1, NULL, &err) != FR_OK)
+          fprintf(stderr, "WARNING: %s: %s\n", imgs[j], err.message);
+      }
+      if (pass) free_list(imgs, n_imgs);
+    }
+  }
+  free_list(files, nf);
+  free_list(dirs, nd);
+  /* The unknown images: one file or every image in a folder. */
+  int nu = 0;
+  char **unknown = NULL;
+  struct stat st;
+  if (!rc && stat(args[1], &st) == 0 && S_ISDIR(st.st_mode)) {
+    unknown = list_dir(args[1], 0, &nu);
+  } else if (!rc) {
+    unknown = malloc(sizeof *unknown);
+    unknown[0] = strdup(args[1]);
+    nu = 1;
+  }
+  int people = 0;
+  fr_gallery_people(g, NULL, 0, &people, NULL);
+  fr_match *top = calloc((size_t)people + 1, sizeof *top);
+  fr_identify_options io;
+  fr_identify_options_default(&io);
+  float tol = o->threshold > 0 ? o->threshold : 0.6f;
+  io.threshold = tol;
+  /* A known image is the user's word that it shows a face, so it may fall
+   * back to the whole image; an unknown one may have nobody in it, and
+   * "no_persons_found" is then the useful answer. Padding still applies. */
+  gopts uo = *o;
+  uo.no_fallback = 1;
+  for (int i = 0; i < nu && !rc; i++) {
+    int n = 0;
+    fr_face_source src;
+    if (describe_file(e.ctx, e.pipe, &uo, unknown[i], 0, faces, desc, &n, &src, NULL, NULL)) {
+      rc = 1;
+      continue;
+    }
+    if (n == 0) printf("%s,no_persons_found\n", unknown[i]);
+    for (int f = 0; f < n; f++) {
+      int nt = 0, known = 0, any = 0;
+      if (people > 0)
+        fr_gallery_identify(g, desc + (size_t)f * e.dim, &io, top, people, &nt, &known, NULL);
+      /* Like face_recognition, every known person within the tolerance. */
+      for (int t = 0; t < nt; t++)
+        if (top[t].distance <= tol) {
+          any = 1;
+          if (o->show_distance) printf("%s,%s,%.16g\n", unknown[i], top[t].name, top[t].distance);
+          else printf("%s,%s\n", unknown[i], top[t].name);
+        }
+      if (!any) {
+        if (o->show_distance) printf("%s,unknown_person,None\n", unknown[i]);
+        else printf("%s,unknown_person\n", unknown[i]);
+      }
+    }
+  }
+  if (unknown) free_list(unknown, nu);
+  free(top), free(desc), free(faces);
+  fr_gallery_close(g);
+  engine_close(&e);
+  return rc;
+}
+
+/* ---- eval lowshot ----------------------------------------------------------- */
+
+typedef struct ls_image {
+  const char *path;
+  int person;
+  int ok;      /* described */
+  float *desc; /* 1 + augment (+1 blurred) descriptors */
+} ls_image;
+
+typedef struct ls_job {
+  const gopts *o;
+  const fr_pipeline *pipe;
+  ls_image *img;
+  int n, next, done, dim, per, fallback, padded;
+  pthread_mutex_t mu;
+} ls_job;
+
+/* Describes one image for the evaluation: its main face (the most
+ * confident), that face's augmentations, and the blurred image's main face. */
+static void ls_describe(fr_context *ctx, ls_job *j, ls_image *im, unsigned idx) {
+  const gopts *o = j->o;
+  fr_face faces[MAX_FACES];
+  float *desc = malloc((size_t)MAX_FACES * j->dim * sizeof(float));
+  int n = 0;
+  fr_face_source src = 0;
+  fr_image img = {0};
+  im->ok = 0;
+  if (!desc) return;
+  if (!describe_file(ctx, j->pipe, o, im->path, 0, faces, desc, &n, &src, NULL, &img) && n > 0) {
+    memcpy(im->desc, desc, (size_t)j->dim * sizeof(float));
+    im->ok = 1;
+    fr_image chip;
+    if (o->augment > 0) {
+      if (face_chip(o, &img, &faces[0], &chip)) {
+        im->ok = !augment_chip(ctx, j->pipe, &chip, o->augment, o->seed * 7919u + idx, im->desc + j->dim, j->dim);
+        fr_image_free(&chip);
+      } else {
+        im->ok = 0;
+      }
+    }
+    if (im->ok && o->blur > 0) {
+      int nb = 0;
+      fr_face_source sb;
+      im->ok = !describe_file(ctx, j->pipe, o, im->path, o->blur, faces, desc, &nb, &sb, NULL, NULL) && nb > 0;
+      if (im->ok) memcpy(im->desc + (size_t)(1 + o->augment) * j->dim, desc, (size_t)j->dim * sizeof(float));
+    }
+    pthread_mutex_lock(&j->mu);
+    j->fallback += src == FR_FACE_WHOLE_IMAGE && !o->aligned;
+    j->padded += src == FR_FACE_PADDED;
+    pthread_mutex_unlock(&j->mu);
+  }
+  fr_image_free(&img);
+  free(desc);
+}
+
+static void *ls_worker(void *arg) {
+  ls_job *j = arg;
+  fr_context *ctx = NULL;
+  if (fr_context_create(NULL, &ctx, NULL) != FR_OK) return NULL;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int k = j->next < j->n ? j->next++ : -1;
+    pthread_mutex_unlock(&j->mu);
+    if (k < 0) break;
+    ls_describe(ctx, j, &j->img[k], (unsigned)k);
+    pthread_mutex_lock(&j->mu);
+    j->done++;
+    if (isatty(2) && (j->done % 20 == 0 || j->done == j->n))
+      fprintf(stderr, "\r%d/%d images described", j->done, j->n);
+    pthread_mutex_unlock(&j->mu);
+  }
+  fr_context_destroy(ctx);
+  return NULL;
+}
+
+static uint64_t ls_rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static void shuffle(int *v, int n, uint64_t *s) {
+  for (int i = n - 1; i > 0; i--) {
+    int k = (int)(ls_rand(s) % (uint64_t)(i + 1)), t = v[i];
+    v[i] = v[k];
+    v[k] = t;
+  }
+}
+
+typedef struct ls_person {
+  char name[FR_NAME_MAX];
+  int *imgs, n; /* described images only, after the description pass */
+} ls_person;
+
+static int cmd_lowshot(gopts *o, char **args, int nargs) {
+  (void)args;
+  if (nargs != 0 || !o->root) return fail("usage: facerec eval lowshot --root DIR --shots 1,5,10 [options]");
+  if (!o->n_shots) {
+    static const int def[3] = {1, 5, 10};
+    memcpy(o->shots, def, sizeof def);
+    o->n_shots = 3;
+  }
+  int min_shot = o->shots[0];
+  for (int i = 1; i < o->n_shots; i++) min_shot = o->shots[i] < min_shot ? o->shots[i] : min_shot;
+  /* libsvm's probability calibration shuffles with rand(): seed it so that
+   * runs repeat exactly. */
+  srand(o->seed);
+  int nd = 0;
+  char **dirs = list_dir(o->root, 1, &nd);
+  if (!dirs || nd == 0) return fail("no person folders in %s", o->root);
+  ls_person *people = calloc((size_t)nd, sizeof *people);
+  int np = 0, ni = 0, cap = 1024;
+  ls_image *images = malloc((size_t)cap * sizeof *images);
+  char ***owned = calloc((size_t)nd, sizeof *owned);
+  int *owned_n = calloc((size_t)nd, sizeof *owned_n);
+  uint64_t rng = o->seed * 0x100000001B3ull + 1;
+  int *order = malloc((size_t)nd * sizeof *order);
+  for (int i = 0; i < nd; i++) order[i] = i;
+  if (o->max_people) shuffle(order, nd, &rng);
+  for (int oi = 0; oi < nd; oi++) {
+    int i = order[oi];
+    if (o->max_people && np >= o->max_people) break;
+    int n = 0;
+    char **files = list_dir(dirs[i], 0, &n);
+    owned[i] = files;
+    owned_n[i] = n;
+    /* Only people who can take part in the smallest shot count are described. */
+    if (n < min_shot + 1) continue;
+    ls_person *p = &people[np];
+    const char *base = strrchr(dirs[i], '/');
+    snprintf(p->name, sizeof p->name, "%s", base ? base + 1 : dirs[i]);
+    p->imgs = malloc((size_t)n * sizeof *p->imgs);
+    for (int k = 0; k < n; k++) {
+      if (ni == cap) {
+        cap *= 2;
+        images = realloc(images, (size_t)cap * sizeof *images);
+      }
+      images[ni] = (ls_image){files[k], np, 0, NULL};
+      p->imgs[p->n++] = ni++;
+    }
+    np++;
+  }
+  free(order);
+  fr_error err = {0};
+  fr_pipeline *pipe = NULL;
+  int rc = 0;
+  if (fr_pipeline_create(&o->po, o->models, &pipe, &err) != FR_OK) rc = fail("cannot load models: %s", err.message);
+  int dim = pipe ? fr_pipeline_dim(pipe) : 0, per = 1 + o->augment + (o->blur > 0);
+  char model[256];
+  fr_gallery_model_id(&o->po, model, sizeof model, NULL);
+  float *all = rc ? NULL : malloc((size_t)ni * per * dim * sizeof(float));
+  if (!rc && !all) rc = fail("out of memory for %d images", ni);
+  ls_job j = {.o = o, .pipe = pipe, .img = images, .n = ni, .dim = dim, .per = per};
+  double t0 = 0, secs = 0;
+  if (!rc) {
+    for (int i = 0; i < ni; i++) images[i].desc = all + (size_t)i * per * dim;
+    pthread_mutex_init(&j.mu, NULL);
+    int nt = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1) nt = 1;
+    if (nt > 64) nt = 64;
+    pthread_t th[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+    for (int t = 0; t < nt; t++) pthread_create(&th[t], NULL, ls_worker, &j);
+    for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    secs = ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
+    if (isatty(2)) fputc('\n', stderr);
+    pthread_mutex_destroy(&j.mu);
+    /* Drop the images without a face from each person's list. */
+    for (int p = 0; p < np; p++) {
+      int m = 0;
+      for (int k = 0; k < people[p].n; k++)
+        if (images[people[p].imgs[k]].ok) people[p].imgs[m++] = people[p].imgs[k];
+      people[p].n = m;
+    }
+  }
+  int described = 0;
+  for (int i = 0; i < ni; i++) described += images[i].ok;
+  fr_identify_options io;
+  identify_options(o, &io);
+  const char *cname = io.classifier == FR_CLASSIFIER_SVM ? "svm" : io.classifier == FR_CLASSIFIER_CENTROID ? "centroid" : "nn";
+  if (!rc && !o->json) {
+    printf("low-shot identification on %s: %d people, %d of %d images described (%.1f s; %d found "
+           "after padding, %d whole-image fallbacks)\n",
+           o->root, np, described, ni, secs, j.padded, j.fallback);
+    printf("classifier %s, augment %d, test blur %.2g, repeats %d, threshold %.3f\n", cname,
+           o->augment, o->blur, o->repeats, o->threshold > 0 ? o->threshold : fr_pipeline_threshold(pipe));
+    printf("%6s %7s %7s %19s %11s %11s\n", "shots", "people", "tests", "top-1 accuracy", "accepted", "unk.reject");
+  }
+  int *elig = malloc((size_t)(np + 1) * sizeof *elig), *pick = NULL;
+  fr_gallery_face *gf = NULL;
+  fr_match top[1];
+  for (int si = 0; si < o->n_shots && !rc; si++) {
+    int s = o->shots[si], ne = 0;
+    for (int p = 0; p < np; p++)
+      if (people[p].n >= s + 1) elig[ne++] = p;
+    int n_unk = o->unknown >= 0 ? o->unknown : ne >= 10 ? ne / 10 : 0;
+    if (ne - n_unk < 2) {
+      if (!o->json) printf("%6d  too few people with %d+ images\n", s, s + 1);
+      continue;
+    }
+    double acc_sum = 0, acc_sq = 0, accept_sum = 0, rej_sum = 0;
+    long tests = 0, unk_tests = 0;
+    for (int r = 0; r < o->repeats; r++) {
+      uint64_t rs = ((uint64_t)o->seed << 32) ^ ((uint64_t)s << 16) ^ (uint64_t)r;
+      shuffle(elig, ne, &rs);
+      fr_gallery *g = NULL;
+      if (fr_gallery_open(":memory:", model, dim, fr_pipeline_threshold(pipe), &g, &err) != FR_OK) {
+        rc = fail("%s", err.message);
+        break;
+      }
+      long right = 0, accepted = 0, t_all = 0, rejected = 0, u_all = 0;
+      for (int e = n_unk; e < ne && !rc; e++) {
+        ls_person *p = &people[elig[e]];
+        gf = realloc(gf, (size_t)s * (1 + o->augment) * sizeof *gf);
+        /* The person's images in a new random order: the first s train,
+         * the rest are held out for the test loop below. */
+        shuffle(p->imgs, p->n, &rs);
+        pick = p->imgs;
+        int m = 0;
+        for (int k = 0; k < s; k++)
+          for (int a = 0; a <= o->augment; a++)
+            gf[m++] = (fr_gallery_face){images[pick[k]].desc + (size_t)a * dim, NULL, a, {0, 0, 0, 0}};
+        if (fr_gallery_enroll(g, p->name, NULL, gf, m, NULL, &err) != FR_OK) rc = fail("%s", err.message);
+      }
+      /* Known people's held-out images, then the never-enrolled people's. */
+      for (int e = 0; e < ne && !rc; e++) {
+        ls_person *p = &people[elig[e]];
+        int unknown = e < n_unk;
+        pick = p->imgs;
+        int first = unknown ? 0 : s, last = p->n;
+        if (o->test_per && last - first > o->test_per) last = first + o->test_per;
+        for (int k = first; k < last; k++) {
+          const float *q = images[pick[k]].desc + (o->blur > 0 ? (size_t)(1 + o->augment) * dim : 0);
+          int nt = 0, known = 0;
+          if (fr_gallery_identify(g, q, &io, top, 1, &nt, &known, &err) != FR_OK) {
+            rc = fail("%s", err.message);
+            break;
+          }
+          if (unknown) {
+            u_all++;
+            rejected += !known;
+          } else {
+            t_all++;
+            int ok = nt == 1 && strcmp(top[0].name, p->name) == 0;
+            right += ok;
+            accepted += ok && known;
+          }
+        }
+      }
+      fr_gallery_close(g);
+      double acc = t_all ? (double)right / t_all : 0;
+      acc_sum += acc;
+      acc_sq += acc * acc;
+      accept_sum += t_all ? (double)accepted / t_all : 0;
+      rej_sum += u_all ? (double)rejected / u_all : 0;
+      tests += t_all;
+      unk_tests += u_all;
+    }
+    if (rc) break;
+    int R = o->repeats;
+    double mean = acc_sum / R, sd = sqrt(fmax(0, acc_sq / R - mean * mean));
+    if (o->json)
+      printf("{\"shots\":%d,\"people\":%d,\"unknown_people\":%d,\"tests\":%ld,\"accuracy\":%.5f,"
+             "\"accuracy_std\":%.5f,\"accept_rate\":%.5f,\"unknown_rejection\":%s%.5f,"
+             "\"unknown_tests\":%ld,\"classifier\":\"%s\",\"augment\":%d,\"blur\":%.3g,\"repeats\":%d}\n",
+             s, ne - n_unk, n_unk, tests / R, mean, sd, accept_sum / R, "", n_unk ? rej_sum / R : -1.0,
+             unk_tests / R, cname, o->augment, o->blur, R);
+    else {
+      printf("%6d %7d %7ld %10.2f%% +- %5.2f %10.2f%% ", s, ne - n_unk, tests / R, 100 * mean, 100 * sd, 100 * accept_sum / R);
+      if (n_unk) printf("%10.2f%%\n", 100 * rej_sum / R);
+      else printf("%11s\n", "-");
+    }
+  }
+  free(elig), free(gf), free(all);
+  for (int p = 0; p < np; p++) free(people[p].imgs);
+  free(people);
+  for (int i = 0; i < nd; i++) free_list(owned[i], owned_n[i]);
+  free(owned), free(owned_n), free(images);
+  free_list(dirs, nd);
+  fr_pipeline_destroy(pipe);
+  return rc;
+}
+
+int fr_cli_gallery(const char *cmd, int argc, char **argv) {
+  int (*fn)(gopts *, char **, int) = NULL;
+  if (strcmp(cmd, "enroll") == 0) fn = cmd_enroll;
+  else if (strcmp(cmd, "forget") == 0) fn = cmd_forget;
+  else if (strcmp(cmd, "people") == 0) fn = cmd_people;
+  else if (strcmp(cmd, "identify") == 0) fn = cmd_identify;
+  else if (strcmp(cmd, "recognize") == 0) fn = cmd_recognize;
+  else if (strcmp(cmd, "eval") == 0 && argc > 0 && strcmp(argv[0], "lowshot") == 0) {
+    fn = cmd_lowshot;
+    argc--, argv++;
+  }
+  if (!fn) return -1;
+  gopts o;
+  memset(&o, 0, sizeof o);
+  fr_pipeline_options_default(&o.po);
+  o.face = -1;
+  o.unknown = -1;
+  o.repeats = 1;
+  o.seed = 1;
+  char **args = calloc((size_t)argc + 1, sizeof *args);
+  int nargs = 0;
+  if (!args) return fail("out of memory");
+  int rc = parse(argc, argv, &o, args, &nargs);
+  if (!rc) rc = fn(&o, args, nargs);
+  free(args);
+  return rc;
+}
