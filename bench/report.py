@@ -18,24 +18,29 @@ import sys
 
 HEADER = """# Benchmarks
 
-Every section below was produced by `make bench` (bench/run.sh): it builds nothing new,
-runs `build/bench/bench` (bench/bench.c: each network through the public API, full calls
-including preprocessing, on a context with a pool of 1 and of 2 threads; median and 90th
-percentile of N timed runs after warm-up runs), then, in the same run and right after
-ours, the peers of `../shared/peers/`: @vladmandic/face-api 1.7.15 on TensorFlow.js 4.22
-(wasm backend with SIMD, one thread) on the same images, a face-api pipeline timing on
-the same 640x480 frame (bench/pipeline-faceapi.js), and ONNX Runtime's native CPU build
-for the recognition net. **Ratios are only ever between figures of the same run**
-(ours / peer time, below 1 means we are faster); absolute times move by 10-20% between
-runs on this VM.
+How the figures are produced: `make bench` builds `build/bench/bench` (bench/bench.c) and
+runs `bench/run.sh build`, which builds nothing itself. It waits for idle CPUs, runs ours
+(each network through the public API, full calls including preprocessing, on a context
+with a pool of 1 and of 2 threads; median and 90th percentile of 30 timed runs after 5
+warm-up runs; also each network alone through the engine), then, in the same run and
+right after ours, the peers of `../shared/peers/`: @vladmandic/face-api 1.7.15 on
+TensorFlow.js 4.22 (wasm backend with SIMD, one thread) on the same images, face-api's
+whole pipeline on the same 640x480 frame (bench/pipeline-faceapi.js), and ONNX Runtime's
+native CPU build for the recognition net. **Ratios are only ever between figures of the
+same run** (ours / peer time: below 1 means we are faster); absolute times move by 10-20%
+between runs on a VM, so do not compare absolute times across sections.
 
 GFLOP/s counts 2 flops per multiply-add of the convolutions and fully connected layers
-at the input size run (`fr__graph_macs`); "% FMA peak" divides it by the AVX2 FMA peak
-that bench.c measures at the start of the same run (1 thread, or 2 threads for the
-2-thread column), because facerec's fast kernels are AVX2/FMA. The machine is a small
-cloud VM (2 vCPUs under KVM); each section names its CPU, the kernels used, the load
-and the CPU steal during the run. Raw per-run JSON (with every sample) is left in
-`build/bench/results/`.
+at the input size run (`fr__graph_macs`). "% FMA peak" divides it by the AVX2 FMA peak that
+bench.c measures in the same run (12 independent `_mm256_fmadd_ps` chains; one thread, or
+two at once for the 2-thread column), because facerec's fast kernels are AVX2/FMA.
+
+The machine: a 2-vCPU KVM guest on an Intel Xeon ("Intel(R) Xeon(R) Processor" in
+/proc/cpuinfo; AVX2, FMA and AVX-512) with two real cores (the 2-thread FMA peak is twice
+the 1-thread one), Linux 6.18, Node 20. Each section names its CPU, the kernel set, the
+load, the CPU steal and the share of the CPUs other processes took during our timing; a
+section whose run was disturbed says NOT CLEAN or NOT IDLE. Raw per-run JSON (with every
+sample) is left in `build/bench/results/`.
 """
 
 

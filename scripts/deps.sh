@@ -2,6 +2,9 @@
 # Installs the Debian packages facerec needs, only those that are missing.
 set -e
 PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm"
+# `deps.sh fuzz` adds what `make fuzz` needs: clang and its libFuzzer and
+# sanitizer runtimes (the fuzzers are clang-only; the tests build with cc).
+if [ "${1:-}" = fuzz ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

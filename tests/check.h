@@ -41,10 +41,12 @@ static inline const char *check_data_dir(void) {
   return d && *d ? d : "../shared/data";
 }
 
-/* Joins the data folder and a relative path into a static buffer ring. */
+/* Joins the data folder and a relative path into a buffer ring. The ring is
+ * per thread: tests call this from several threads at once (test_pipeline),
+ * and a shared ring would be a data race that ThreadSanitizer reports. */
 static inline const char *check_data(const char *rel) {
-  static char bufs[8][1024];
-  static int k;
+  static _Thread_local char bufs[8][1024];
+  static _Thread_local int k;
   char *b = bufs[k++ & 7];
   snprintf(b, 1024, "%s/%s", check_data_dir(), rel);
   return b;

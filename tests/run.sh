@@ -1,14 +1,21 @@
 #!/bin/sh
 # Runs every test program of each build folder given (e.g. build build-asan),
 # then the CLI tests, and prints one summary line "N passed, N failed".
-# Exits non-zero if anything failed.
+# Exits non-zero if anything failed. With --unit first, only the test
+# programs run (make test-tsan: the CLI tests are not built there); with
+# FACEREC_TESTS set to names (test_nn ...), only those programs run.
 set -u
+unit=""
+if [ "${1:-}" = --unit ]; then unit=1; shift; fi
 passed=0; failed=0; broken=""; quick=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for dir in "$@"; do
   for t in "$dir"/tests/test_*; do
     [ -x "$t" ] || continue
+    if [ -n "${FACEREC_TESTS:-}" ]; then
+      case " $FACEREC_TESTS " in *" $(basename "$t") "*) ;; *) continue ;; esac
+    fi
     out=$(mktemp)
     echo "== $t"
     "$t" >"$out" 2>&1
@@ -26,6 +33,7 @@ for dir in "$@"; do
     fi
     rm -f "$out"
   done
+  if [ -n "$unit" ]; then echo "== $dir: test programs only (--unit)"; continue; fi
   if [ -x tests/cli.sh ] || [ -f tests/cli.sh ]; then
     out=$(mktemp)
     echo "== tests/cli.sh $dir/facerec"

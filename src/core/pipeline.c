@@ -197,6 +197,7 @@ static fr_status detect(fr_context *ctx, const fr_pipeline *p, const fr_image *i
   static const int sizes[2] = {320, 224};
   for (int i = 0; i < 2 && *n == 0; i++) {
     fr_detect_options d = o->detect;
+    if (first == p->tiny && o->detect.input_size == sizes[i]) continue; /* just ran */
     d.input_size = sizes[i];
     st = fr_detect(ctx, p->tiny, img, &d, faces, max, n, err);
     if (st != FR_OK) return st;

@@ -26,6 +26,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,7 +425,18 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
   if (json_len) memcpy(copy, json, json_len);
   copy[json_len] = '\0';
   const char *end = NULL;
+  /*
+   * Every cJSON parse writes cJSON's one global error record (it resets it on
+   * entry and sets it on failure), so two threads loading models at once
+   * would race on it. facerec never reads that record, but a data race is
+   * undefined behaviour all the same, and ThreadSanitizer cannot see it since
+   * the system's cJSON is not instrumented; the lock makes parses take turns.
+   * Loading is rare and the parse is a small part of it.
+   */
+  static pthread_mutex_t cjson_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&cjson_lock);
   m->root = cJSON_ParseWithLengthOpts(copy, json_len, &end, 0);
+  pthread_mutex_unlock(&cjson_lock);
   size_t stop = end && end >= copy && end <= copy + json_len ? (size_t)(end - copy) : 0;
   int trailing = 0;
   if (m->root) {

@@ -1,0 +1,13 @@
+/*
+ * fuzz_jpeg.c - libFuzzer target: JPEG decoding through fr_image_decode (inputs that do not start
+ * as a JPEG are rejected, so the corpus stays on the JPEG decoder and its EXIF reader). The
+ * checks live in fuzz.h, shared with tests/test_regress.c.
+ */
+#define _GNU_SOURCE /* memfd_create, used by the LFW entry point in fuzz.h */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return fuzz_libfuzzer(FUZZ_JPEG, data, size);
+}
