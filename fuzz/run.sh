@@ -69,7 +69,7 @@ else
   echo "fuzz/run.sh: $data not found: synthetic seeds only"
 fi
 for t in jpeg png pnm tfjs lfw; do
-  echo "seeds: $t: $(ls "$build/corpus/$t" | wc -l) files"
+  echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
 
 # ---- runs -------------------------------------------------------------------

@@ -102,7 +102,7 @@ static void check_file(fr_context *ctx, const fr_pipeline *pipe, const char *jso
      * average). The landmarks move by a pixel or two through that, the
      * integer alignment rectangle with them, and the descriptor by up to
      * about 0.13. Given the peer's decoded pixels the pipeline reproduces its
-     * descriptors to 1e-4 (measured on faces.jpg), and test_landmarks checks the chip
+     * descriptors to 4e-6 (tests/peer_pixels.sh), and test_landmarks checks the chip
      * from the peer's own landmarks; from a PNG, where both decoders agree,
      * the end-to-end result must match here too. */
     int png = strstr(rel, ".png") != NULL;

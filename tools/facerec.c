@@ -39,6 +39,8 @@ typedef struct cli {
   int variants;
   int verbose;
   int detector_given, input_size_given;
+  int raw_w, raw_h; /* --raw: inputs are raw pixel files of this size */
+  fr_pixel_format raw_format;
 } cli;
 
 static void usage(FILE *f) {
@@ -71,6 +73,7 @@ static void usage(FILE *f) {
           "  --size N           chip size for align (default 150)\n"
           "  --folds K          eval: use only the first K folds (default all)\n"
           "  --dump FILE        eval: write every pair's distance as CSV\n"
+          "  --raw WxH[:FMT]    inputs are raw pixel files (FMT gray|rgb|bgr|rgba|bgra, default rgb)\n"
           "  --variants         eval: score both alignments with and without flip in one pass\n"
           "  --verbose          eval: list the images where no face was found\n"
           "  --version          print the version\n", fr_cli_gallery_usage);
@@ -126,6 +129,17 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     else if (strcmp(a, "--threads") == 0) {
       NEED_VALUE();
       if (!parse_int(v, 1, 256, &c->threads)) return die("--threads wants 1..256, not '%s'", v);
+    } else if (strcmp(a, "--raw") == 0) {
+      NEED_VALUE();
+      char fmt[8] = "rgb";
+      int n = sscanf(v, "%dx%d:%7s", &c->raw_w, &c->raw_h, fmt);
+      static const char *const names[] = {"gray", "rgb", "bgr", "rgba", "bgra"};
+      c->raw_format = 0;
+      for (int k = 0; k < 5; k++)
+        if (strcmp(fmt, names[k]) == 0) c->raw_format = (fr_pixel_format)(k + 1);
+      if (n < 2 || c->raw_w <= 0 || c->raw_h <= 0 || c->raw_w > FR_DEFAULT_MAX_DIMENSION ||
+          c->raw_h > FR_DEFAULT_MAX_DIMENSION || !c->raw_format)
+        return die("--raw wants WIDTHxHEIGHT[:gray|rgb|bgr|rgba|bgra], not '%s'", v);
     } else if (strcmp(a, "--models") == 0) {
       NEED_VALUE();
       c->models = v;
@@ -267,6 +281,43 @@ static void print_face_text(int i, const fr_face *f, const float *desc, int dim,
   }
 }
 
+/*
+ * Reads an input: an encoded image, or with --raw a file of raw pixels that is
+ * handed to the pipeline as a caller's buffer (fr_image_wrap), exactly as an
+ * application passes its camera frames. Either way *img is released with
+ * fr_image_free (wrapped pixels are copied into an owned image first).
+ */
+static fr_status load_input(const cli *c, const char *path, fr_image *img, fr_error *err) {
+  if (!c->raw_w) return fr_image_load(path, NULL, img, err);
+  memset(img, 0, sizeof *img);
+  int bpp = fr_pixel_size(c->raw_format);
+  size_t want = (size_t)c->raw_w * (size_t)c->raw_h * (size_t)bpp;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err->message, sizeof err->message, "cannot open %s: %s", path, strerror(errno));
+    return err->status = FR_E_IO;
+  }
+  uint8_t *buf = malloc(want + 1);
+  size_t got = buf ? fread(buf, 1, want + 1, f) : 0;
+  fclose(f);
+  fr_status st;
+  if (!buf) {
+    snprintf(err->message, sizeof err->message, "out of memory reading %s", path);
+    st = err->status = FR_E_NOMEM;
+  } else if (got != want) {
+    snprintf(err->message, sizeof err->message,
+             "%s: %s bytes for --raw %dx%d (%d bytes per pixel, %zu expected)", path,
+             got > want ? "more" : "fewer", c->raw_w, c->raw_h, bpp, want);
+    st = err->status = FR_E_FORMAT;
+  } else {
+    fr_image wrapped;
+    st = fr_image_wrap(buf, c->raw_w, c->raw_h, c->raw_w * bpp, c->raw_format, &wrapped, err);
+    if (st == FR_OK) st = fr_image_convert(&wrapped, c->raw_format, img, err);
+  }
+  free(buf);
+  return st;
+}
+
 /* Runs the pipeline (or the detector alone) on one image. Returns 0 on
  * success; prints the error and returns 1 otherwise. */
 static int process(runner *r, cli *c, const char *path, fr_face *faces, float *desc, int *n,
@@ -274,7 +325,7 @@ static int process(runner *r, cli *c, const char *path, fr_face *faces, float *d
   fr_error err = {0};
   fr_image img;
   *n = 0;
-  if (fr_image_load(path, NULL, &img, &err) != FR_OK) {
+  if (load_input(c, path, &img, &err) != FR_OK) {
     fprintf(stderr, "facerec: %s\n", err.message);
     return 1;
   }
@@ -457,7 +508,7 @@ static int cmd_align(cli *c, char **args, int nargs) {
     }
     fr_image img;
     fr_error err = {0};
-    if (fr_image_load(args[i], NULL, &img, &err) != FR_OK) {
+    if (load_input(c, args[i], &img, &err) != FR_OK) {
       failures++;
       continue;
     }
