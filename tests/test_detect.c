@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_json.h"
 
 #define MAX_FACES 64
 
@@ -24,27 +25,6 @@ typedef struct stats {
   float min_iou, max_dscore;
   int faces;
 } stats;
-
-/* Reads a JSON file; the caller deletes the result. */
-static cJSON *read_json(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  if (n < 0) {
-    fclose(f);
-    return NULL;
-  }
-  char *buf = malloc((size_t)n + 1);
-  size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-  fclose(f);
-  if (!buf) return NULL;
-  buf[got] = 0;
-  cJSON *j = cJSON_Parse(buf);
-  free(buf);
-  return j;
-}
 
 /* Reads the peer's faces for one detector ("ssd" or "tiny"); returns the
  * count or -1 if the array is missing. */

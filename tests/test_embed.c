@@ -8,22 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
-
-/* Reads a JSON file; the caller deletes the result. */
-static cJSON *read_json(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  buf[got] = 0;
-  cJSON *j = cJSON_Parse(buf);
-  free(buf);
-  return j;
-}
+#include "check_json.h"
 
 /* Reads a JSON array of n numbers into out; returns 1 on success. */
 static int json_floats(const cJSON *arr, float *out, int n) {

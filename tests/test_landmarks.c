@@ -23,32 +23,7 @@
 #include <stdint.h>
 
 #include "check.h"
-
-/* Reads a JSON file; the caller deletes the result. */
-static cJSON *read_json(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  if (n < 0) {
-    fclose(f);
-    return NULL;
-  }
-  char *buf = malloc((size_t)n + 1);
-  size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-  fclose(f);
-  if (!buf) return NULL;
-  buf[got] = 0;
-  cJSON *j = cJSON_Parse(buf);
-  free(buf);
-  return j;
-}
-
-static double num(const cJSON *o, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
+#include "check_json.h"
 
 static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
 
@@ -110,7 +85,7 @@ static void test_peer_file(fr_context *ctx, const fr_landmarker *lm, const fr_em
     cJSON_Delete(j);
     return;
   }
-  CHECK(img.width == (int)num(j, "width") && img.height == (int)num(j, "height"));
+  CHECK(img.width == (int)json_num(j, "width") && img.height == (int)json_num(j, "height"));
   double file_max = 0;
   int idx = 0;
   const cJSON *fc;
@@ -124,10 +99,10 @@ static void test_peer_file(fr_context *ctx, const fr_landmarker *lm, const fr_em
       continue;
     }
     fr_face ours = {0}, peer = {0};
-    ours.box.x = (float)num(box, "x");
-    ours.box.y = (float)num(box, "y");
-    ours.box.width = (float)num(box, "w");
-    ours.box.height = (float)num(box, "h");
+    ours.box.x = (float)json_num(box, "x");
+    ours.box.y = (float)json_num(box, "y");
+    ours.box.width = (float)json_num(box, "w");
+    ours.box.height = (float)json_num(box, "h");
     peer.box = ours.box;
     peer.n_landmarks = 68;
     for (int i = 0; i < 68; i++) {
@@ -142,7 +117,7 @@ static void test_peer_file(fr_context *ctx, const fr_landmarker *lm, const fr_em
     CHECK_MSG(dev <= 3.0, "%s face %d: landmarks %.3f px from the peer's", json_name, idx, dev);
     if (dev > file_max) file_max = dev;
 
-    double ax = num(ar, "x"), ay = num(ar, "y"), aw = num(ar, "w"), ah = num(ar, "h");
+    double ax = json_num(ar, "x"), ay = json_num(ar, "y"), aw = json_num(ar, "w"), ah = json_num(ar, "h");
     fr_rect rp = fr__align_upright_rect(&peer, img.width, img.height);
     fr_rect ro = fr__align_upright_rect(&ours, img.width, img.height);
     int exact_p = rect_equal(rp, ax, ay, aw, ah), exact_o = rect_equal(ro, ax, ay, aw, ah);
@@ -245,8 +220,8 @@ static void test_faceapi_js(fr_context *ctx, const fr_landmarker *lm, const char
   fr_point want[68];
   for (int i = 0; i < 68; i++) {
     const cJSON *pt = cJSON_GetArrayItem(j, i);
-    want[i].x = (float)num(pt, "x");
-    want[i].y = (float)num(pt, "y");
+    want[i].x = (float)json_num(pt, "x");
+    want[i].y = (float)json_num(pt, "y");
   }
   double dev = max_dev(f.landmarks, want, 68);
   printf("face-api.js %-34s max deviation %.3f px\n", ref, dev);
@@ -540,8 +515,8 @@ static void test_similarity_faces(fr_context *ctx, const fr_landmarker *lm) {
   cJSON_ArrayForEach(fc, cJSON_GetObjectItemCaseSensitive(j, "ssd")) {
     const cJSON *box = cJSON_GetObjectItemCaseSensitive(fc, "box");
     fr_face f = {0};
-    f.box = (fr_rect){(float)num(box, "x"), (float)num(box, "y"), (float)num(box, "w"),
-                      (float)num(box, "h")};
+    f.box = (fr_rect){(float)json_num(box, "x"), (float)json_num(box, "y"), (float)json_num(box, "w"),
+                      (float)json_num(box, "h")};
     CHECK_OK(fr_landmarks(ctx, lm, &img, &f, &err), &err);
     fr_image chip;
     fr_rect fp;

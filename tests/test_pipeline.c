@@ -13,29 +13,10 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "check_json.h"
 #include "facerec.h"
 
 #define MAXF 32
-
-static cJSON *read_json(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  buf[got] = 0;
-  cJSON *j = cJSON_Parse(buf);
-  free(buf);
-  return j;
-}
-
-static double num(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
 
 static double iou(fr_rect a, double bx, double by, double bw, double bh) {
   double x0 = fmax(a.x, bx), y0 = fmax(a.y, by);
@@ -69,7 +50,7 @@ static void check_file(fr_context *ctx, const fr_pipeline *pipe, const char *jso
   const cJSON *pf;
   cJSON_ArrayForEach(pf, peer) {
     const cJSON *box = cJSON_GetObjectItemCaseSensitive(pf, "box");
-    double bx = num(box, "x"), by = num(box, "y"), bw = num(box, "w"), bh = num(box, "h");
+    double bx = json_num(box, "x"), by = json_num(box, "y"), bw = json_num(box, "w"), bh = json_num(box, "h");
     int best = -1;
     double bi = 0;
     for (int i = 0; i < n; i++) {
