@@ -15,4 +15,11 @@ int fr_cli_gallery(const char *cmd, int argc, char **argv);
 /* The usage lines of these commands, for the tool's help text. */
 extern const char fr_cli_gallery_usage[];
 
+/* Prints "facerec: MESSAGE" on stderr and returns the usage-error status 2. */
+int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Strict parses of a whole option value within [lo, hi]: 1 on success. */
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+int cli_parse_float(const char *s, float lo, float hi, float *out);
+
 #endif

@@ -49,34 +49,6 @@ typedef struct gopts {
   int shots[MAX_SHOTS], n_shots;
 } gopts;
 
-static int fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("facerec: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 2;
-}
-
-static int to_int(const char *s, int lo, int hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return 0;
-  *out = (int)v;
-  return 1;
-}
-
-static int to_float(const char *s, float lo, float hi, float *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return 0;
-  *out = (float)v;
-  return 1;
-}
-
 /* Options anywhere among the arguments; positional ones are kept in args.
  * Returns 0 or an exit status. */
 static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
@@ -95,7 +67,7 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
       args[(*nargs)++] = argv[i];
       continue;
     }
-    if (!v) return fail("option %s needs a value", a);
+    if (!v) return cli_die("option %s needs a value", a);
     i++;
     int ok = 1;
     if (strcmp(a, "--db") == 0) o->db = v;
@@ -104,25 +76,25 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
     else if (strcmp(a, "--threads") == 0 || strcmp(a, "--cpus") == 0) {
       /* face_recognition's --cpus -1 means every core. */
       if (strcmp(v, "-1") == 0) o->threads = 0;
-      else ok = to_int(v, 1, 256, &o->threads);
-    } else if (strcmp(a, "--face") == 0) ok = to_int(v, 0, MAX_FACES - 1, &o->face);
-    else if (strcmp(a, "--augment") == 0) ok = to_int(v, 0, 64, &o->augment);
-    else if (strcmp(a, "--top-k") == 0) ok = to_int(v, 1, 1000, &o->top_k);
-    else if (strcmp(a, "--repeats") == 0) ok = to_int(v, 1, 1000, &o->repeats);
-    else if (strcmp(a, "--test-per-person") == 0) ok = to_int(v, 1, 100000, &o->test_per);
-    else if (strcmp(a, "--unknown-people") == 0) ok = to_int(v, 0, 100000, &o->unknown);
-    else if (strcmp(a, "--max-people") == 0) ok = to_int(v, 2, 1000000, &o->max_people);
+      else ok = cli_parse_int(v, 1, 256, &o->threads);
+    } else if (strcmp(a, "--face") == 0) ok = cli_parse_int(v, 0, MAX_FACES - 1, &o->face);
+    else if (strcmp(a, "--augment") == 0) ok = cli_parse_int(v, 0, 64, &o->augment);
+    else if (strcmp(a, "--top-k") == 0) ok = cli_parse_int(v, 1, 1000, &o->top_k);
+    else if (strcmp(a, "--repeats") == 0) ok = cli_parse_int(v, 1, 1000, &o->repeats);
+    else if (strcmp(a, "--test-per-person") == 0) ok = cli_parse_int(v, 1, 100000, &o->test_per);
+    else if (strcmp(a, "--unknown-people") == 0) ok = cli_parse_int(v, 0, 100000, &o->unknown);
+    else if (strcmp(a, "--max-people") == 0) ok = cli_parse_int(v, 2, 1000000, &o->max_people);
     else if (strcmp(a, "--seed") == 0) {
       int s;
-      ok = to_int(v, 0, 1 << 30, &s);
+      ok = cli_parse_int(v, 0, 1 << 30, &s);
       o->seed = (unsigned)s;
     } else if (strcmp(a, "--threshold") == 0 || strcmp(a, "--tolerance") == 0)
-      ok = to_float(v, 1e-6f, 100, &o->threshold);
-    else if (strcmp(a, "--min-probability") == 0) ok = to_float(v, 1e-6f, 1, &o->min_prob);
-    else if (strcmp(a, "--blur") == 0) ok = to_float(v, 0, 20, &o->blur);
+      ok = cli_parse_float(v, 1e-6f, 100, &o->threshold);
+    else if (strcmp(a, "--min-probability") == 0) ok = cli_parse_float(v, 1e-6f, 1, &o->min_prob);
+    else if (strcmp(a, "--blur") == 0) ok = cli_parse_float(v, 0, 20, &o->blur);
     else if (strcmp(a, "--svm-c") == 0) {
       float c;
-      ok = to_float(v, 1e-6f, 1e6f, &c);
+      ok = cli_parse_float(v, 1e-6f, 1e6f, &c);
       o->svm_c = c;
     } else if (strcmp(a, "--show-distance") == 0) {
       o->show_distance = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
@@ -146,11 +118,11 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
       o->n_shots = 0;
       for (char *t = strtok(buf, ","); t && ok; t = strtok(NULL, ",")) {
         if (o->n_shots == MAX_SHOTS) ok = 0;
-        else ok = to_int(t, 1, 100000, &o->shots[o->n_shots++]);
+        else ok = cli_parse_int(t, 1, 100000, &o->shots[o->n_shots++]);
       }
       ok = ok && o->n_shots > 0;
-    } else return fail("unknown option %s", a);
-    if (!ok) return fail("bad value '%s' for %s", v, a);
+    } else return cli_die("unknown option %s", a);
+    if (!ok) return cli_die("bad value '%s' for %s", v, a);
   }
   return 0;
 }
@@ -169,10 +141,10 @@ static int engine_open(engine *e, const gopts *o, int with_pool) {
   memset(e, 0, sizeof *e);
   fr_error err = {0};
   if (fr_pipeline_create(&o->po, o->models, &e->pipe, &err) != FR_OK)
-    return fail("cannot load models: %s", err.message);
+    return cli_die("cannot load models: %s", err.message);
   if (with_pool && fr_pool_create(o->threads, &e->pool, &err) != FR_OK)
-    return fail("%s", err.message);
-  if (fr_context_create(e->pool, &e->ctx, &err) != FR_OK) return fail("%s", err.message);
+    return cli_die("%s", err.message);
+  if (fr_context_create(e->pool, &e->ctx, &err) != FR_OK) return cli_die("%s", err.message);
   e->dim = fr_pipeline_dim(e->pipe);
   fr_gallery_model_id(&o->po, e->model, sizeof e->model, NULL);
   return 0;
@@ -284,16 +256,16 @@ static void json_str(const char *s) {
 
 static int open_gallery(const gopts *o, const engine *e, fr_gallery **g) {
   fr_error err = {0};
-  if (!o->db) return fail("this command needs --db FILE");
+  if (!o->db) return cli_die("this command needs --db FILE");
   if (fr_gallery_open(o->db, e->model, e->dim, fr_pipeline_threshold(e->pipe), g, &err) != FR_OK)
-    return fail("%s", err.message);
+    return cli_die("%s", err.message);
   return 0;
 }
 
 /* ---- enroll, forget, people ------------------------------------------------- */
 
 static int cmd_enroll(gopts *o, char **args, int nargs) {
-  if (nargs < 2) return fail("usage: facerec enroll --db G.db NAME IMAGE...");
+  if (nargs < 2) return cli_die("usage: facerec enroll --db G.db NAME IMAGE...");
   const char *name = args[0];
   engine e;
   int rc = engine_open(&e, o, 1);
@@ -354,9 +326,9 @@ static int cmd_enroll(gopts *o, char **args, int nargs) {
   fr_error err = {0};
   int added = 0;
   if (n_store == 0) {
-    rc = fail("no usable photo of %s: nothing enrolled", name) - 1;
+    rc = cli_die("no usable photo of %s: nothing enrolled", name) - 1;
   } else if (fr_gallery_enroll(g, name, NULL, gf, n_store, &added, &err) != FR_OK) {
-    rc = fail("%s", err.message);
+    rc = cli_die("%s", err.message);
   } else {
     if (o->json) {
       printf("{\"name\":");
@@ -380,23 +352,23 @@ static int cmd_enroll(gopts *o, char **args, int nargs) {
  * people only need the descriptor model's id and length. */
 static int open_existing(const gopts *o, fr_gallery **g) {
   fr_error err = {0};
-  if (!o->db) return fail("this command needs --db FILE");
+  if (!o->db) return cli_die("this command needs --db FILE");
   struct stat st;
-  if (stat(o->db, &st) != 0) return fail("no gallery at %s", o->db);
+  if (stat(o->db, &st) != 0) return cli_die("no gallery at %s", o->db);
   fr_embedder *emb = NULL;
   if (fr_embedder_create(FR_EMBEDDER_FACEAPI, o->models, &emb, &err) != FR_OK)
-    return fail("cannot load models: %s", err.message);
+    return cli_die("cannot load models: %s", err.message);
   int dim = fr_embedder_dim(emb);
   fr_embedder_destroy(emb);
   char model[256];
   fr_gallery_model_id(&o->po, model, sizeof model, NULL);
   /* The threshold only matters for a new gallery, which this is not. */
-  if (fr_gallery_open(o->db, model, dim, 0.6f, g, &err) != FR_OK) return fail("%s", err.message);
+  if (fr_gallery_open(o->db, model, dim, 0.6f, g, &err) != FR_OK) return cli_die("%s", err.message);
   return 0;
 }
 
 static int cmd_forget(gopts *o, char **args, int nargs) {
-  if (nargs != 1) return fail("usage: facerec forget --db G.db NAME");
+  if (nargs != 1) return cli_die("usage: facerec forget --db G.db NAME");
   fr_gallery *g = NULL;
   int rc = open_existing(o, &g);
   if (rc) return rc;
@@ -404,14 +376,14 @@ static int cmd_forget(gopts *o, char **args, int nargs) {
   int removed = 0;
   fr_status st = fr_gallery_forget(g, args[0], &removed, &err);
   if (st == FR_OK) printf("forgot %s: %d descriptor%s removed\n", args[0], removed, removed == 1 ? "" : "s");
-  else rc = fail("%s", err.message) - (st == FR_E_NOTFOUND);
+  else rc = cli_die("%s", err.message) - (st == FR_E_NOTFOUND);
   fr_gallery_close(g);
   return rc;
 }
 
 static int cmd_people(gopts *o, char **args, int nargs) {
   (void)args;
-  if (nargs != 0) return fail("usage: facerec people --db G.db");
+  if (nargs != 0) return cli_die("usage: facerec people --db G.db");
   fr_gallery *g = NULL;
   int rc = open_existing(o, &g);
   if (rc) return rc;
@@ -434,7 +406,7 @@ static int cmd_people(gopts *o, char **args, int nargs) {
       for (int i = 0; i < n; i++) printf("%s\t%d\n", p[i].name, p[i].n_faces);
     }
   } else {
-    rc = fail("%s", err.message);
+    rc = cli_die("%s", err.message);
   }
   free(p);
   fr_gallery_close(g);
@@ -452,7 +424,7 @@ static void identify_options(const gopts *o, fr_identify_options *io) {
 }
 
 static int cmd_identify(gopts *o, char **args, int nargs) {
-  if (nargs < 1) return fail("usage: facerec identify --db G.db IMAGE...");
+  if (nargs < 1) return cli_die("usage: facerec identify --db G.db IMAGE...");
   engine e;
   int rc = engine_open(&e, o, 1);
   fr_gallery *g = NULL;
@@ -576,7 +548,7 @@ static void free_list(char **v, int n) {
 }
 
 static int cmd_recognize(gopts *o, char **args, int nargs) {
-  if (nargs != 2) return fail("usage: facerec recognize KNOWN_DIR UNKNOWN_PATH");
+  if (nargs != 2) return cli_die("usage: facerec recognize KNOWN_DIR UNKNOWN_PATH");
   engine e;
   int rc = engine_open(&e, o, 1);
   if (rc) {
@@ -587,14 +559,14 @@ static int cmd_recognize(gopts *o, char **args, int nargs) {
   fr_error err = {0};
   if (fr_gallery_open(":memory:", e.model, e.dim, fr_pipeline_threshold(e.pipe), &g, &err) != FR_OK) {
     engine_close(&e);
-    return fail("%s", err.message);
+    return cli_die("%s", err.message);
   }
   float *desc = malloc((size_t)MAX_FACES * e.dim * sizeof(float));
   fr_face *faces = calloc(MAX_FACES, sizeof *faces);
   /* Known people: one image per person named after them, or a folder each. */
   int nf = 0, nd = 0;
   char **files = list_dir(args[0], 0, &nf), **dirs = list_dir(args[0], 1, &nd);
-  if (!files && !dirs) rc = fail("cannot read the folder %s", args[0]);
+  if (!files && !dirs) rc = cli_die("cannot read the folder %s", args[0]);
   for (int pass = 0; pass < 2 && !rc; pass++) {
     int count = pass ? nd : nf;
     for (int i = 0; i < count; i++) {
@@ -778,7 +750,7 @@ typedef struct ls_person {
 
 static int cmd_lowshot(gopts *o, char **args, int nargs) {
   (void)args;
-  if (nargs != 0 || !o->root) return fail("usage: facerec eval lowshot --root DIR --shots 1,5,10 [options]");
+  if (nargs != 0 || !o->root) return cli_die("usage: facerec eval lowshot --root DIR --shots 1,5,10 [options]");
   if (!o->n_shots) {
     static const int def[3] = {1, 5, 10};
     memcpy(o->shots, def, sizeof def);
@@ -791,7 +763,7 @@ static int cmd_lowshot(gopts *o, char **args, int nargs) {
   srand(o->seed);
   int nd = 0;
   char **dirs = list_dir(o->root, 1, &nd);
-  if (!dirs || nd == 0) return fail("no person folders in %s", o->root);
+  if (!dirs || nd == 0) return cli_die("no person folders in %s", o->root);
   ls_person *people = calloc((size_t)nd, sizeof *people);
   int np = 0, ni = 0, cap = 1024;
   ls_image *images = malloc((size_t)cap * sizeof *images);
@@ -828,12 +800,12 @@ static int cmd_lowshot(gopts *o, char **args, int nargs) {
   fr_error err = {0};
   fr_pipeline *pipe = NULL;
   int rc = 0;
-  if (fr_pipeline_create(&o->po, o->models, &pipe, &err) != FR_OK) rc = fail("cannot load models: %s", err.message);
+  if (fr_pipeline_create(&o->po, o->models, &pipe, &err) != FR_OK) rc = cli_die("cannot load models: %s", err.message);
   int dim = pipe ? fr_pipeline_dim(pipe) : 0, per = 1 + o->augment + (o->blur > 0);
   char model[256];
   fr_gallery_model_id(&o->po, model, sizeof model, NULL);
   float *all = rc ? NULL : malloc((size_t)ni * per * dim * sizeof(float));
-  if (!rc && !all) rc = fail("out of memory for %d images", ni);
+  if (!rc && !all) rc = cli_die("out of memory for %d images", ni);
   ls_job j = {.o = o, .pipe = pipe, .img = images, .n = ni, .dim = dim, .per = per};
   double t0 = 0, secs = 0;
   if (!rc) {
@@ -892,7 +864,7 @@ static int cmd_lowshot(gopts *o, char **args, int nargs) {
       shuffle(elig, ne, &rs);
       fr_gallery *g = NULL;
       if (fr_gallery_open(":memory:", model, dim, fr_pipeline_threshold(pipe), &g, &err) != FR_OK) {
-        rc = fail("%s", err.message);
+        rc = cli_die("%s", err.message);
         break;
       }
       long right = 0, accepted = 0, t_all = 0, rejected = 0, u_all = 0;
@@ -907,7 +879,7 @@ static int cmd_lowshot(gopts *o, char **args, int nargs) {
         for (int k = 0; k < s; k++)
           for (int a = 0; a <= o->augment; a++)
             gf[m++] = (fr_gallery_face){images[pick[k]].desc + (size_t)a * dim, NULL, a, {0, 0, 0, 0}};
-        if (fr_gallery_enroll(g, p->name, NULL, gf, m, NULL, &err) != FR_OK) rc = fail("%s", err.message);
+        if (fr_gallery_enroll(g, p->name, NULL, gf, m, NULL, &err) != FR_OK) rc = cli_die("%s", err.message);
       }
       /* Known people's held-out images, then the never-enrolled people's. */
       for (int e = 0; e < ne && !rc; e++) {
@@ -920,7 +892,7 @@ static int cmd_lowshot(gopts *o, char **args, int nargs) {
           const float *q = images[pick[k]].desc + (o->blur > 0 ? (size_t)(1 + o->augment) * dim : 0);
           int nt = 0, known = 0;
           if (fr_gallery_identify(g, q, &io, top, 1, &nt, &known, &err) != FR_OK) {
-            rc = fail("%s", err.message);
+            rc = cli_die("%s", err.message);
             break;
           }
           if (unknown) {
@@ -989,7 +961,7 @@ int fr_cli_gallery(const char *cmd, int argc, char **argv) {
   o.seed = 1;
   char **args = calloc((size_t)argc + 1, sizeof *args);
   int nargs = 0;
-  if (!args) return fail("out of memory");
+  if (!args) return cli_die("out of memory");
   int rc = parse(argc, argv, &o, args, &nargs);
   if (!rc) rc = fn(&o, args, nargs);
   free(args);
