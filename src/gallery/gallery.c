@@ -148,6 +148,23 @@ static fr_status exec(fr_gallery *g, const char *sql, fr_error *err) {
   return FR_OK;
 }
 
+/*
+ * Switches the file to WAL mode. That takes an exclusive lock, and when
+ * several connections open a new gallery at the same moment SQLite answers
+ * the losers with SQLITE_BUSY at once, without calling the busy handler (so
+ * that two connections upgrading their locks cannot deadlock). Retry for as
+ * long as the busy timeout would have waited.
+ */
+static fr_status set_wal(fr_gallery *g, fr_error *err) {
+  for (int attempt = 0;; attempt++) {
+    int rc = sqlite3_exec(g->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return FR_OK;
+    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 500)
+      return db_fail(g, err, "PRAGMA journal_mode = WAL");
+    sqlite3_sleep(20);
+  }
+}
+
 static void rollback(fr_gallery *g) {
   if (!sqlite3_get_autocommit(g->db)) sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -287,7 +304,7 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
     /* WAL lets readers run while one process enrols; FULL makes a commit
      * durable before it is acknowledged. An in-memory database stays in
      * "memory" mode, which is fine. */
-    st = exec(g, "PRAGMA journal_mode = WAL", err);
+    st = set_wal(g, err);
     if (st == FR_OK) st = exec(g, "PRAGMA synchronous = FULL", err);
     if (st == FR_OK) st = exec(g, "PRAGMA foreign_keys = ON", err);
   }
