@@ -6,25 +6,7 @@ set -u
 BIN=${1:-build/facerec}
 DATA=${FACEREC_DATA:-../shared/data}
 IMG=$DATA/bbt/test/images
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     /' "$T/err" | head -5; }
-# expect NAME WANT_RC CMD...: runs CMD, checks its exit status.
-expect() {
-  name=$1; want=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$want" = nonzero ]; then
-    if [ $rc -ne 0 ] && [ $rc -lt 128 ]; then ok "$name (rc=$rc)"; else bad "$name: rc=$rc, wanted non-zero without a crash"; fi
-  elif [ $rc -eq "$want" ]; then ok "$name"; else bad "$name: rc=$rc, wanted $want"; fi
-}
-json_check() { # NAME PYTHON_EXPR over the parsed lines list L
-  if python3 -c "
-import json,sys
-L=[json.loads(l) for l in open('$T/out') if l.strip()]
-sys.exit(0 if ($2) else 1)" 2>>"$T/err"; then ok "$1"; else bad "$1"; fi
-}
+. "$(dirname "$0")/clilib.sh"
 
 expect "version" 0 "$BIN" --version
 expect "help" 0 "$BIN" --help
@@ -104,5 +86,4 @@ if [ -z "${FACEREC_CLI_QUICK:-}" ] && [ -f "$DATA/lfw/pairs.txt" ]; then
   cat "$T/out"
 fi
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+summary

@@ -7,25 +7,7 @@ set -u
 BIN=${1:-build/facerec}
 DATA=${FACEREC_DATA:-../shared/data}
 EX=$DATA/bbt/examples/images
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     /' "$T/err" | head -5; }
-expect() {
-  name=$1; want=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$want" = nonzero ]; then
-    if [ $rc -ne 0 ] && [ $rc -lt 128 ]; then ok "$name (rc=$rc)"; else bad "$name: rc=$rc, wanted non-zero without a crash"; fi
-  elif [ $rc -eq "$want" ]; then ok "$name"; else bad "$name: rc=$rc, wanted $want"; fi
-}
-json_check() {
-  if python3 -c "
-import json,sys
-L=[json.loads(l) for l in open('$T/out') if l.strip()]
-sys.exit(0 if ($2) else 1)" 2>>"$T/err"; then ok "$1"; else bad "$1"; fi
-}
-has() { if grep -q -- "$2" "$T/out"; then ok "$1"; else bad "$1: '$2' not in output"; sed 's/^/     /' "$T/out" | head -5; fi; }
+. "$(dirname "$0")/clilib.sh"
 
 G=$T/g.db
 expect "enroll sheldon from two crops" 0 "$BIN" enroll --db "$G" sheldon "$EX/sheldon/sheldon1.png" "$EX/sheldon/sheldon2.png"
@@ -90,5 +72,4 @@ expect "eval lowshot on johns (aligned chips)" 0 "$BIN" eval lowshot --json --al
 json_check "one row per shot count, accuracy >= 0.95" "[r['shots'] for r in L]==[1,5] and all(r['accuracy']>=0.95 and r['unknown_rejection']>=0.9 for r in L)"
 expect "eval lowshot without --root" nonzero "$BIN" eval lowshot --shots 1
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+summary
