@@ -22,4 +22,7 @@ int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 int cli_parse_float(const char *s, float lo, float hi, float *out);
 
+/* Prints s as a JSON string literal (quoted and escaped) on stdout. */
+void cli_json_string(const char *s);
+
 #endif

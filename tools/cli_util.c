@@ -37,3 +37,14 @@ int cli_parse_float(const char *s, float lo, float hi, float *out) {
   *out = (float)v;
   return 1;
 }
+
+void cli_json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}

@@ -137,23 +137,31 @@ typedef struct engine {
   char model[256];
 } engine;
 
-static int engine_open(engine *e, const gopts *o, int with_pool) {
-  memset(e, 0, sizeof *e);
-  fr_error err = {0};
-  if (fr_pipeline_create(&o->po, o->models, &e->pipe, &err) != FR_OK)
-    return cli_die("cannot load models: %s", err.message);
-  if (with_pool && fr_pool_create(o->threads, &e->pool, &err) != FR_OK)
-    return cli_die("%s", err.message);
-  if (fr_context_create(e->pool, &e->ctx, &err) != FR_OK) return cli_die("%s", err.message);
-  e->dim = fr_pipeline_dim(e->pipe);
-  fr_gallery_model_id(&o->po, e->model, sizeof e->model, NULL);
-  return 0;
-}
-
 static void engine_close(engine *e) {
   fr_context_destroy(e->ctx);
   fr_pool_destroy(e->pool);
   fr_pipeline_destroy(e->pipe);
+  memset(e, 0, sizeof *e);
+}
+
+/* Loads the pipeline, a pool and a context; on failure nothing stays open. */
+static int engine_open(engine *e, const gopts *o, int with_pool) {
+  memset(e, 0, sizeof *e);
+  fr_error err = {0};
+  int rc = 0;
+  if (fr_pipeline_create(&o->po, o->models, &e->pipe, &err) != FR_OK)
+    rc = cli_die("cannot load models: %s", err.message);
+  else if (with_pool && fr_pool_create(o->threads, &e->pool, &err) != FR_OK)
+    rc = cli_die("%s", err.message);
+  else if (fr_context_create(e->pool, &e->ctx, &err) != FR_OK)
+    rc = cli_die("%s", err.message);
+  if (rc) {
+    engine_close(e);
+    return rc;
+  }
+  e->dim = fr_pipeline_dim(e->pipe);
+  fr_gallery_model_id(&o->po, e->model, sizeof e->model, NULL);
+  return 0;
 }
 
 static const char *source_name(fr_face_source s) {
@@ -243,22 +251,18 @@ static int augment_chip(fr_context *ctx, const fr_pipeline *pipe, const fr_image
   return 0;
 }
 
-static void json_str(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') printf("\\%c", ch);
-    else if (ch < 0x20) printf("\\u%04x", ch);
-    else putchar(ch);
-  }
-  putchar('"');
-}
-
-static int open_gallery(const gopts *o, const engine *e, fr_gallery **g) {
+/* Loads the models and opens the --db gallery for them; on failure nothing
+ * stays open and the exit status is returned. */
+static int open_gallery(const gopts *o, engine *e, fr_gallery **g) {
   fr_error err = {0};
+  *g = NULL;
   if (!o->db) return cli_die("this command needs --db FILE");
-  if (fr_gallery_open(o->db, e->model, e->dim, fr_pipeline_threshold(e->pipe), g, &err) != FR_OK)
+  int rc = engine_open(e, o, 1);
+  if (rc) return rc;
+  if (fr_gallery_open(o->db, e->model, e->dim, fr_pipeline_threshold(e->pipe), g, &err) != FR_OK) {
+    engine_close(e);
     return cli_die("%s", err.message);
+  }
   return 0;
 }
 
@@ -268,13 +272,9 @@ static int cmd_enroll(gopts *o, char **args, int nargs) {
   if (nargs < 2) return cli_die("usage: facerec enroll --db G.db NAME IMAGE...");
   const char *name = args[0];
   engine e;
-  int rc = engine_open(&e, o, 1);
-  fr_gallery *g = NULL;
-  if (!rc) rc = open_gallery(o, &e, &g);
-  if (rc) {
-    engine_close(&e);
-    return rc;
-  }
+  fr_gallery *g;
+  int rc = open_gallery(o, &e, &g);
+  if (rc) return rc;
   int per = 1 + o->augment, cap = (nargs - 1) * per;
   float *desc = malloc((size_t)(MAX_FACES + per) * e.dim * sizeof(float));
   float *store = malloc((size_t)cap * e.dim * sizeof(float));
@@ -332,7 +332,7 @@ static int cmd_enroll(gopts *o, char **args, int nargs) {
   } else {
     if (o->json) {
       printf("{\"name\":");
-      json_str(name);
+      cli_json_string(name);
       printf(",\"images\":%d,\"rejected\":%d,\"added\":%d,\"duplicates\":%d}\n", images,
              rejected, added, n_store - added);
     } else {
@@ -394,11 +394,11 @@ static int cmd_people(gopts *o, char **args, int nargs) {
       fr_gallery_people(g, p, n, &n, &err) == FR_OK) {
     if (o->json) {
       printf("{\"model\":");
-      json_str(fr_gallery_model(g));
+      cli_json_string(fr_gallery_model(g));
       printf(",\"threshold\":%.4f,\"people\":[", fr_gallery_threshold(g));
       for (int i = 0; i < n; i++) {
         printf("%s{\"name\":", i ? "," : "");
-        json_str(p[i].name);
+        cli_json_string(p[i].name);
         printf(",\"faces\":%d}", p[i].n_faces);
       }
       printf("]}\n");
@@ -426,13 +426,9 @@ static void identify_options(const gopts *o, fr_identify_options *io) {
 static int cmd_identify(gopts *o, char **args, int nargs) {
   if (nargs < 1) return cli_die("usage: facerec identify --db G.db IMAGE...");
   engine e;
-  int rc = engine_open(&e, o, 1);
-  fr_gallery *g = NULL;
-  if (!rc) rc = open_gallery(o, &e, &g);
-  if (rc) {
-    engine_close(&e);
-    return rc;
-  }
+  fr_gallery *g;
+  int rc = open_gallery(o, &e, &g);
+  if (rc) return rc;
   fr_identify_options io;
   identify_options(o, &io);
   int k = o->top_k ? o->top_k : 3, failures = 0;
@@ -449,7 +445,7 @@ static int cmd_identify(gopts *o, char **args, int nargs) {
     }
     if (o->json) {
       printf("{\"image\":");
-      json_str(args[i]);
+      cli_json_string(args[i]);
       printf(",\"source\":\"%s\",\"threshold\":%.4f,\"faces\":[", source_name(src), thr);
     } else {
       printf("%s: %d face%s (%s)\n", args[i], n, n == 1 ? "" : "s", source_name(src));
@@ -466,13 +462,13 @@ static int cmd_identify(gopts *o, char **args, int nargs) {
       const char *who = nt > 0 && known ? top[0].name : "unknown";
       if (o->json) {
         printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"name\":", f ? "," : "", b->x, b->y, b->width, b->height);
-        json_str(who);
+        cli_json_string(who);
         printf(",\"known\":%s", known ? "true" : "false");
         if (nt > 0) printf(",\"distance\":%.5f,\"probability\":%.5f", top[0].distance, top[0].probability);
         printf(",\"top\":[");
         for (int t = 0; t < nt; t++) {
           printf("%s{\"name\":", t ? "," : "");
-          json_str(top[t].name);
+          cli_json_string(top[t].name);
           printf(",\"distance\":%.5f,\"probability\":%.5f}", top[t].distance, top[t].probability);
         }
         printf("]}");
@@ -551,10 +547,7 @@ static int cmd_recognize(gopts *o, char **args, int nargs) {
   if (nargs != 2) return cli_die("usage: facerec recognize KNOWN_DIR UNKNOWN_PATH");
   engine e;
   int rc = engine_open(&e, o, 1);
-  if (rc) {
-    engine_close(&e);
-    return rc;
-  }
+  if (rc) return rc;
   fr_gallery *g = NULL;
   fr_error err = {0};
   if (fr_gallery_open(":memory:", e.model, e.dim, fr_pipeline_threshold(e.pipe), &g, &err) != FR_OK) {

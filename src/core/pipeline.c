@@ -151,11 +151,11 @@ static fr_status describe(fr_context *ctx, const fr_pipeline *p, float *buf, int
   int size = fr_embedder_input_size(p->emb), dim = fr_embedder_dim(p->emb);
   size_t per = (size_t)size * size * 3;
   int v = variants(p);
-  float *tmp = NULL;
+  /* The rest of the chip_buffer() block: one spare chip, then the
+   * descriptors of every variant. */
+  float *tmp = buf + (size_t)n * v * per, *all = tmp + per;
   if (v > 1) {
     /* Work backwards so no chip is overwritten before it is expanded. */
-    tmp = malloc(per * sizeof(float));
-    if (!tmp) return fr__fail(err, FR_E_NOMEM, "out of memory");
     for (int i = n - 1; i >= 0; i--) {
       memcpy(tmp, buf + (size_t)i * per, per * sizeof(float));
       uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)p->opts.seed << 1 | 1);
@@ -170,10 +170,7 @@ static fr_status describe(fr_context *ctx, const fr_pipeline *p, float *buf, int
         if (p->opts.flip) mirror(slot, size, buf + ((size_t)i * v + k++) * per);
       }
     }
-    free(tmp);
   }
-  float *all = malloc((size_t)n * v * dim * sizeof(float));
-  if (!all) return fr__fail(err, FR_E_NOMEM, "out of memory");
   fr_status st = fr__embed_rgb(ctx, p->emb, buf, n * v, all, err);
   if (st == FR_OK)
     for (int i = 0; i < n; i++)
@@ -182,8 +179,19 @@ static fr_status describe(fr_context *ctx, const fr_pipeline *p, float *buf, int
         for (int k = 0; k < v; k++) s += all[((size_t)i * v + k) * dim + d];
         desc[(size_t)i * dim + d] = (float)(s / v);
       }
-  free(all);
   return st;
+}
+
+/*
+ * The context's scratch block for describing n faces: room for every
+ * variant's chip, one spare chip and every variant's descriptor, so that
+ * describe() allocates nothing once the context has grown to the size.
+ */
+static float *chip_buffer(fr_context *ctx, const fr_pipeline *p, int n) {
+  int size = fr_embedder_input_size(p->emb);
+  size_t per = (size_t)size * size * 3, v = (size_t)variants(p);
+  return fr__context_scratch(ctx, per * ((size_t)n * v + 1) +
+                                      (size_t)n * v * (size_t)fr_embedder_dim(p->emb));
 }
 
 static fr_status detect(fr_context *ctx, const fr_pipeline *p, const fr_image *img,
@@ -226,7 +234,7 @@ static fr_status describe_faces(fr_context *ctx, const fr_pipeline *p, const fr_
                                 const fr_face *faces, int n, float *desc, fr_error *err) {
   int size = fr_embedder_input_size(p->emb);
   size_t per = (size_t)size * size * 3;
-  float *buf = fr__context_scratch(ctx, per * (size_t)n * (size_t)variants(p));
+  float *buf = chip_buffer(ctx, p, n);
   if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for %d face chips", n);
   for (int i = 0; i < n; i++) {
     float *chip = buf + (size_t)i * per;
@@ -277,8 +285,7 @@ fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *p, const
   fr_status st = fr__image_check(chip, err);
   if (st != FR_OK) return st;
   int size = fr_embedder_input_size(p->emb);
-  size_t per = (size_t)size * size * 3;
-  float *buf = fr__context_scratch(ctx, per * (size_t)variants(p));
+  float *buf = chip_buffer(ctx, p, 1);
   if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for a face chip");
   fr__image_to_tensor(chip, 0, 0, chip->width, chip->height, size, 1, buf, NULL);
   return describe(ctx, p, buf, 1, desc, err);

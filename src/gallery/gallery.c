@@ -165,6 +165,24 @@ static fr_status set_wal(fr_gallery *g, fr_error *err) {
   }
 }
 
+static void rollback(fr_gallery *g);
+
+/* Ends a transaction begun with BEGIN IMMEDIATE: commits it when st is FR_OK,
+ * else (or when the commit fails) rolls it back. Returns the final status. */
+static fr_status end_tx(fr_gallery *g, fr_status st, fr_error *err) {
+  if (st == FR_OK) st = exec(g, "COMMIT", err);
+  if (st != FR_OK) rollback(g);
+  return st;
+}
+
+/* end_tx for transactions that change people or faces: a committed change
+ * also makes the in-memory matrix stale. */
+static fr_status end_write(fr_gallery *g, fr_status st, fr_error *err) {
+  st = end_tx(g, st, err);
+  if (st == FR_OK) g->stale = 1;
+  return st;
+}
+
 static void rollback(fr_gallery *g) {
   if (!sqlite3_get_autocommit(g->db)) sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -238,8 +256,7 @@ static fr_status migrate(fr_gallery *g, const char *path, fr_error *err) {
       st = exec(g, sql, err);
     }
   }
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) rollback(g);
+  st = end_tx(g, st, err);
   return st;
 }
 
@@ -271,8 +288,7 @@ static fr_status check_model(fr_gallery *g, const char *path, const char *model_
       threshold = strtof(buf, NULL);
     }
   }
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) rollback(g);
+  st = end_tx(g, st, err);
   g->threshold = threshold;
   return st;
 }
@@ -452,15 +468,9 @@ fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadat
   fr_status st = exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int added = 0;
-  st = enroll_tx(g, name, metadata, faces, n, &added, err);
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) {
-    rollback(g);
-    return st;
-  }
-  g->stale = 1;
-  if (n_added) *n_added = added;
-  return FR_OK;
+  st = end_write(g, enroll_tx(g, name, metadata, faces, n, &added, err), err);
+  if (st == FR_OK && n_added) *n_added = added;
+  return st;
 }
 
 fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_error *err) {
@@ -490,14 +500,9 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
     }
   }
   if (st == FR_OK) st = bump_generation(g, err);
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) {
-    rollback(g);
-    return st;
-  }
-  g->stale = 1;
-  if (n_removed) *n_removed = removed;
-  return FR_OK;
+  st = end_write(g, st, err);
+  if (st == FR_OK && n_removed) *n_removed = removed;
+  return st;
 }
 
 /* ---- reads ------------------------------------------------------------------ */
@@ -810,8 +815,7 @@ static fr_status train_svm(fr_gallery *g, double c, fr_error *err) {
       sqlite3_reset(s);
     }
   }
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) rollback(g);
+  st = end_tx(g, st, err);
   free(bytes);
   return st;
 }

@@ -624,7 +624,9 @@ static void max_into(float *o, const float *in, int n) {
 }
 
 /* y = a + b elementwise; y may alias a. */
-static void add_into(float *y, const float *a, const float *b, size_t n);
+static void add_into(float *y, const float *a, const float *b, size_t n) {
+  for (size_t e = 0; e < n; e++) y[e] = a[e] + b[e];
+}
 
 static void run_pool(const float *x, float *y, shape si, shape so, const node *nd) {
   int pt, pl;
@@ -659,10 +661,6 @@ static void run_pool(const float *x, float *y, shape si, shape so, const node *n
       }
 }
 
-/* y = a + b elementwise; y may alias a. */
-static void add_into(float *y, const float *a, const float *b, size_t n) {
-  for (size_t e = 0; e < n; e++) y[e] = a[e] + b[e];
-}
 
 /* y = act(x); y may alias x. Each activation gets its own branch-free loop so
  * that it vectorises. */

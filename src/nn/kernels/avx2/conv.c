@@ -188,14 +188,12 @@ static void im2col(const fr__conv_args *a, int m0, int m1, float *dst) {
 }
 
 static void conv_run(const fr__conv_args *a, int task, int ntasks, float *scratch) {
-  (void)ntasks;
-  int mtiles, ngroups;
-  /* The split depends only on the shape and the task count, so recompute the
-   * thread count that produced ntasks: both sides use the same function. */
+  /* conv_tasks() made ntasks = row tiles x column groups; undo that product
+   * to find this task's rows and panels. */
   int m = a->n * a->oh * a->ow;
   int panels = (a->cout + NR - 1) / NR;
-  mtiles = (m + MT - 1) / MT;
-  ngroups = ntasks / mtiles;
+  int mtiles = (m + MT - 1) / MT;
+  int ngroups = ntasks / mtiles;
   if (ngroups < 1) ngroups = 1;
   int mt = task / ngroups, ng = task % ngroups;
   int m0 = mt * MT, m1 = m0 + MT < m ? m0 + MT : m;
