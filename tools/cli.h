@@ -22,6 +22,18 @@ int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *s, int lo, int hi, int *out);
 int cli_parse_float(const char *s, float lo, float hi, float *out);
 
+/* Kind names as the CLI spells them (the library's tables for detectors and
+ * embedders): 1 and *out set on success, 0 for an unknown name. */
+#include "facerec.h"
+int cli_parse_detector(const char *s, fr_detector_kind *out);
+int cli_parse_embedder(const char *s, fr_embedder_kind *out);
+int cli_parse_align(const char *s, fr_align_method *out);
+/* "upright", "similarity", "arcface" or "facenet" ("?" for others). */
+const char *cli_align_name(fr_align_method m);
+/* The lists of valid names, e.g. "ssd, tiny, mtcnn", for error messages. */
+void cli_detector_names(char *buf, size_t size);
+void cli_embedder_names(char *buf, size_t size);
+
 /* Prints s as a JSON string literal (quoted and escaped) on stdout. */
 void cli_json_string(const char *s);
 

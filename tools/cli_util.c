@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -48,3 +49,50 @@ void cli_json_string(const char *s) {
   }
   putchar('"');
 }
+
+int cli_parse_detector(const char *s, fr_detector_kind *out) {
+  fr_detector_kind k = fr_detector_kind_from_name(s);
+  if (!k) return 0;
+  *out = k;
+  return 1;
+}
+
+int cli_parse_embedder(const char *s, fr_embedder_kind *out) {
+  fr_embedder_kind k = fr_embedder_kind_from_name(s);
+  if (!k) return 0;
+  *out = k;
+  return 1;
+}
+
+static const char *const k_align_names[] = {"upright", "similarity", "arcface", "facenet"};
+
+int cli_parse_align(const char *s, fr_align_method *out) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, k_align_names[i]) == 0) {
+      *out = (fr_align_method)(FR_ALIGN_UPRIGHT + i);
+      return 1;
+    }
+  return 0;
+}
+
+const char *cli_align_name(fr_align_method m) {
+  return m >= FR_ALIGN_UPRIGHT && m <= FR_ALIGN_FACENET ? k_align_names[m - FR_ALIGN_UPRIGHT] : "?";
+}
+
+/* Kinds are small consecutive numbers from 1; the tables say which exist. */
+static void names(const char *(*name_of)(int), char *buf, size_t size) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int k = 1; k < 64; k++) {
+    const char *n = name_of(k);
+    if (!n) continue;
+    int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", n);
+    if (w < 0 || (size_t)w >= size - used) break;
+    used += (size_t)w;
+  }
+}
+
+static const char *detector_name(int k) { return fr_detector_kind_name((fr_detector_kind)k); }
+static const char *embedder_name(int k) { return fr_embedder_kind_name((fr_embedder_kind)k); }
+void cli_detector_names(char *buf, size_t size) { names(detector_name, buf, size); }
+void cli_embedder_names(char *buf, size_t size) { names(embedder_name, buf, size); }

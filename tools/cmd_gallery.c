@@ -105,13 +105,11 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
       else if (strcmp(v, "svm") == 0) o->classifier = FR_CLASSIFIER_SVM;
       else ok = 0;
     } else if (strcmp(a, "--detector") == 0) {
-      if (strcmp(v, "ssd") == 0) o->po.detector = FR_DETECTOR_SSD;
-      else if (strcmp(v, "tiny") == 0) o->po.detector = FR_DETECTOR_TINY;
-      else ok = 0;
+      ok = cli_parse_detector(v, &o->po.detector);
+    } else if (strcmp(a, "--model") == 0) {
+      ok = cli_parse_embedder(v, &o->po.embedder);
     } else if (strcmp(a, "--align") == 0) {
-      if (strcmp(v, "similarity") == 0) o->po.align = FR_ALIGN_SIMILARITY;
-      else if (strcmp(v, "upright") == 0) o->po.align = FR_ALIGN_UPRIGHT;
-      else ok = 0;
+      ok = cli_parse_align(v, &o->po.align);
     } else if (strcmp(a, "--shots") == 0) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", v);
@@ -124,6 +122,10 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
     } else return cli_die("unknown option %s", a);
     if (!ok) return cli_die("bad value '%s' for %s", v, a);
   }
+  /* From here on every field says what it means (align: the embedder's own
+   * alignment when none was asked for). */
+  fr_error err = {0};
+  if (fr_pipeline_options_resolve(&o->po, &err) != FR_OK) return cli_die("%s", err.message);
   return 0;
 }
 
@@ -233,7 +235,7 @@ static int describe_file(fr_context *ctx, const fr_pipeline *pipe, const gopts *
  * or the image itself when it already is a chip or no landmarks exist. */
 static int face_chip(const gopts *o, const fr_image *img, const fr_face *face, fr_image *chip) {
   if (face->n_landmarks == 0 || o->aligned) return fr_image_convert(img, FR_PIXEL_RGB, chip, NULL) == FR_OK;
-  return fr_align(img, face, o->po.align ? o->po.align : FR_ALIGN_SIMILARITY, 150, chip, NULL) == FR_OK;
+  return fr_align(img, face, o->po.align, 150, chip, NULL) == FR_OK;
 }
 
 /* n augmented descriptors of a chip into out; seeds derive from `seed`. */
@@ -356,7 +358,7 @@ static int open_existing(const gopts *o, fr_gallery **g) {
   struct stat st;
   if (stat(o->db, &st) != 0) return cli_die("no gallery at %s", o->db);
   fr_embedder *emb = NULL;
-  if (fr_embedder_create(FR_EMBEDDER_FACEAPI, o->models, &emb, &err) != FR_OK)
+  if (fr_embedder_create(o->po.embedder, o->models, &emb, &err) != FR_OK)
     return cli_die("cannot load models: %s", err.message);
   int dim = fr_embedder_dim(emb);
   fr_embedder_destroy(emb);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "eval/eval.h"
 
 #define MAX_FACES 64
@@ -117,7 +118,7 @@ static void *worker(void *arg) {
 }
 
 static void variant_name(const fr_pipeline_options *po, char *buf, size_t n) {
-  snprintf(buf, n, "%s%s", po->align == FR_ALIGN_UPRIGHT ? "upright" : "similarity",
+  snprintf(buf, n, "%s%s", cli_align_name(po->align),
            po->flip ? "+flip" : "");
   if (po->jitter) {
     size_t l = strlen(buf);
@@ -125,16 +126,17 @@ static void variant_name(const fr_pipeline_options *po, char *buf, size_t n) {
   }
 }
 
-static void print_json(const fr__verif *v, const variant *var, int folds, int pairs, int images,
-                       int fallback, int unreadable, double secs) {
-  printf("{\"protocol\":\"LFW View 2\",\"variant\":\"%s\",\"folds\":%d,\"pairs\":%d,\"images\":%d,"
+static void print_json(const fr__verif *v, const variant *var, const char *metric, int folds,
+                       int pairs, int images, int fallback, int unreadable, double secs) {
+  printf("{\"protocol\":\"LFW View 2\",\"variant\":\"%s\",\"metric\":\"%s\",\"folds\":%d,"
+         "\"pairs\":%d,\"images\":%d,"
          "\"accuracy\":%.5f,\"accuracy_std\":%.5f,\"threshold\":%.4f,\"val_at_far\":%.5f,"
          "\"val_std\":%.5f,\"far\":%.5f,\"far_target\":0.001,\"auc\":%.5f,\"eer\":%.5f,"
          "\"no_face_fallback\":%d,\"unreadable\":%d,\"align\":\"%s\",\"flip\":%s,\"jitter\":%d,"
          "\"seconds\":%.1f,\"fold_accuracy\":[",
-         var->name, folds, pairs, images, v->accuracy_mean, v->accuracy_std, v->threshold_mean,
+         var->name, metric, folds, pairs, images, v->accuracy_mean, v->accuracy_std, v->threshold_mean,
          v->val_mean, v->val_std, v->far_mean, v->auc, v->eer, fallback, unreadable,
-         var->po.align == FR_ALIGN_UPRIGHT ? "upright" : "similarity",
+         cli_align_name(var->po.align),
          var->po.flip ? "true" : "false", var->po.jitter, secs);
   for (int f = 0; f < folds; f++) printf("%s%.4f", f ? "," : "", v->fold_accuracy[f]);
   printf("]}\n");
@@ -240,20 +242,26 @@ int eval_lfw(const eval_lfw_args *a) {
   FILE *dump = rc == 0 && a->dump ? fopen(a->dump, "w") : NULL;
   if (rc == 0 && a->dump && !dump) fprintf(stderr, "facerec: cannot write %s\n", a->dump);
   if (dump) fprintf(dump, "variant,fold,same,distance,image_a,image_b\n");
-  if (rc == 0 && !a->json && j.nv > 1)
+  if (rc == 0 && !a->json && (j.nv > 1 || a->metric == 2))
     printf("%-22s %-16s %-9s %-18s %-8s %-6s\n", "variant", "accuracy", "threshold",
            "VAL@FAR=1e-3", "AUC", "EER");
-  for (int vi = 0; vi < j.nv && rc == 0; vi++) {
+  /* With --metric both, each variant is scored twice from the same
+   * descriptors: the cosine threshold the gallery uses comes from here too. */
+  int m_first = a->metric == 1 ? 1 : 0, m_last = a->metric >= 1 ? 1 : 0;
+  for (int vm = 0; vm < j.nv * (m_last - m_first + 1) && rc == 0; vm++) {
+    int vi = vm / (m_last - m_first + 1), cosine = m_first + vm % (m_last - m_first + 1);
+    const char *metric = cosine ? "cosine" : "euclidean";
     int m = 0;
     for (int i = 0; i < lfw->n_pairs; i++) {
       const fr__pair *p = &lfw->pairs[i];
       if (p->fold >= folds) continue;
-      dist[m] = fr_distance(v[vi].desc + (size_t)p->a * j.dim, v[vi].desc + (size_t)p->b * j.dim, j.dim);
+      const float *da = v[vi].desc + (size_t)p->a * j.dim, *db = v[vi].desc + (size_t)p->b * j.dim;
+      dist[m] = cosine ? fr_cosine_distance(da, db, j.dim) : fr_distance(da, db, j.dim);
       same[m] = p->same;
       fold[m] = p->fold;
       if (dump)
-        fprintf(dump, "%s,%d,%d,%.6f,%s,%s\n", v[vi].name, p->fold, p->same, dist[m],
-                lfw->paths[p->a], lfw->paths[p->b]);
+        fprintf(dump, "%s%s,%d,%d,%.6f,%s,%s\n", v[vi].name, cosine ? "/cosine" : "", p->fold,
+                p->same, dist[m], lfw->paths[p->a], lfw->paths[p->b]);
       m++;
     }
     fr__verif r;
@@ -261,13 +269,15 @@ int eval_lfw(const eval_lfw_args *a) {
       fprintf(stderr, "facerec: %s\n", err.message);
       rc = 2;
     } else if (a->json) {
-      print_json(&r, &v[vi], folds, m, j.n_todo, fallback, unreadable, secs);
-    } else if (j.nv > 1) {
-      printf("%-22s %6.2f%% +- %.2f%%  %.4f    %6.2f%% +- %.2f%%  %.5f %.2f%%\n", v[vi].name,
+      print_json(&r, &v[vi], metric, folds, m, j.n_todo, fallback, unreadable, secs);
+    } else if (j.nv > 1 || m_last > m_first) {
+      char label[80];
+      snprintf(label, sizeof label, "%s%s", v[vi].name, cosine ? " (cosine)" : "");
+      printf("%-22s %6.2f%% +- %.2f%%  %.4f    %6.2f%% +- %.2f%%  %.5f %.2f%%\n", label,
              100 * r.accuracy_mean, 100 * r.accuracy_std, r.threshold_mean, 100 * r.val_mean,
              100 * r.val_std, r.auc, 100 * r.eer);
     } else {
-      printf("pipeline      %s, %d pairs\n", v[vi].name, m);
+      printf("pipeline      %s, %d pairs, %s distance\n", v[vi].name, m, metric);
       printf("accuracy      %.2f%% +- %.2f%%\n", 100 * r.accuracy_mean, 100 * r.accuracy_std);
       printf("threshold     %.4f (mean over folds)\n", r.threshold_mean);
       printf("VAL@FAR=1e-3  %.2f%% +- %.2f%% (FAR reached %.4f)\n", 100 * r.val_mean,

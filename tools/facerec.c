@@ -38,6 +38,7 @@ typedef struct cli {
   const char *dump;
   int variants;
   int verbose;
+  int metric; /* eval lfw: 0 euclidean, 1 cosine, 2 both */
   int detector_given, input_size_given;
   int raw_w, raw_h; /* --raw: inputs are raw pixel files of this size */
   fr_pixel_format raw_format;
@@ -81,6 +82,7 @@ static void usage(FILE *f) {
           "  --raw WxH[:FMT]    inputs are raw pixel files (FMT gray|rgb|bgr|rgba|bgra, default rgb)\n"
           "  --variants         eval: score both alignments with and without flip in one pass\n"
           "  --verbose          eval: list the images where no face was found\n"
+          "  --metric euclidean|cosine  identify, recognize, eval: distance (eval lfw: also both)\n"
           "  --version          print the version\n", fr_cli_gallery_usage);
 }
 
@@ -103,6 +105,13 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     else if (strcmp(a, "--cascade") == 0) c->po.detector_cascade = 1;
     else if (strcmp(a, "--variants") == 0) c->variants = 1;
     else if (strcmp(a, "--verbose") == 0) c->verbose = 1;
+    else if (strcmp(a, "--metric") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "euclidean") == 0) c->metric = 0;
+      else if (strcmp(v, "cosine") == 0) c->metric = 1;
+      else if (strcmp(v, "both") == 0) c->metric = 2;
+      else return cli_die("--metric wants euclidean, cosine or both, not '%s'", v);
+    }
     else if (strcmp(a, "--threads") == 0) {
       NEED_VALUE();
       if (!cli_parse_int(v, 1, 256, &c->threads)) return cli_die("--threads wants 1..256, not '%s'", v);
@@ -123,9 +132,18 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     } else if (strcmp(a, "--detector") == 0) {
       NEED_VALUE();
       c->detector_given = 1;
-      if (strcmp(v, "ssd") == 0) c->po.detector = FR_DETECTOR_SSD;
-      else if (strcmp(v, "tiny") == 0) c->po.detector = FR_DETECTOR_TINY;
-      else return cli_die("unknown detector '%s' (ssd or tiny)", v);
+      if (!cli_parse_detector(v, &c->po.detector)) {
+        char list[256];
+        cli_detector_names(list, sizeof list);
+        return cli_die("unknown detector '%s' (%s)", v, list);
+      }
+    } else if (strcmp(a, "--model") == 0) {
+      NEED_VALUE();
+      if (!cli_parse_embedder(v, &c->po.embedder)) {
+        char list[256];
+        cli_embedder_names(list, sizeof list);
+        return cli_die("unknown model '%s' (%s)", v, list);
+      }
     } else if (strcmp(a, "--min-score") == 0) {
       NEED_VALUE();
       if (!cli_parse_float(v, 0.f, 1.f, &c->po.detect.min_score))
@@ -143,9 +161,8 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
       else return cli_die("unknown landmarks '%s' (68, tiny or none)", v);
     } else if (strcmp(a, "--align") == 0) {
       NEED_VALUE();
-      if (strcmp(v, "similarity") == 0) c->po.align = FR_ALIGN_SIMILARITY;
-      else if (strcmp(v, "upright") == 0) c->po.align = FR_ALIGN_UPRIGHT;
-      else return cli_die("unknown alignment '%s' (similarity or upright)", v);
+      if (!cli_parse_align(v, &c->po.align))
+        return cli_die("unknown alignment '%s' (similarity, upright, arcface or facenet)", v);
     } else if (strcmp(a, "--jitter") == 0) {
       NEED_VALUE();
       if (!cli_parse_int(v, 0, 32, &c->po.jitter)) return cli_die("--jitter wants 0..32, not '%s'", v);
@@ -180,6 +197,10 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     }
 #undef NEED_VALUE
   }
+  /* From here on every field says what it means (align: the embedder's own
+   * alignment when none was asked for). */
+  fr_error err = {0};
+  if (fr_pipeline_options_resolve(&c->po, &err) != FR_OK) return cli_die("%s", err.message);
   return 0;
 }
 
@@ -488,7 +509,7 @@ static int cmd_align(cli *c, char **args, int nargs) {
       fr_image chip;
       char out[4096];
       snprintf(out, sizeof out, "%s/%s.face%d.png", c->out_dir, base, k);
-      if (fr_align(&img, &faces[k], c->po.align ? c->po.align : FR_ALIGN_SIMILARITY,
+      if (fr_align(&img, &faces[k], c->po.align,
                    c->size ? c->size : 150, &chip, &err) != FR_OK ||
           fr_image_save(&chip, out, &err) != FR_OK) {
         fprintf(stderr, "facerec: %s face %d: %s\n", args[i], k, err.message);
@@ -515,7 +536,7 @@ static int cmd_eval(cli *c, char **args, int nargs) {
   if (!c->detector_given) c->po.detector = FR_DETECTOR_TINY;
   if (!c->input_size_given && c->po.detector == FR_DETECTOR_TINY) c->po.detect.input_size = 320;
   eval_lfw_args a = {c->po,     c->models, c->threads, c->json,    c->root,
-                     c->pairs,  c->folds_limit, c->dump, c->variants, c->verbose};
+                     c->pairs,  c->folds_limit, c->dump, c->variants, c->verbose, c->metric};
   return eval_lfw(&a);
 }
 

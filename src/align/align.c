@@ -37,8 +37,9 @@ static int landmarks_finite(const fr_face *face) {
 }
 
 /* Checks the arguments every alignment entry point shares. */
-static fr_status check_args(const char *fn, const fr_image *img, const fr_face *face, int size,
-                            const void *out, fr_error *err) {
+/* The checks every method shares: arguments, image and chip size. */
+static fr_status check_basic(const char *fn, const fr_image *img, const fr_face *face, int size,
+                             const void *out, fr_error *err) {
   if (!img || !face || !out) {
     const char *what = !img ? "image" : !face ? "face" : "output";
     return fr__fail(err, FR_E_INVALID, "%s: NULL %s", fn, what);
@@ -49,6 +50,14 @@ static fr_status check_args(const char *fn, const fr_image *img, const fr_face *
   if (size > FR__MAX_CHIP)
     return fr__fail(err, FR_E_LIMIT, "%s: chip size %d exceeds the limit of %d", fn, size,
                     FR__MAX_CHIP);
+  return FR_OK;
+}
+
+/* The checks of the two methods that fit the 68 landmarks. */
+static fr_status check_args(const char *fn, const fr_image *img, const fr_face *face, int size,
+                            const void *out, fr_error *err) {
+  fr_status st = check_basic(fn, img, face, size, out, err);
+  if (st != FR_OK) return st;
   if (face->n_landmarks != FR_MAX_LANDMARKS)
     return fr__fail(err, FR_E_INVALID,
                     "%s: the face has %d landmarks, alignment needs %d (run fr_landmarks first)",
@@ -227,9 +236,12 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
                    fr_image *chip, fr_error *err) {
   if (!chip) return fr__fail(err, FR_E_INVALID, "fr_align: NULL chip");
   memset(chip, 0, sizeof *chip);
-  if (method != FR_ALIGN_UPRIGHT && method != FR_ALIGN_SIMILARITY)
+  if (method < FR_ALIGN_UPRIGHT || method > FR_ALIGN_FACENET)
     return fr__fail(err, FR_E_INVALID, "fr_align: unknown alignment method %d", (int)method);
-  fr_status st = check_args("fr_align", img, face, size, chip, err);
+  /* ARCFACE and FACENET check the points they need themselves. */
+  fr_status st = method == FR_ALIGN_UPRIGHT || method == FR_ALIGN_SIMILARITY
+                     ? check_args("fr_align", img, face, size, chip, err)
+                     : check_basic("fr_align", img, face, size, chip, err);
   if (st != FR_OK) return st;
 
   if (method == FR_ALIGN_SIMILARITY) {
@@ -245,7 +257,7 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
   float *rgb = malloc(n * sizeof *rgb);
   if (!rgb)
     return fr__fail(err, FR_E_NOMEM, "fr_align: out of memory for a %dx%d chip", size, size);
-  st = fr__align_upright_tensor(img, face, size, rgb, NULL, err);
+  st = fr__align_tensor(img, face, method, size, rgb, err);
   if (st == FR_OK) st = fr_image_alloc(size, size, FR_PIXEL_RGB, chip, err);
   if (st == FR_OK) {
     for (int v = 0; v < size; v++) {
@@ -256,4 +268,27 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
   }
   free(rgb);
   return st;
+}
+
+fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_method method,
+                           int size, float *out_rgb, fr_error *err) {
+  switch (method) {
+  case FR_ALIGN_UPRIGHT: return fr__align_upright_tensor(img, face, size, out_rgb, NULL, err);
+  case FR_ALIGN_SIMILARITY:
+    return fr__align_similarity_tensor(img, face, size, out_rgb, NULL, err);
+  case FR_ALIGN_ARCFACE:
+  case FR_ALIGN_FACENET:
+    return fr__fail(err, FR_E_UNSUPPORTED, "alignment method %d is not implemented yet",
+                    (int)method);
+  }
+  return fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)method);
+}
+
+int fr__align_needs_68(fr_align_method method, const fr_face *face) {
+  switch (method) {
+  case FR_ALIGN_UPRIGHT:
+  case FR_ALIGN_SIMILARITY: return face->n_landmarks != 68;
+  case FR_ALIGN_ARCFACE: return face->n_landmarks != 68 && face->n_landmarks != 5;
+  default: return 0;
+  }
 }

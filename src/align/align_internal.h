@@ -90,4 +90,15 @@ fr_status fr__align_similarity_transform(const fr_face *face, int size, double m
 fr_status fr__align_similarity_tensor(const fr_image *img, const fr_face *face, int size,
                                       float *out_rgb, fr_rect *rect_out, fr_error *err);
 
+/*
+ * The chip of any alignment method as floats (size*size*3, 0..255): the one
+ * entry point the pipeline uses, so that a new method is a new case here.
+ */
+fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_method method,
+                           int size, float *out_rgb, fr_error *err);
+
+/* 1 when the method needs the 68-point landmarks and the face lacks them
+ * (the pipeline then runs the landmark net), else 0. */
+int fr__align_needs_68(fr_align_method method, const fr_face *face);
+
 #endif

@@ -7,6 +7,7 @@
  */
 #include "align/align_internal.h"
 #include "core/internal.h"
+#include "detect/detect_internal.h"
 #include "embed/embed_internal.h"
 #include "image/image_internal.h"
 #include "nn/nn.h"
@@ -22,9 +23,12 @@
 #define FR__MAX_VARIANTS 64 /* flip x jitter chips per face */
 
 struct fr_pipeline {
-  fr_pipeline_options opts;
-  fr_detector *ssd, *tiny; /* either may be NULL */
-  fr_landmarker *lm;
+  fr_pipeline_options opts; /* resolved: no 0 defaults left */
+  fr_detector *det;         /* the detector the options name */
+  /* The face-api detectors of the cascade (opts.detector_cascade), either
+   * possibly the same object as det; NULL without the cascade. */
+  fr_detector *ssd, *tiny;
+  fr_landmarker *lm; /* NULL when the alignment never needs 68 points */
   fr_embedder *emb;
 };
 
@@ -32,8 +36,39 @@ void fr_pipeline_options_default(fr_pipeline_options *o) {
   memset(o, 0, sizeof *o);
   o->detector = FR_DETECTOR_SSD;
   o->landmarks = FR_LANDMARKS_68;
-  o->align = FR_ALIGN_SIMILARITY;
+  o->embedder = FR_EMBEDDER_FACEAPI;
   o->seed = 1;
+}
+
+fr_status fr_pipeline_options_resolve(fr_pipeline_options *o, fr_error *err) {
+  if (!o) return fr__fail(err, FR_E_INVALID, "fr_pipeline_options_resolve: NULL options");
+  if (o->detector == 0) o->detector = FR_DETECTOR_SSD;
+  if (o->landmarks == 0) o->landmarks = FR_LANDMARKS_68;
+  if (o->embedder == 0) o->embedder = FR_EMBEDDER_FACEAPI;
+  const fr__embedder_impl *e = fr__embedder_find(o->embedder);
+  if (!e) return fr__fail(err, FR_E_INVALID, "unknown embedder kind %d", (int)o->embedder);
+  if (o->align == 0) o->align = e->align;
+  if (!fr_detector_kind_name(o->detector))
+    return fr__fail(err, FR_E_INVALID, "unknown detector kind %d", (int)o->detector);
+  if (o->landmarks != FR_LANDMARKS_68 && o->landmarks != FR_LANDMARKS_68_TINY)
+    return fr__fail(err, FR_E_INVALID, "unknown landmark net %d", (int)o->landmarks);
+  if (o->align < FR_ALIGN_UPRIGHT || o->align > FR_ALIGN_FACENET)
+    return fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)o->align);
+  if (o->jitter < 0 || o->jitter * (o->flip ? 2 : 1) > FR__MAX_VARIANTS)
+    return fr__fail(err, FR_E_INVALID, "jitter must be between 0 and %d", FR__MAX_VARIANTS / 2);
+  return FR_OK;
+}
+
+/* Whether faces from this detector, aligned this way, ever need the 68-point
+ * net: not when the alignment uses the detector's own five points or only
+ * the box. The cascade's face-api detectors give no points. */
+static int needs_landmarker(const fr_pipeline_options *o) {
+  if (o->align == FR_ALIGN_FACENET) return 0;
+  if (o->align == FR_ALIGN_ARCFACE && !o->detector_cascade) {
+    const fr__detector_impl *d = fr__detector_find(o->detector);
+    return !(d && d->n_landmarks == 5);
+  }
+  return 1;
 }
 
 fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_dir,
@@ -47,20 +82,21 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
   else
     fr_pipeline_options_default(&p->opts);
   fr_pipeline_options *o = &p->opts;
-  if (o->detector == 0) o->detector = FR_DETECTOR_SSD;
-  if (o->landmarks == 0) o->landmarks = FR_LANDMARKS_68;
-  if (o->align == 0) o->align = FR_ALIGN_SIMILARITY;
-  fr_status st = FR_OK;
-  if (o->jitter < 0 || o->jitter * (o->flip ? 2 : 1) > FR__MAX_VARIANTS)
-    st = fr__fail(err, FR_E_INVALID, "jitter must be between 0 and %d", FR__MAX_VARIANTS / 2);
-  else if (o->align != FR_ALIGN_UPRIGHT && o->align != FR_ALIGN_SIMILARITY)
-    st = fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)o->align);
-  if (st == FR_OK && (o->detector == FR_DETECTOR_SSD || o->detector_cascade))
-    st = fr_detector_create(FR_DETECTOR_SSD, model_dir, &p->ssd, err);
-  if (st == FR_OK && (o->detector == FR_DETECTOR_TINY || o->detector_cascade))
-    st = fr_detector_create(FR_DETECTOR_TINY, model_dir, &p->tiny, err);
-  if (st == FR_OK) st = fr_landmarker_create(o->landmarks, model_dir, &p->lm, err);
-  if (st == FR_OK) st = fr_embedder_create(FR_EMBEDDER_FACEAPI, model_dir, &p->emb, err);
+  fr_status st = fr_pipeline_options_resolve(o, err);
+  if (st == FR_OK) st = fr_detector_create(o->detector, model_dir, &p->det, err);
+  if (st == FR_OK && o->detector_cascade) {
+    if (o->detector == FR_DETECTOR_SSD)
+      p->ssd = p->det;
+    else
+      st = fr_detector_create(FR_DETECTOR_SSD, model_dir, &p->ssd, err);
+    if (st == FR_OK && o->detector == FR_DETECTOR_TINY)
+      p->tiny = p->det;
+    else if (st == FR_OK)
+      st = fr_detector_create(FR_DETECTOR_TINY, model_dir, &p->tiny, err);
+  }
+  if (st == FR_OK && needs_landmarker(o))
+    st = fr_landmarker_create(o->landmarks, model_dir, &p->lm, err);
+  if (st == FR_OK) st = fr_embedder_create(o->embedder, model_dir, &p->emb, err);
   if (st != FR_OK) {
     fr_pipeline_destroy(p);
     return st;
@@ -71,8 +107,9 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
 
 void fr_pipeline_destroy(fr_pipeline *p) {
   if (!p) return;
-  fr_detector_destroy(p->ssd);
-  fr_detector_destroy(p->tiny);
+  if (p->ssd != p->det) fr_detector_destroy(p->ssd);
+  if (p->tiny != p->det) fr_detector_destroy(p->tiny);
+  fr_detector_destroy(p->det);
   fr_landmarker_destroy(p->lm);
   fr_embedder_destroy(p->emb);
   free(p);
@@ -81,8 +118,7 @@ void fr_pipeline_destroy(fr_pipeline *p) {
 int fr_pipeline_dim(const fr_pipeline *p) { return p ? fr_embedder_dim(p->emb) : 0; }
 
 float fr_pipeline_threshold(const fr_pipeline *p) {
-  (void)p;
-  return 0.6f;
+  return p ? fr__embedder_threshold(p->emb) : 0.f;
 }
 
 /* ---- chip variants: mirror and jitter ------------------------------------ */
@@ -197,7 +233,7 @@ static float *chip_buffer(fr_context *ctx, const fr_pipeline *p, int n) {
 static fr_status detect(fr_context *ctx, const fr_pipeline *p, const fr_image *img,
                         fr_face *faces, int max, int *n, fr_error *err) {
   const fr_pipeline_options *o = &p->opts;
-  const fr_detector *first = o->detector == FR_DETECTOR_TINY ? p->tiny : p->ssd;
+  const fr_detector *first = p->det;
   fr_status st = fr_detect(ctx, first, img, &o->detect, faces, max, n, err);
   if (st != FR_OK || *n > 0 || !o->detector_cascade) return st;
   /* The cascade: smaller Tiny inputs find faces that fill the frame (as in
@@ -238,9 +274,7 @@ static fr_status describe_faces(fr_context *ctx, const fr_pipeline *p, const fr_
   if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for %d face chips", n);
   for (int i = 0; i < n; i++) {
     float *chip = buf + (size_t)i * per;
-    fr_status st = p->opts.align == FR_ALIGN_UPRIGHT
-                       ? fr__align_upright_tensor(img, &faces[i], size, chip, NULL, err)
-                       : fr__align_similarity_tensor(img, &faces[i], size, chip, NULL, err);
+    fr_status st = fr__align_tensor(img, &faces[i], p->opts.align, size, chip, err);
     if (st != FR_OK) return st;
   }
   return describe(ctx, p, buf, n, desc, err);
@@ -267,6 +301,7 @@ fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *p, const fr_image 
   st = detect(ctx, p, img, faces, max_faces, &n, err);
   if (st != FR_OK) return st;
   for (int i = 0; i < n; i++) {
+    if (!p->lm || !fr__align_needs_68(p->opts.align, &faces[i])) continue;
     st = fr_landmarks(ctx, p->lm, img, &faces[i], err);
     if (st != FR_OK) return st;
   }

@@ -33,26 +33,66 @@
 #define FR__TINY_MIN_SCORE 0.5f
 #define FR__TINY_IOU 0.4f
 
+typedef struct fr__detect_params fr__detect_params;
+
+/*
+ * What one kind of detector is: its names, defaults and three functions.
+ * Each detector lives in its own file and exports one of these; detector.c
+ * lists them in a table, so adding a detector is a new file and one line
+ * there, never a new code path through the public API.
+ */
+typedef struct fr__detector_impl {
+  fr_detector_kind kind;
+  const char *name;       /* CLI name: "ssd" */
+  const char *title;      /* for messages: "SSD-MobileNetV1" */
+  const char *model_file; /* a file that must be in the model folder (found by fr_model_path) */
+  float min_score;        /* default score threshold */
+  float iou;              /* default suppression overlap */
+  int input_size;         /* default network input side, 0 when the detector has none */
+  int n_landmarks;        /* points each face comes with: 0, 5 or 6 (see fr_face) */
+  /* Accepted fr_detect_options.input_size: a multiple of input_step from
+   * input_min to input_max. input_step 0: the option is ignored. */
+  int input_min, input_max, input_step;
+  /* Fills det (graph, anchors, state) from the files in model_dir, building
+   * graphs with det->kernels. On failure det is released by unload. */
+  fr_status (*load)(fr_detector *det, const char *model_dir, fr_error *err);
+  /* Frees det->state (NULL: nothing beyond g and anchors to free). */
+  void (*unload)(fr_detector *det);
+  /* Finds faces: at most p->max_keep, best first, into faces; sets *n_out. */
+  fr_status (*detect)(fr_context *ctx, const fr_detector *det, const fr_image *img,
+                      const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
+} fr__detector_impl;
+
 /*
  * A loaded detector. Immutable after fr__detector_create_with_kernels returns,
  * so any number of threads may run it at once; everything a run writes lives
  * in the caller's context (plans) or on the caller's stack and heap.
  */
 struct fr_detector {
+  const fr__detector_impl *impl;
   fr_detector_kind kind;
-  fr__graph *g;
+  const fr__kernels *kernels; /* NULL: the best set */
+  fr__graph *g;               /* the main network (NULL for cascades) */
   /* SSD only: the anchor boxes (Output/extra_dim), FR__SSD_ANCHORS x 4 as
    * [ymin, xmin, ymax, xmax] relative to the padded square. */
   float *anchors;
+  void *state; /* the detector's own data (other networks, cascades), freed by unload */
 };
 
 /* Options after defaults have been applied. */
-typedef struct fr__detect_params {
+struct fr__detect_params {
   float min_score;
   float iou_threshold;
   int input_size; /* the network's square input side */
   int max_keep;   /* most faces to return (already <= the caller's array) */
-} fr__detect_params;
+};
+
+/* The registered detectors (one per file). */
+extern const fr__detector_impl fr__detector_ssd;
+extern const fr__detector_impl fr__detector_tiny;
+
+/* The implementation of a kind, or NULL. */
+const fr__detector_impl *fr__detector_find(fr_detector_kind kind);
 
 /*
  * Loads a detector whose graph uses the given kernel set (NULL: the best this
@@ -62,17 +102,17 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
                                            const fr__kernels *kernels, fr_detector **out,
                                            fr_error *err);
 
-/* The detector's network (for benchmarks: MAC counts). */
+/* The detector's network (for benchmarks: MAC counts); NULL if it has none. */
 const fr__graph *fr__detector_graph(const fr_detector *det);
 
-/* Per-kind builders and runners (ssd.c, tiny.c). Builders fill det->g and,
- * for SSD, det->anchors; runners write at most p->max_keep faces. */
-fr_status fr__ssd_build(fr_detector *det, const fr__weights *wm, fr_error *err);
-fr_status fr__ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
-                         const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
-fr_status fr__tiny_build(fr_detector *det, const fr__weights *wm, fr_error *err);
-fr_status fr__tiny_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
-                          const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
+/*
+ * Shared loader of the face-api detectors: reads the TF.js manifest
+ * det->impl->model_file from model_dir, creates det->g and calls build.
+ */
+fr_status fr__detector_load_tfjs(fr_detector *det, const char *model_dir,
+                                 fr_status (*build)(fr_detector *det, const fr__weights *wm,
+                                                    fr_error *err),
+                                 fr_error *err);
 
 /* ---- non-maximum suppression (nms.c) ------------------------------------ */
 

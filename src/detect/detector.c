@@ -1,7 +1,7 @@
 /*
- * detector.c - the public detection API: loading a detector, checking a
- * request, applying face-api's defaults and handing off to the per-model code
- * in ssd.c and tiny.c.
+ * detector.c - the public detection API: the table of detector kinds,
+ * loading a detector, checking a request, applying the kind's defaults and
+ * handing off to the per-model code (ssd.c, tiny.c and the others).
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
@@ -11,8 +11,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *kind_name(fr_detector_kind kind) {
-  return kind == FR_DETECTOR_SSD ? "SSD-MobileNetV1" : "TinyFaceDetector";
+/* Every detector this library has. A new detector is a new file exporting an
+ * fr__detector_impl and one line here. */
+static const fr__detector_impl *const k_detectors[] = {
+    &fr__detector_ssd,
+    &fr__detector_tiny,
+};
+#define N_DETECTORS (int)(sizeof k_detectors / sizeof k_detectors[0])
+
+const fr__detector_impl *fr__detector_find(fr_detector_kind kind) {
+  for (int i = 0; i < N_DETECTORS; i++)
+    if (k_detectors[i]->kind == kind) return k_detectors[i];
+  return NULL;
+}
+
+const char *fr_detector_kind_name(fr_detector_kind kind) {
+  const fr__detector_impl *impl = fr__detector_find(kind);
+  return impl ? impl->name : NULL;
+}
+
+fr_detector_kind fr_detector_kind_from_name(const char *name) {
+  if (!name) return (fr_detector_kind)0;
+  for (int i = 0; i < N_DETECTORS; i++)
+    if (strcmp(k_detectors[i]->name, name) == 0) return k_detectors[i]->kind;
+  return (fr_detector_kind)0;
 }
 
 fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *model_dir,
@@ -20,12 +42,8 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
                                            fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_detector_create: out is NULL");
   *out = NULL;
-  if (kind != FR_DETECTOR_SSD && kind != FR_DETECTOR_TINY)
-    return fr__fail(err, FR_E_INVALID,
-                    "fr_detector_create: unknown detector kind %d (expected FR_DETECTOR_SSD or "
-                    "FR_DETECTOR_TINY)",
-                    (int)kind);
-  const char *manifest = kind == FR_DETECTOR_SSD ? FR__SSD_MANIFEST : FR__TINY_MANIFEST;
+  const fr__detector_impl *impl = fr__detector_find(kind);
+  if (!impl) return fr__fail(err, FR_E_INVALID, "fr_detector_create: unknown detector kind %d", (int)kind);
 
   /* Failures below must leave a message even when the caller passed no
    * error struct, because builder code checks err->status. */
@@ -36,46 +54,50 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
 
   char dir[4096];
   if (!model_dir) {
-    fr_status st = fr_model_path(manifest, dir, sizeof dir, err);
+    fr_status st = fr_model_path(impl->model_file, dir, sizeof dir, err);
     if (st != FR_OK) return st;
     model_dir = dir;
   } else {
-    /* Say plainly which file is missing: the weights loader would report it
-     * as an unreadable file, which hides the usual cause (a wrong folder or
-     * models never fetched). */
+    /* Say plainly which file is missing: the loaders would report it as an
+     * unreadable file, which hides the usual cause (a wrong folder or models
+     * never fetched). */
     char path[4096];
-    fr_status st = fr__path_join(path, sizeof path, model_dir, manifest, err);
+    fr_status st = fr__path_join(path, sizeof path, model_dir, impl->model_file, err);
     if (st != FR_OK) return st;
     struct stat sb;
     if (stat(path, &sb) != 0)
       return fr__fail(err, FR_E_NOTFOUND,
-                      "%s weights not found: %s: %s (wrong model folder? 'make models' fetches "
+                      "%s model not found: %s: %s (wrong model folder? 'make models' fetches "
                       "them)",
-                      kind_name(kind), path, strerror(errno));
+                      impl->title, path, strerror(errno));
   }
 
-  fr__weights *wm = NULL;
-  fr_status st = fr__tfjs_load(model_dir, manifest, &wm, err);
-  if (st != FR_OK) {
-    fr__error_prefix(err, "loading %s from %s", kind_name(kind), model_dir);
-    return st;
-  }
   fr_detector *det = calloc(1, sizeof *det);
-  if (!det) {
-    fr__weights_destroy(wm);
-    return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", kind_name(kind));
-  }
+  if (!det) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->title);
+  det->impl = impl;
   det->kind = kind;
-  st = fr__graph_create(kernels, kind_name(kind), &det->g, err);
-  if (st == FR_OK)
-    st = kind == FR_DETECTOR_SSD ? fr__ssd_build(det, wm, err) : fr__tiny_build(det, wm, err);
-  fr__weights_destroy(wm);
+  det->kernels = kernels;
+  fr_status st = impl->load(det, model_dir, err);
   if (st != FR_OK) {
+    fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
     fr_detector_destroy(det);
     return st;
   }
   *out = det;
   return FR_OK;
+}
+
+fr_status fr__detector_load_tfjs(fr_detector *det, const char *model_dir,
+                                 fr_status (*build)(fr_detector *det, const fr__weights *wm,
+                                                    fr_error *err),
+                                 fr_error *err) {
+  fr__weights *wm = NULL;
+  fr_status st = fr__tfjs_load(model_dir, det->impl->model_file, &wm, err);
+  if (st != FR_OK) return st;
+  st = fr__graph_create(det->kernels, det->impl->title, &det->g, err);
+  if (st == FR_OK) st = build(det, wm, err);
+  fr__weights_destroy(wm);
+  return st;
 }
 
 fr_status fr_detector_create(fr_detector_kind kind, const char *model_dir, fr_detector **out,
@@ -85,6 +107,7 @@ fr_status fr_detector_create(fr_detector_kind kind, const char *model_dir, fr_de
 
 void fr_detector_destroy(fr_detector *det) {
   if (!det) return;
+  if (det->impl && det->impl->unload) det->impl->unload(det);
   fr__graph_destroy(det->g);
   fr__aligned_free(det->anchors);
   free(det);
@@ -108,28 +131,26 @@ fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img
     return st;
   }
 
+  const fr__detector_impl *impl = det->impl;
   fr__detect_params p;
-  int ssd = det->kind == FR_DETECTOR_SSD;
-  p.min_score = ssd ? FR__SSD_MIN_SCORE : FR__TINY_MIN_SCORE;
-  p.iou_threshold = ssd ? FR__SSD_IOU : FR__TINY_IOU;
-  p.input_size = ssd ? FR__SSD_SIZE : FR__TINY_DEFAULT_SIZE;
+  p.min_score = impl->min_score;
+  p.iou_threshold = impl->iou;
+  p.input_size = impl->input_size;
   p.max_keep = max_out;
   if (opts) {
     /* Written as "> 0" so that NaN, like zero, selects the default. */
     if (opts->min_score > 0) p.min_score = opts->min_score;
     if (opts->iou_threshold > 0) p.iou_threshold = opts->iou_threshold;
     if (opts->max_faces > 0 && opts->max_faces < p.max_keep) p.max_keep = opts->max_faces;
-    if (!ssd && opts->input_size > 0) {
+    if (impl->input_step > 0 && opts->input_size > 0) {
       int s = opts->input_size;
-      if (s % 32 != 0 || s < FR__TINY_MIN_SIZE || s > FR__TINY_MAX_SIZE)
+      if (s % impl->input_step != 0 || s < impl->input_min || s > impl->input_max)
         return fr__fail(err, FR_E_INVALID,
-                        "fr_detect: TinyFaceDetector input_size %d must be a multiple of 32 "
-                        "from %d to %d",
-                        s, FR__TINY_MIN_SIZE, FR__TINY_MAX_SIZE);
+                        "fr_detect: %s input_size %d must be a multiple of %d from %d to %d",
+                        impl->title, s, impl->input_step, impl->input_min, impl->input_max);
       p.input_size = s;
     }
   }
   if (p.max_keep == 0) return FR_OK;
-  return ssd ? fr__ssd_detect(ctx, det, img, &p, faces, n_out, err)
-             : fr__tiny_detect(ctx, det, img, &p, faces, n_out, err);
+  return impl->detect(ctx, det, img, &p, faces, n_out, err);
 }

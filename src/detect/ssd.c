@@ -133,7 +133,7 @@ static int box_predictor(fr__graph *g, const fr__weights *wm, int idx, int x, in
   return y;
 }
 
-fr_status fr__ssd_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
+static fr_status ssd_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
   fr__graph *g = det->g;
   /* Output channels of the 13 pointwise convs of the body. */
   static const int body_out[14] = {32,  64,  128, 128, 256, 256,  512,
@@ -231,7 +231,7 @@ static int collect(const float *const out[FR__SSD_MAPS], const int cells[FR__SSD
 /* JavaScript's Math.round for the non-negative values used here. */
 static double js_round(double v) { return floor(v + 0.5); }
 
-fr_status fr__ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
+static fr_status ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
                          const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err) {
   const int size = FR__SSD_SIZE;
   fr__plan *plan;
@@ -305,3 +305,24 @@ fr_status fr__ssd_detect(fr_context *ctx, const fr_detector *det, const fr_image
   free(cands);
   return FR_OK;
 }
+
+static fr_status ssd_load(fr_detector *det, const char *model_dir, fr_error *err) {
+  return fr__detector_load_tfjs(det, model_dir, ssd_build, err);
+}
+
+const fr__detector_impl fr__detector_ssd = {
+    .kind = FR_DETECTOR_SSD,
+    .name = "ssd",
+    .title = "SSD-MobileNetV1",
+    .model_file = FR__SSD_MANIFEST,
+    .min_score = FR__SSD_MIN_SCORE,
+    .iou = FR__SSD_IOU,
+    .input_size = FR__SSD_SIZE,
+    .n_landmarks = 0,
+    .input_min = 0,
+    .input_max = 0,
+    .input_step = 0,
+    .load = ssd_load,
+    .unload = NULL,
+    .detect = ssd_detect,
+};

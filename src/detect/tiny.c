@@ -58,7 +58,7 @@ static int separable(fr__graph *g, const fr__weights *wm, int idx, int x, int co
                     -1);
 }
 
-fr_status fr__tiny_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
+static fr_status tiny_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
   fr__graph *g = det->g;
   int x = fr__input(g, 3);
   int d0[4] = {3, 3, 3, 16}, b0[1] = {16};
@@ -101,7 +101,7 @@ static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 static double js_round(double v) { return floor(v + 0.5); }
 
-fr_status fr__tiny_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
+static fr_status tiny_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
                           const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err) {
   const int size = p->input_size;
   fr__plan *plan;
@@ -167,3 +167,24 @@ fr_status fr__tiny_detect(fr_context *ctx, const fr_detector *det, const fr_imag
   free(cands);
   return FR_OK;
 }
+
+static fr_status tiny_load(fr_detector *det, const char *model_dir, fr_error *err) {
+  return fr__detector_load_tfjs(det, model_dir, tiny_build, err);
+}
+
+const fr__detector_impl fr__detector_tiny = {
+    .kind = FR_DETECTOR_TINY,
+    .name = "tiny",
+    .title = "TinyFaceDetector",
+    .model_file = FR__TINY_MANIFEST,
+    .min_score = FR__TINY_MIN_SCORE,
+    .iou = FR__TINY_IOU,
+    .input_size = FR__TINY_DEFAULT_SIZE,
+    .n_landmarks = 0,
+    .input_min = FR__TINY_MIN_SIZE,
+    .input_max = FR__TINY_MAX_SIZE,
+    .input_step = 32,
+    .load = tiny_load,
+    .unload = NULL,
+    .detect = tiny_detect,
+};

@@ -1,12 +1,55 @@
 /*
- * embed_internal.h - the embedder's float entry point, for the pipeline code
- * that already holds the network input as floats (no 8-bit round trip).
+ * embed_internal.h - embedders inside the library (prefix fr__).
+ *
+ * Each embedding network lives in its own file and exports an
+ * fr__embedder_impl; embedder.c lists them and holds what they share: the
+ * public entry points, batching through planned arenas, and the float entry
+ * point the pipeline uses when it already holds the network input as floats
+ * (no 8-bit round trip).
  */
 #ifndef FR_EMBED_INTERNAL_H
 #define FR_EMBED_INTERNAL_H
 
 #include "core/internal.h"
 #include "nn/nn.h"
+
+typedef struct fr__embedder_impl {
+  fr_embedder_kind kind;
+  const char *name;       /* CLI name: "faceapi" */
+  const char *title;      /* for messages: "FaceRecognitionNet" */
+  const char *model_file; /* a file that must be in the model folder */
+  int size;               /* square input side in pixels */
+  int dim;                /* descriptor length */
+  int l2_normalize;       /* 1: descriptors are scaled to unit length after the network */
+  fr_align_method align;  /* the alignment the network was trained with */
+  /* Names the weights in gallery model ids: descriptors of different
+   * weights never share a gallery. */
+  const char *model_id;
+  /* Default "same person" Euclidean distance of this network's descriptors,
+   * taken from its LFW evaluation (see the comment at each value). */
+  float threshold;
+  /* Fills e->g (and e->state) from the files in model_dir, building with
+   * e->kernels. On failure e is released by unload and the graph destroyed. */
+  fr_status (*load)(fr_embedder *e, const char *model_dir, fr_error *err);
+  void (*unload)(fr_embedder *e); /* frees e->state; NULL if there is none */
+  /* Turns n * size * size RGB pixels (floats in 0..255, NHWC) into the
+   * network's input, in place. */
+  void (*prepare)(float *rgb, size_t pixels);
+} fr__embedder_impl;
+
+/* A loaded embedder: immutable after creation, shareable between threads. */
+struct fr_embedder {
+  const fr__embedder_impl *impl;
+  fr_embedder_kind kind;
+  const fr__kernels *kernels; /* NULL: the best set */
+  fr__graph *g;
+  int size, dim;
+  void *state;
+};
+
+extern const fr__embedder_impl fr__embedder_faceapi;
+
+const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind);
 
 /*
  * Describes n chips given as RGB floats in 0..255, each input_size x
@@ -21,5 +64,8 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
 
 /* The embedder's network (for benchmarks: MAC counts). */
 const fr__graph *fr__embedder_graph(const fr_embedder *emb);
+
+/* The embedder's default same-person distance. */
+float fr__embedder_threshold(const fr_embedder *emb);
 
 #endif
