@@ -3,6 +3,7 @@
 #   make test    install, build, run every test (plain and ASan+UBSan builds)
 #   make eval    full LFW View 2 evaluation
 #   make bench   benchmarks against the peers (appends to BENCHMARKS.md)
+#   make test-valgrind  the recognition CLI tests under valgrind memcheck
 # Sources are found by wildcard, so adding a file never needs a Makefile edit.
 
 CC      ?= cc
@@ -21,14 +22,20 @@ CFLAGS  := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 AVX2FLAGS := -mavx2 -mfma -mf16c
 LIBS    := -lspng -lpng -ljpeg -lcjson -lsqlite3 -lsvm -lm -pthread $(LDSAN)
 
-LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/nn/kernels/avx2/*' | sort)
+LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/nn/kernels/avx2/*' -not -path 'src/server/*' | sort)
+# The HTTP server (facerec serve) is built into its own archive, linked into
+# the CLI, its tests and its fuzzers only, so that libfacerec.so never depends
+# on the HTTP library (civetweb).
+SERVER_SRC  := $(sort $(wildcard src/server/*.c))
+SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_LIBS := -lcivetweb
 AVX2_SRC  := $(sort $(wildcard src/nn/kernels/avx2/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(AVX2_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 
-.PHONY: all lib deps models run test test-unit test-asan test-tsan eval bench clean demo \
+.PHONY: all lib deps models run test test-unit test-asan test-tsan test-valgrind eval bench clean demo \
         shared examples examples-tsan install uninstall fuzz fuzz-build
 all: $(BUILD)/facerec
 
@@ -46,8 +53,17 @@ $(BUILD)/libfacerec.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/facerec: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libfacerec.a
-	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libfacerec.a $(LIBS)
+$(BUILD)/libfrserver.a: $(SERVER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/facerec: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a $(LIBS) $(SERVER_LIBS)
+
+# (test_serve%, not test_server%: a pattern's stem may not be empty.)
+$(BUILD)/tests/test_serve%: $(BUILD)/obj/tests/test_serve%.o $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a $(LIBS) $(SERVER_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libfacerec.a
 	@mkdir -p $(dir $@)
@@ -81,8 +97,13 @@ test-unit: all $(TEST_BIN)
 eval: deps models all
 	$(BUILD)/facerec eval lfw --root ../shared/data/lfw/images --pairs ../shared/data/lfw/pairs.txt
 
-bench: deps models all $(BUILD)/bench/bench
+bench: deps models all $(BUILD)/bench/bench $(BUILD)/bench/gallery_bench
 	sh bench/run.sh $(BUILD)
+
+# The recognition CLI end to end under valgrind memcheck (any error or leak
+# fails; several minutes, so not part of make test).
+test-valgrind: deps models all
+	FACEREC_VALGRIND=1 sh tests/cli_gallery.sh $(BUILD)/facerec
 
 # ---- Packaging: shared library, examples, install -------------------------
 # The version is read from facerec.h, so that the SONAME, facerec.pc and the
@@ -230,6 +251,11 @@ fuzz: deps models
 	FUZZ_SECONDS="$(FUZZ_SECONDS)" sh fuzz/run.sh build-fuzz
 
 fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%) $(BUILD)/fuzz/mkseeds
+
+# The server's parsers (src/server/parse.c) need neither civetweb nor fuzz.h.
+$(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_ws: $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a $(LIBS)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libfacerec.a
 	@mkdir -p $(dir $@)

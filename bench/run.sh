@@ -133,6 +133,37 @@ if [ ! -s "$OUT/ours.json" ]; then
 fi
 [ $rc -ne 0 ] && note "Our benchmark exited with status $rc: some rows failed (see the table)."
 
+# --- OpenCV's Haar cascade on the same frame and cascade (benchmark only) -------------------
+# `deps.sh bench` installs Debian's python3-opencv; /usr/bin/python3 is the interpreter it
+# installs into (a python3 earlier on PATH may not see it).
+if [ -s "$OUT/frame640x480.png" ] && sh "$ROOT/scripts/deps.sh" bench >"$OUT/deps-bench.log" 2>&1; then
+  wait_idle 60 "OpenCV's Haar cascade" || true
+  note "$(/usr/bin/python3 "$ROOT/bench/haar_opencv.py" --frame "$OUT/frame640x480.png" --runs "$RUNS" \
+    --ours "$OUT/ours.json" --json "$OUT/opencv-haar.json" 2>&1 | tail -n 1)"
+else
+  note "OpenCV's Haar cascade was not timed (no frame, or python3-opencv could not be installed)."
+fi
+
+# --- gallery search: exact top-1 over 1,000,000 random 128-d descriptors, 1 thread ------
+if [ -x "$BUILD/bench/gallery_bench" ]; then
+  wait_idle 60 "the gallery search benchmark" || true
+  echo "run.sh: $BUILD/bench/gallery_bench --rows 1000000 --queries 100"
+  if "$BUILD/bench/gallery_bench" --rows 1000000 --queries 100 --json "$OUT/gallery.json" \
+    >"$OUT/gallery.txt"; then
+    cat "$OUT/gallery.txt"
+    note "$(python3 -c "
+import json; g = json.load(open('$OUT/gallery.json'))
+print('Gallery search (bench/gallery_bench.c), exact top-1 over %d x %d-d, 1 thread: median %.2f ms '
+      'for random queries, %.2f ms for perturbed gallery rows (plain fp32 scan %.2f ms); '
+      'thread CPU %.2f / %.2f / %.2f ms; %d of %d answers differ from the fp32 scan.' % (
+      g['rows'], g['dim'], g['random_median_ms'], g['near_median_ms'], g['fp32_scan_median_ms'],
+      g['random_cpu_median_ms'], g['near_cpu_median_ms'], g['fp32_scan_cpu_median_ms'],
+      g['wrong'], 2 * g['queries']))" 2>/dev/null || echo "Gallery search: see $OUT/gallery.txt")"
+  else
+    note "The gallery search benchmark failed (a wrong answer or an error): see $OUT/gallery.txt."
+  fi
+fi
+
 # --- peers, right after ours ------------------------------------------------------------
 if [ $FACEAPI_OK = 1 ]; then
   # Short waits only: a minute of idle CPUs is enough to tell our own tail from a stranger.
@@ -176,3 +207,15 @@ echo
 python3 "$ROOT/bench/report.py" --ours "$OUT/ours.json" --faceapi "$OUT/peer-faceapi.json" \
   --pipeline "$OUT/peer-pipeline.json" --ort "$OUT/peer-ort.json" --status "$STATUS" \
   --uname "$(uname -sr)" $APPEND
+report_rc=$?
+
+# The HTTP server under load (wrk on loopback), after the report: its markdown
+# section is printed, and appended to BENCHMARKS.md when the report was.
+echo
+if sh "$ROOT/bench/server.sh" "$BUILD" >"$OUT/server.md"; then
+  cat "$OUT/server.md"
+  [ -n "$APPEND" ] && { echo; cat "$OUT/server.md"; } >>"$ROOT/BENCHMARKS.md"
+else
+  echo "run.sh: bench/server.sh failed; no server figures" >&2
+fi
+exit $report_rc

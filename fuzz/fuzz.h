@@ -22,6 +22,8 @@
 #include "eval/eval.h"
 #include "facerec.h"
 #include "nn/tfjs.h"
+#include "nn/model_file.h"
+#include "nn/tflite.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -39,15 +41,17 @@ typedef enum fuzz_target {
   FUZZ_PNM,
   FUZZ_TFJS,
   FUZZ_LFW,
-  /* Not written yet, and so not fuzzed yet: the TFLite importer, the cascade
-   * XML reader, the facerec model file, HTTP request parsing and WebSocket
+  FUZZ_TFLITE,
+  FUZZ_MODEL,
+  /* Not written yet, and so not fuzzed yet: the cascade
+   * XML reader, HTTP request parsing and WebSocket
    * frames. Each gets an entry here, a fuzz/fuzz_<name>.c, a dictionary and
    * seeds in fuzz/run.sh, and a tests/regress/<name>/ folder. */
   FUZZ_TARGET_COUNT
 } fuzz_target;
 
 static const char *const fuzz_target_names[FUZZ_TARGET_COUNT] = {"jpeg", "png", "pnm", "tfjs",
-                                                                 "lfw"};
+                                                                 "lfw", "tflite", "model"};
 
 /* What one input did. */
 typedef struct fuzz_outcome {
@@ -348,6 +352,121 @@ static void fuzz_lfw(const uint8_t *d, size_t n, fuzz_outcome *o) {
   fr__lfw_destroy(l);
 }
 
+/* ---- TFLite models ---------------------------------------------------------------- */
+
+/*
+ * An input is a .tflite flatbuffer. A model that loads is also planned and
+ * run at two small input sizes (when its plan is under 64 MB), so that what
+ * the importer accepted is exercised by the engine too: a graph whose shapes
+ * do not fit an input must be a plan error, never a crash.
+ */
+#define FUZZ_TFLITE_LABEL "fuzz"
+
+static const char *fuzz_tflite_success(const fr__graph *g) {
+  if (!g) return "success without a graph";
+  static const int sizes[2][2] = {{12, 12}, {24, 20}};
+  for (int s = 0; s < 2; s++) {
+    fr__plan *p = NULL;
+    fr_error err = {0, ""};
+    fr_status st = fr__plan_create(g, 1, sizes[s][0], sizes[s][1], 1, &p, &err);
+    if (st != FR_OK) {
+      if (p) return "a failed plan returned a plan";
+      const char *bad = fuzz_check_failure(st, &err);
+      if (bad) return bad;
+      continue;
+    }
+    if (fr__plan_bytes(p) <= ((size_t)64 << 20)) {
+      /* The arena starts zeroed, so the input is all zeros: what matters
+       * here is where the ops read and write, not the values. */
+      fr__run(g, p, NULL);
+      int shape[4];
+      if (!fr__plan_output(p, 0, shape)) {
+        fr__plan_destroy(p);
+        return "a planned graph without output 0";
+      }
+      if (shape[0] != 1 || shape[1] < 1 || shape[2] < 1 || shape[3] < 1) {
+        fr__plan_destroy(p);
+        return "an output with an empty shape";
+      }
+    }
+    fr__plan_destroy(p);
+  }
+  return NULL;
+}
+
+static void fuzz_tflite(const uint8_t *d, size_t n, fuzz_outcome *o) {
+  fr__graph *g = NULL;
+  fr_error err = {0, ""};
+  o->status = fr__tflite_load(d, n, &fr__kernels_scalar, FUZZ_TFLITE_LABEL, &g, &err);
+  snprintf(o->message, sizeof o->message, "%s", err.message);
+  if (o->status == FR_OK) {
+    o->violation = fuzz_tflite_success(g);
+  } else if (g) {
+    o->violation = "a failed load returned a graph";
+  } else if (o->status != FR_E_MODEL && o->status != FR_E_UNSUPPORTED &&
+             o->status != FR_E_LIMIT && o->status != FR_E_NOMEM) {
+    o->violation = "a bad model must be FR_E_MODEL, FR_E_UNSUPPORTED or FR_E_LIMIT (tflite.h)";
+  } else if (o->status != FR_E_NOMEM &&
+             strncmp(err.message, FUZZ_TFLITE_LABEL ": ", sizeof FUZZ_TFLITE_LABEL + 1) != 0) {
+    o->violation = "a model error that does not name the model";
+  } else {
+    o->violation = fuzz_check_failure(o->status, &err);
+  }
+  fr__graph_destroy(g);
+}
+
+/* ---- facerec model files ------------------------------------------------------ */
+
+/*
+ * An input is a facerec model file (.frm). A copy of it is resealed first -
+ * its size field and checksum rewritten to match - since otherwise nearly
+ * every mutation would stop at the checksum and never reach the parser
+ * behind it (the checksum check itself is one comparison, covered by
+ * tests/test_model_file.c). A model that loads has its graphs planned and
+ * run at small sizes, like a TFLite model, and its arrays read whole.
+ */
+#define FUZZ_MODEL_LABEL "fuzz"
+
+static void fuzz_model(const uint8_t *d, size_t n, fuzz_outcome *o) {
+  uint8_t *copy = malloc(n ? n : 1);
+  if (!copy) return; /* out of memory in the harness: nothing to judge */
+  memcpy(copy, d, n);
+  if (n >= 64 && memcmp(copy, FR__MODEL_MAGIC, 8) == 0) fr__model_seal(copy, n);
+  fr__model m;
+  fr_error err = {0, ""};
+  o->status = fr__model_parse(copy, n, &fr__kernels_scalar, FUZZ_MODEL_LABEL, &m, &err);
+  snprintf(o->message, sizeof o->message, "%s", err.message);
+  if (o->status == FR_OK) {
+    if (m.n_graphs < 1 || m.n_graphs > FR__MODEL_MAX_GRAPHS) o->violation = "a model without graphs";
+    for (int i = 0; i < m.n_graphs && !o->violation; i++)
+      o->violation = fuzz_tflite_success(m.graphs[i]);
+    for (int i = 0; i < m.n_arrays && !o->violation; i++) {
+      const fr__model_array *a = &m.arrays[i];
+      if (!a->data || !a->count) {
+        o->violation = "an empty array";
+        break;
+      }
+      volatile float sink = 0;
+      float acc = 0;
+      for (size_t k = 0; k < a->count; k++) acc += a->data[k];
+      sink = acc;
+      (void)sink;
+    }
+  } else if (m.n_graphs || m.n_arrays || m.graphs[0]) {
+    o->violation = "a failed load left graphs or arrays";
+  } else if (o->status != FR_E_MODEL && o->status != FR_E_FORMAT && o->status != FR_E_LIMIT &&
+             o->status != FR_E_NOMEM) {
+    o->violation = "a bad model file must be FR_E_MODEL, FR_E_FORMAT or FR_E_LIMIT (model_file.h)";
+  } else if (o->status != FR_E_NOMEM &&
+             strncmp(err.message, FUZZ_MODEL_LABEL ": ", sizeof FUZZ_MODEL_LABEL + 1) != 0) {
+    o->violation = "a model error that does not name the model";
+  } else {
+    o->violation = fuzz_check_failure(o->status, &err);
+  }
+  fr__model_release(&m);
+  free(copy);
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 /* Runs one input through one target. */
@@ -363,6 +482,8 @@ static void fuzz_one(fuzz_target t, const uint8_t *d, size_t n, fuzz_outcome *o)
   case FUZZ_PNM: fuzz_image(t, d, n, o); break;
   case FUZZ_TFJS: fuzz_tfjs(d, n, o); break;
   case FUZZ_LFW: fuzz_lfw(d, n, o); break;
+  case FUZZ_TFLITE: fuzz_tflite(d, n, o); break;
+  case FUZZ_MODEL: fuzz_model(d, n, o); break;
   default: o->violation = "unknown fuzz target"; break;
   }
 }

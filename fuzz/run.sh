@@ -30,6 +30,7 @@ max_len() {
   tfjs) echo 65536 ;;
   lfw) echo 32768 ;;
   pnm) echo 16384 ;;
+  http) echo 16384 ;;
   *) echo 65536 ;;
   esac
 }
@@ -46,7 +47,7 @@ add_real() { # target file...
 }
 
 # ---- seeds ------------------------------------------------------------------
-for t in jpeg png pnm tfjs lfw; do mkdir -p "$build/corpus/$t"; done
+for t in jpeg png pnm tfjs lfw tflite; do mkdir -p "$build/corpus/$t"; done
 "$build/fuzz/mkseeds" "$build/corpus" "$models" || exit 1
 if [ -d "$data" ]; then
   add_real jpeg $(find "$data/lfw/images" -name '*.jpg' 2>/dev/null | sort | head -n 12) \
@@ -68,7 +69,56 @@ if [ -d "$data" ]; then
 else
   echo "fuzz/run.sh: $data not found: synthetic seeds only"
 fi
-for t in jpeg png pnm tfjs lfw; do
+# The one real TFLite model small enough to mutate whole (32 KB); the hand-made
+# small models in tests/regress/tflite/ are the second corpus.
+add_real tflite "$models/pnet.tflite"
+# The server's request parsers (fuzz_http: first byte picks the parser, see
+# fuzz/fuzz_http.c) and stream frames (fuzz_ws): a few valid inputs of each
+# kind; real photos seed the encoded-frame path of fuzz_ws.
+mkdir -p "$build/corpus/http" "$build/corpus/ws"
+c=$build/corpus/http
+printf '\000width=640&height=480&format=rgb&stride=1920' >"$c/seed-raw"
+printf '\000name=J%%C3%%A9r%%C3%%B4me+D&width=4&height=2&format=gray' >"$c/seed-query"
+printf '\001multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="a"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\nAAAA\r\n--XyZ\r\nContent-Disposition: form-data; name="b"\r\n\r\nBB\r\n--XyZ--\r\n' >"$c/seed-multipart"
+printf '\002{"name":"Penny","metadata":"across the hall"}' >"$c/seed-json"
+printf '\003\001/api/v1/subjects/Penny/faces' >"$c/seed-route"
+printf '\003\002/api/v1/faces/42' >"$c/seed-route-face"
+printf '\004# keys\nread %s\nadmin %s\n' "$(printf r | sha256sum | cut -c1-64)" "$(printf a | sha256sum | cut -c1-64)" >"$c/seed-keys"
+printf '\005Zo\303\253 O'"'"'Brien' >"$c/seed-name"
+c=$build/corpus/ws
+# FRF1, seq 7, 4x2 gray pixels (stride 4, format 1), then the 8 pixel bytes.
+printf 'FRF1\007\000\000\000\004\000\000\000\002\000\000\000\004\000\000\000\001\000\000\000ABCDEFGH' >"$c/seed-raw-gray"
+printf 'FRF1\010\000\000\000\002\000\000\000\001\000\000\000\010\000\000\000\002\000\000\000RGBrgbxx' >"$c/seed-raw-rgb"
+if [ -d "$data" ]; then
+  add_real ws $(find "$data/bbt" -name '*.jpg' 2>/dev/null | sort | head -n 2) \
+    $(find "$data/bbt" -name '*.png' 2>/dev/null | sort | head -n 2)
+fi
+# OpenCV cascade XML (fuzz_cascade): the LBP face cascades whole (52-54 KB),
+# and the Haar face and eyeglasses-eye cascades cut to their first two stages
+# and the features those use (the whole files are 0.3-0.9 MB, too slow to
+# mutate); the second keeps trees of 3 nodes and tilted features.
+mkdir -p "$build/corpus/cascade"
+cv=/usr/share/opencv4
+add_real cascade "$cv/lbpcascades/lbpcascade_frontalface.xml" \
+  "$cv/lbpcascades/lbpcascade_frontalface_improved.xml"
+cut_cascade() { # file stages features: stages 0..S-1 and features 0..F-1 (stage items are
+  # the lines "    <_>" of OpenCV's files)
+  awk -v S="$2" -v F="$3" '
+    /<stageNum>/ { sub(/<stageNum>[0-9]+</, "<stageNum>" S "<") }
+    /<stages>/ { instages = 1; print; next }
+    instages && /^    <_>/ { st++ }
+    instages && st > S { if (/<features>/) { print "</stages>"; print "<features>"; instages = 0; infeat = 1 }; next }
+    infeat { if (/<\/rects>/) nf++; print; if (nf == F) { print "</features></cascade></opencv_storage>"; exit }; next }
+    { print }' "$1"
+}
+if [ -f "$cv/haarcascades/haarcascade_frontalface_default.xml" ]; then
+  cut_cascade "$cv/haarcascades/haarcascade_frontalface_default.xml" 2 25 >"$build/corpus/cascade/cut-haar-face.xml"
+  cut_cascade "$cv/haarcascades/haarcascade_eye_tree_eyeglasses.xml" 2 60 >"$build/corpus/cascade/cut-haar-eye-tree.xml"
+fi
+for t in http ws cascade; do
+  echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
+done
+for t in jpeg png pnm tfjs lfw tflite; do
   echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
 

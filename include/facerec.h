@@ -176,9 +176,10 @@ FR_API fr_status fr_context_create(fr_pool *pool, fr_context **out, fr_error *er
 FR_API void fr_context_destroy(fr_context *ctx);
 
 /*
- * Which compute kernels this process uses: "avx2" or "scalar". Chosen once per
- * model at load from the CPU's features. The environment variable
- * FACEREC_KERNELS=scalar forces the portable reference kernels.
+ * Which compute kernels this process uses: "avx512", "avx2" or "scalar".
+ * Chosen once per model at load from the CPU's features. The environment
+ * variable FACEREC_KERNELS=scalar forces the portable reference kernels, and
+ * FACEREC_KERNELS=avx2 the AVX2 ones on a CPU that also has AVX-512.
  */
 FR_API const char *fr_kernels_name(void);
 
@@ -249,7 +250,8 @@ FR_API fr_detector_kind fr_detector_kind_from_name(const char *name);
 typedef struct fr_detect_options {
   float min_score;     /* drop faces below this score; <= 0 means the model's default */
   float iou_threshold; /* non-maximum suppression overlap; <= 0 means the default */
-  int input_size;      /* TinyFaceDetector input (multiple of 32); <= 0: default 416 */
+  int input_size;      /* TinyFaceDetector input (multiple of 32); <= 0: default 416.
+                          MTCNN: the smallest face side in pixels (>= 12, default 20) */
   int max_faces;       /* <= 0: no limit beyond the output array */
 } fr_detect_options;
 
@@ -263,8 +265,9 @@ FR_API void fr_detector_destroy(fr_detector *det);
 
 /*
  * Finds faces in an image (any pixel format). Writes up to max_out faces,
- * highest score first, without landmarks, and sets *n_out to the number
- * written. opts may be NULL for defaults.
+ * highest score first, and sets *n_out to the number written. Faces carry
+ * the detector's own points if it has any (MTCNN 5, BlazeFace 6; see fr_face),
+ * never the 68 landmarks. opts may be NULL for defaults.
  */
 FR_API fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
                            const fr_detect_options *opts, fr_face *faces, int max_out,
@@ -393,8 +396,9 @@ FR_API fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char 
 FR_API void fr_pipeline_destroy(fr_pipeline *pipe);
 FR_API int fr_pipeline_dim(const fr_pipeline *pipe);
 
-/* Distance under which two descriptors are called the same person by default
- * (0.6 for FaceRecognitionNet, the value its authors publish). */
+/* Euclidean distance under which two descriptors are called the same person
+ * by default: the best threshold of the embedder's LFW View 2 evaluation
+ * (0.6043 for FaceRecognitionNet; its authors publish 0.6). */
 FR_API float fr_pipeline_threshold(const fr_pipeline *pipe);
 
 /*
@@ -508,6 +512,17 @@ typedef struct fr_gallery fr_gallery;
 
 #define FR_NAME_MAX 128 /* bytes of a person's name, including the NUL */
 
+/* Limits the gallery enforces, each with an FR_E_LIMIT error naming it. */
+#define FR_GALLERY_MAX_METADATA 65536 /* bytes of a person's metadata text */
+#define FR_GALLERY_MAX_FACES 50000    /* descriptors per person */
+#define FR_GALLERY_MAX_K 1000         /* results of one search or identify call */
+
+/* The distance identification ranks by. */
+typedef enum fr_metric {
+  FR_METRIC_EUCLIDEAN = 1, /* |a - b|: what the descriptor models are trained for */
+  FR_METRIC_COSINE = 2     /* 1 - a.b / (|a| |b|), in [0, 2] */
+} fr_metric;
+
 /*
  * Opens the gallery at path, creating it when missing (":memory:" makes a
  * private in-memory one). model_id names the descriptor model (see
@@ -527,8 +542,18 @@ FR_API fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf,
                                      fr_error *err);
 
 FR_API int fr_gallery_dim(const fr_gallery *g);
-/* The same-person distance threshold recorded in the gallery. */
+/* The same-person distance threshold recorded in the gallery (Euclidean). */
 FR_API float fr_gallery_threshold(const fr_gallery *g);
+
+/* The recorded threshold for a metric: Euclidean as above; cosine only once
+ * fr_gallery_set_threshold recorded one (0 until then). */
+FR_API float fr_gallery_metric_threshold(const fr_gallery *g, fr_metric metric);
+
+/* Records the same-person threshold of a metric in the gallery file (for
+ * example one chosen with `facerec eval openset` for a target false-accept
+ * rate); later handles use it as their default. One transaction. */
+FR_API fr_status fr_gallery_set_threshold(fr_gallery *g, fr_metric metric, float threshold,
+                                          fr_error *err);
 /* The model id recorded in the gallery; valid while g is open. */
 FR_API const char *fr_gallery_model(const fr_gallery *g);
 
@@ -547,16 +572,33 @@ typedef struct fr_gallery_face {
  * is enrolled under another person fails the whole call with FR_E_INVALID.
  * *n_added (may be NULL) receives the number stored. Names are 1 to
  * FR_NAME_MAX - 1 bytes. metadata (may be NULL) is free text kept with the
- * person; a non-NULL value replaces the previous one.
+ * person, at most FR_GALLERY_MAX_METADATA bytes; a non-NULL value replaces
+ * the previous one. A person holds at most FR_GALLERY_MAX_FACES descriptors.
+ * A name, metadata or descriptor count over its limit is FR_E_LIMIT and
+ * nothing is stored.
  */
 FR_API fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadata,
                                    const fr_gallery_face *faces, int n, int *n_added,
                                    fr_error *err);
 
-/* Removes a person and all their descriptors. FR_E_NOTFOUND if unknown.
- * *n_removed (may be NULL) receives the number of descriptors removed. */
+/* Removes a person, all their descriptors and image hashes, and the stored
+ * SVM (it holds support vectors of everyone it was trained on), in one
+ * transaction. FR_E_NOTFOUND if unknown. *n_removed (may be NULL) receives the
+ * number of descriptors removed. The gallery runs with SQLite's secure_delete,
+ * so freed pages are zeroed; the old bytes may still sit in the write-ahead
+ * log until fr_gallery_vacuum. */
 FR_API fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed,
                                    fr_error *err);
+
+/*
+ * Makes removals final on disk: checkpoints the write-ahead log into the
+ * database and truncates it, rebuilds the file with VACUUM (which also
+ * shrinks it), and truncates the log again. Afterwards no byte of a
+ * forgotten person's descriptors remains in the gallery's files (a test
+ * checks this). Needs no other connection to hold a read transaction open;
+ * FR_E_IO when one does (retry later).
+ */
+FR_API fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err);
 
 typedef struct fr_person {
   int64_t id;
@@ -577,14 +619,22 @@ typedef struct fr_match {
   int64_t face_id;   /* the nearest descriptor of that person (-1 for a centroid) */
   int64_t person_id;
   char name[FR_NAME_MAX];
-  float distance;    /* Euclidean distance to query */
+  float distance;    /* distance to query in the metric asked for (search: Euclidean) */
   float probability; /* SVM probability, or -1 when not computed */
 } fr_match;
 
 /*
  * Exact k-nearest descriptors of query by Euclidean distance, nearest first
  * (ties broken by the lower face id). Writes min(k, count) matches; *n_out
- * receives that number.
+ * receives that number. k is 1..FR_GALLERY_MAX_K (FR_E_LIMIT above).
+ *
+ * A large gallery (4096 descriptors or more) is searched in two passes: an
+ * int8 copy of the matrix (a quarter of its bytes, built with the view)
+ * bounds every distance from below and above with provable margins, and only
+ * the descriptors whose lower bound does not exclude them are measured
+ * exactly in float. The answer is the same as a full float scan's, bit for
+ * bit (tests/test_gallery.c checks it against brute force on data full of
+ * near-ties); the copy costs dim + 16 bytes per descriptor of memory.
  */
 FR_API fr_status fr_gallery_search(fr_gallery *g, const float *query, int k, fr_match *out,
                                    int *n_out, fr_error *err);
@@ -601,6 +651,11 @@ typedef struct fr_identify_options {
   float min_probability;    /* svm: unknown below this probability; <= 0: 1.5 / people,
                                capped at 0.5 */
   double svm_c;             /* svm: the C penalty; <= 0: 1 (scikit-learn's default) */
+  fr_metric metric;         /* 0: FR_METRIC_EUCLIDEAN. With FR_METRIC_COSINE distances,
+                               nearest descriptors and centroids (of the unit-length
+                               descriptors) are cosine ones, and the threshold is in
+                               cosine units: <= 0 takes fr_gallery_metric_threshold,
+                               FR_E_INVALID if none is recorded. The SVM is the same. */
 } fr_identify_options;
 
 FR_API void fr_identify_options_default(fr_identify_options *opts);
@@ -614,7 +669,7 @@ FR_API void fr_identify_options_default(fr_identify_options *opts);
  * at least min_probability and the distance to the person's nearest
  * descriptor <= threshold. The SVM is trained on first use after a change and
  * stored in the gallery, so later handles reuse it (fr_gallery_train_svm
- * trains it ahead of time).
+ * trains it ahead of time). k is 1..FR_GALLERY_MAX_K (FR_E_LIMIT above).
  */
 FR_API fr_status fr_gallery_identify(fr_gallery *g, const float *query,
                                      const fr_identify_options *opts, fr_match *top, int k,

@@ -20,6 +20,15 @@ json_check "detect finds 6 faces with 68 landmarks" \
   "len(L)==1 and len(L[0]['faces'])==6 and all(len(f['landmarks'])==68 and len(f['box'])==4 for f in L[0]['faces'])"
 expect "detect tiny, 1 thread" 0 "$BIN" detect --detector tiny --threads 1 --json "$IMG/faces.jpg"
 json_check "tiny finds 6 faces" "len(L[0]['faces'])==6"
+# BlazeFace (MediaPipe, TFLite): boxes with their own 6 keypoints when the
+# 68-point landmarks are off, and the 68 points when they are on.
+for d in blazeface blazeface-full; do
+  expect "detect $d" 0 "$BIN" detect --detector $d --landmarks none --json "$IMG/faces.jpg"
+  json_check "$d finds 6 faces with 6 keypoints" \
+    "len(L[0]['faces'])==6 and all(len(f['landmarks'])==6 and 0.5<=f['score']<=1 for f in L[0]['faces'])"
+done
+expect "detect blazeface with 68 landmarks" 0 "$BIN" detect --detector blazeface --json "$IMG/face1.png"
+json_check "blazeface face1.png: 1 face, 68 landmarks" "len(L[0]['faces'])==1 and len(L[0]['faces'][0]['landmarks'])==68"
 expect "detect without landmarks" 0 "$BIN" detect --landmarks none --json "$IMG/faces.jpg"
 json_check "landmarks none gives boxes only" "all(len(f['landmarks'])==0 for f in L[0]['faces'])"
 expect "detect on a face-less image" 0 "$BIN" detect --json "$IMG/white.png"
@@ -76,6 +85,27 @@ cp models/face_recognition_model.bin "$T/models/"
 sed 's/\[7, *7, *3, *32\]/[7,7,32,3]/' models/face_recognition_model-weights_manifest.json > "$T/models/face_recognition_model-weights_manifest.json"
 expect "manifest with a wrong shape" nonzero "$BIN" embed --models "$T/models" "$IMG/face1.png"
 if grep -q "conv32_down" "$T/err"; then ok "wrong shape error names the tensor"; else bad "wrong shape message"; fi
+
+# MTCNN (5 points) and MobileFaceNet (192-d, ArcFace chips): the 68-point net
+# is skipped when the detector's own points serve the alignment.
+expect "detect mtcnn" 0 "$BIN" detect --detector mtcnn --landmarks none --json "$IMG/faces.jpg"
+json_check "mtcnn finds 6 faces with 5 points" \
+  "len(L[0]['faces'])==6 and all(len(f['landmarks'])==5 and 0.7<=f['score']<=1 for f in L[0]['faces'])"
+expect "embed mobilefacenet" 0 "$BIN" embed --detector mtcnn --model mobilefacenet --json "$IMG/face1.png"
+json_check "192-d unit descriptor with 5 points" \
+  "len(L[0]['faces'])==1 and len(L[0]['faces'][0]['embedding'])==192 and len(L[0]['faces'][0]['landmarks'])==5 and abs(sum(v*v for v in L[0]['faces'][0]['embedding'])-1)<1e-3"
+GWB=$DATA/lfw/images/George_W_Bush
+expect "verify mobilefacenet same person" 0 "$BIN" verify --json --detector mtcnn --model mobilefacenet "$GWB/George_W_Bush_0001.jpg" "$GWB/George_W_Bush_0002.jpg"
+json_check "same person" "L[0]['same'] is True"
+expect "verify mobilefacenet different people" 0 "$BIN" verify --json --detector mtcnn --model mobilefacenet "$GWB/George_W_Bush_0001.jpg" "$DATA/lfw/images/Colin_Powell/Colin_Powell_0001.jpg"
+json_check "different people" "L[0]['same'] is False"
+if [ -z "${FACEREC_CLI_QUICK:-}" ] && [ -f "$DATA/lfw/pairs.txt" ]; then
+  # 2 folds of 15 same and 15 different pairs, scored with the five-point family.
+  { printf '2\t15\n'; sed -n '2,16p;302,316p;602,616p;902,916p' "$DATA/lfw/pairs.txt"; } > "$T/pairs_mfn.txt"
+  expect "eval lfw mtcnn + mobilefacenet --variants" 0 "$BIN" eval lfw --json --variants --detector mtcnn --model mobilefacenet --root "$DATA/lfw/images" --pairs "$T/pairs_mfn.txt"
+  json_check "arcface and facenet variants, arcface >= 95%" \
+    "sorted(set(l['align'] for l in L))==['arcface','facenet'] and len(L)==4 and L[0]['variant']=='arcface' and L[0]['accuracy']>=0.95 and L[0]['pairs']==60"
+fi
 
 # A reduced LFW check (2 folds; the full protocol is `make eval`).
 if [ -z "${FACEREC_CLI_QUICK:-}" ] && [ -f "$DATA/lfw/pairs.txt" ]; then

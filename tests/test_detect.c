@@ -434,7 +434,7 @@ static void test_errors(const detectors *d, fr_context *ctx) {
     free(text);
     cJSON_Delete(m);
   }
-  CHECK(fr_detector_create((fr_detector_kind)3, check_models_dir(), &det, &err) == FR_E_INVALID);
+  CHECK(fr_detector_create((fr_detector_kind)99, check_models_dir(), &det, &err) == FR_E_INVALID);
   CHECK(fr_detector_create(FR_DETECTOR_SSD, check_models_dir(), NULL, &err) == FR_E_INVALID);
   fr_detector_destroy(NULL);
 }

@@ -162,7 +162,8 @@ static void test_basics(void) {
   char longname[200];
   memset(longname, 'x', sizeof longname - 1);
   longname[sizeof longname - 1] = 0;
-  CHECK(fr_gallery_enroll(g, longname, NULL, &f[0], 1, NULL, &err) == FR_E_INVALID);
+  CHECK(fr_gallery_enroll(g, longname, NULL, &f[0], 1, NULL, &err) == FR_E_LIMIT);
+  CHECK(strstr(err.message, "limit") != NULL);
   CHECK(fr_gallery_enroll(g, "carol", NULL, f, 0, NULL, &err) == FR_E_INVALID);
 
   /* Search finds the exact vectors first. */
@@ -326,11 +327,11 @@ static void test_topk(void) {
   }
   CHECK_MSG(mismatches == 0, "%d top-k entries differ from brute force", mismatches);
   CHECK_MSG(worst < 1e-4, "distances differ from double precision by %g", worst);
-  /* k larger than the gallery returns everything, sorted. */
-  fr_match *big = malloc((ROWS + 5) * sizeof *big);
+  /* The largest k allowed returns that many, sorted. */
+  fr_match *big = malloc(FR_GALLERY_MAX_K * sizeof *big);
   int n = 0;
-  CHECK_OK(fr_gallery_search(g, all, ROWS + 5, big, &n, &err), &err);
-  CHECK(n == ROWS && big[0].face_id == 1 && big[0].distance < 1e-4f);
+  CHECK_OK(fr_gallery_search(g, all, FR_GALLERY_MAX_K, big, &n, &err), &err);
+  CHECK(n == FR_GALLERY_MAX_K && big[0].face_id == 1 && big[0].distance < 1e-4f);
   int sorted = 1;
   for (int i = 1; i < n; i++) sorted &= big[i].distance >= big[i - 1].distance;
   CHECK(sorted);
@@ -595,6 +596,371 @@ static void test_photo(void) {
   fr_pipeline_destroy(pipe);
 }
 
+
+/* A brute-force top-k with the same fp32 kernel and the same order (distance,
+ * then tie key): what the two-pass search must reproduce exactly. */
+typedef struct bf_hit {
+  float d2;
+  int64_t key;
+  size_t row;
+} bf_hit;
+
+static int cmp_bf(const void *a, const void *b) {
+  const bf_hit *x = a, *y = b;
+  if (x->d2 != y->d2) return x->d2 < y->d2 ? -1 : 1;
+  return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The int8 first pass plus exact re-rank against brute force, on data built
+ * to break it: exact duplicates under different keys, near-duplicates one
+ * ulp apart, queries equidistant from two rows, queries equal to rows, and
+ * rows of very different lengths. Both kernels. */
+static void test_qindex(void) {
+  enum { N = 6000, NQ = 60 };
+  int stride = fr__gallery_stride(DIM);
+  float *m = fr__aligned_calloc((size_t)N * stride * sizeof(float));
+  int64_t *tie = malloc(N * sizeof *tie);
+  bf_hit *bf = malloc(N * sizeof *bf);
+  fr__qcand *lb = malloc(N * sizeof *lb);
+  float *all = malloc(N * sizeof *all);
+  if (!m || !tie || !bf || !lb || !all) {
+    CHECK(0);
+    return;
+  }
+  for (size_t r = 0; r < N; r++) {
+    float *x = m + r * stride;
+    if (r >= 100 && r % 7 == 0) {
+      memcpy(x, m + (r - 100) * stride, DIM * sizeof(float)); /* exact duplicate */
+    } else if (r >= 50 && r % 11 == 0) {
+      memcpy(x, m + (r - 50) * stride, DIM * sizeof(float));
+      x[r % DIM] = nextafterf(x[r % DIM], 2.0f); /* one ulp away */
+    } else {
+      random_unit(x, DIM);
+      if (r % 13 == 0)
+        for (int d = 0; d < DIM; d++) x[d] *= 8.0f; /* a much longer row */
+    }
+    /* Keys are a permutation that disagrees with row order. */
+    tie[r] = (int64_t)((r * 7919) % N);
+  }
+  fr_error err = {0};
+  fr__qindex ix;
+  CHECK_OK(fr__qindex_build(&ix, m, N, DIM, stride, &err), &err);
+  float *q = fr__aligned_calloc((size_t)stride * sizeof(float));
+  int impls = fr__gallery_has_avx2() ? 2 : 1, wrong = 0, checked = 0;
+  size_t exact_random = 0;
+  for (int t = 0; t < NQ; t++) {
+    int kind = t % 4;
+    size_t a = (size_t)(t * 97) % N, b = (size_t)(t * 31 + 5) % N;
+    if (kind == 0) {
+      random_unit(q, DIM);
+    } else if (kind == 1) {
+      memcpy(q, m + a * stride, DIM * sizeof(float)); /* a row itself */
+    } else if (kind == 2) {
+      for (int d = 0; d < DIM; d++) q[d] = 0.5f * (m[a * stride + d] + m[b * stride + d]);
+    } else {
+      memcpy(q, m + a * stride, DIM * sizeof(float));
+      q[3] = nextafterf(q[3], -2.0f);
+    }
+    for (int impl = 0; impl < impls; impl++) {
+      fr__sqdist_rows(impl, m, N, stride, q, all);
+      for (size_t r = 0; r < N; r++) bf[r] = (bf_hit){all[r], tie[r], r};
+      qsort(bf, N, sizeof *bf, cmp_bf);
+      static const int ks[3] = {1, 5, 40};
+      for (int ki = 0; ki < 3; ki++) {
+        int k = ks[ki];
+        size_t rows[40], n_exact = 0;
+        float d2[40];
+        size_t got = fr__qindex_topk(impl, &ix, m, stride, q, tie, k, rows, d2, lb, &n_exact);
+        checked++;
+        int same = got == (size_t)k;
+        for (int i = 0; same && i < k; i++)
+          same = rows[i] == bf[i].row && memcmp(&d2[i], &bf[i].d2, sizeof(float)) == 0;
+        if (!same) {
+          wrong++;
+          fprintf(stderr, "qindex: query %d impl %d k %d differs from brute force\n", t, impl, k);
+        }
+        if (kind == 0 && k == 1) exact_random += n_exact;
+      }
+    }
+  }
+  /* Without tie keys, ties go to the lower row. */
+  memcpy(q, m + 700 * stride, DIM * sizeof(float)); /* 700 % 7 == 0: a duplicate of row 600 */
+  size_t rows[2];
+  float d2[2];
+  CHECK(fr__qindex_topk(-1, &ix, m, stride, q, NULL, 2, rows, d2, lb, NULL) == 2);
+  CHECK(d2[0] == 0 && d2[1] == 0 && rows[0] < rows[1]);
+  /* Worst cases for the bounds: rows close to one query whose rounding
+   * errors all point the same way relative to it (each coordinate half a
+   * quantisation step off its code, towards or away from the query's sign),
+   * so that the first pass overestimates some distances and underestimates
+   * others by nearly the full margin it allows. A margin any tighter than
+   * proven lets a true nearest row be excluded here. */
+  random_unit(q, DIM);
+  for (size_t r = 0; r < N; r++) {
+    float *x = m + r * stride, amax = 0;
+    for (int d = 0; d < DIM; d++) {
+      x[d] = q[d] + 0.03f * (frand() - frand());
+      amax = fmaxf(amax, fabsf(x[d]));
+    }
+    float sc = amax / 127.0f, sign = r % 2 ? 1.0f : -1.0f;
+    for (int d = 0; d < DIM; d++) {
+      float c = rintf(x[d] / sc);
+      if (fabsf(c) >= 127) continue; /* keep the largest on its code: the scale stays */
+      x[d] = sc * (c + sign * 0.49f * (q[d] > 0 ? 1.0f : -1.0f));
+    }
+  }
+  fr__qindex_free(&ix);
+  CHECK_OK(fr__qindex_build(&ix, m, N, DIM, stride, &err), &err);
+  for (int impl = 0; impl < impls; impl++) {
+    fr__sqdist_rows(impl, m, N, stride, q, all);
+    for (size_t r = 0; r < N; r++) bf[r] = (bf_hit){all[r], tie[r], r};
+    qsort(bf, N, sizeof *bf, cmp_bf);
+    for (int k = 1; k <= 20; k += 19) {
+      size_t rows[20];
+      float d2[20];
+      size_t got = fr__qindex_topk(impl, &ix, m, stride, q, tie, k, rows, d2, lb, NULL);
+      int same = got == (size_t)k;
+      for (int i = 0; same && i < k; i++) same = rows[i] == bf[i].row && d2[i] == bf[i].d2;
+      checked++;
+      if (!same) {
+        wrong++;
+        fprintf(stderr, "qindex: worst-case rows, impl %d k %d differ from brute force\n", impl, k);
+      }
+    }
+  }
+  CHECK_MSG(wrong == 0, "%d of %d two-pass searches differ from brute force", wrong, checked);
+  /* The first pass must prune: on random queries only a sliver of the rows
+   * needs the exact distance (this is about work done, not time). */
+  size_t random_searches = (size_t)(NQ / 4) * impls;
+  CHECK_MSG(exact_random < random_searches * (N / 100),
+            "%zu rows re-ranked over %zu random top-1 searches of %d rows", exact_random,
+            random_searches, N);
+  fr__qindex_free(&ix);
+  fr__qindex_free(&ix);
+  fr__aligned_free(q);
+  fr__aligned_free(m);
+  free(tie), free(bf), free(lb), free(all);
+}
+
+/* The public search of a gallery large enough for the two-pass path, with
+ * duplicate descriptors under several people, against brute force. */
+static void test_large_search(void) {
+  enum { PEOPLE = 10, PER = 500, ROWS = PEOPLE * PER };
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(":memory:", MODEL, DIM, 0.6f, &g, &err), &err);
+  if (!g) return;
+  int stride = fr__gallery_stride(DIM);
+  float *all = fr__aligned_calloc((size_t)ROWS * stride * sizeof(float));
+  fr_gallery_face *faces = calloc(PER, sizeof *faces);
+  for (int p = 0; p < PEOPLE; p++) {
+    char name[32];
+    snprintf(name, sizeof name, "p%d", p);
+    for (int i = 0; i < PER; i++) {
+      size_t r = (size_t)p * PER + i;
+      float *v = all + r * stride;
+      if (p > 0 && i % 5 == 0) memcpy(v, all + (r - PER) * stride, DIM * sizeof(float));
+      else random_unit(v, DIM);
+      faces[i].embedding = v;
+    }
+    CHECK_OK(fr_gallery_enroll(g, name, NULL, faces, PER, NULL, &err), &err);
+  }
+  float *d = malloc(ROWS * sizeof *d);
+  bf_hit *bf = malloc(ROWS * sizeof *bf);
+  float *q = fr__aligned_calloc((size_t)stride * sizeof(float));
+  int wrong = 0;
+  for (int t = 0; t < 12; t++) {
+    if (t % 2) memcpy(q, all + (size_t)(t * 211 % (PER)) * stride, DIM * sizeof(float));
+    else random_unit(q, DIM);
+    fr__sqdist_rows(-1, all, ROWS, stride, q, d);
+    /* Rows were enrolled in order: face id = row + 1. */
+    for (int r = 0; r < ROWS; r++) bf[r] = (bf_hit){d[r], r + 1, (size_t)r};
+    qsort(bf, ROWS, sizeof *bf, cmp_bf);
+    fr_match m[8];
+    int n = 0;
+    CHECK_OK(fr_gallery_search(g, q, 8, m, &n, &err), &err);
+    for (int i = 0; i < 8; i++)
+      if (n != 8 || m[i].face_id != bf[i].key || m[i].distance != sqrtf(bf[i].d2)) wrong++;
+    fr_identify_options o;
+    fr_identify_options_default(&o);
+    int known = 0;
+    CHECK_OK(fr_gallery_identify(g, q, &o, m, 1, &n, &known, &err), &err);
+    if (n != 1 || m[0].face_id != bf[0].key) wrong++;
+  }
+  CHECK_MSG(wrong == 0, "%d results differ from brute force", wrong);
+  fr_match m[1];
+  int n = 0;
+  CHECK(fr_gallery_search(g, q, FR_GALLERY_MAX_K + 1, m, &n, &err) == FR_E_LIMIT);
+  CHECK(strstr(err.message, "limit") != NULL);
+  q[0] = NAN;
+  CHECK(fr_gallery_search(g, q, 1, m, &n, &err) == FR_E_INVALID);
+  fr__aligned_free(q);
+  fr__aligned_free(all);
+  free(faces), free(d), free(bf);
+  fr_gallery_close(g);
+}
+
+/* Identification by cosine distance: the nearest row by angle, not length. */
+static void test_cosine(void) {
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(":memory:", MODEL, 4, 0.6f, &g, &err), &err);
+  if (!g) return;
+  /* Alice points along x but is long; Bob is close in Euclidean terms but
+   * at 45 degrees. */
+  float a[4] = {10, 0, 0, 0}, b[4] = {0.7f, 0.7f, 0, 0}, q[4] = {1, 0.1f, 0, 0};
+  fr_gallery_face fa = {a, NULL, 0, {0, 0, 0, 0}}, fb = {b, NULL, 0, {0, 0, 0, 0}};
+  CHECK_OK(fr_gallery_enroll(g, "alice", NULL, &fa, 1, NULL, &err), &err);
+  CHECK_OK(fr_gallery_enroll(g, "bob", NULL, &fb, 1, NULL, &err), &err);
+  fr_identify_options o;
+  fr_identify_options_default(&o);
+  fr_match top[2];
+  int n = 0, known = 0;
+  CHECK_OK(fr_gallery_identify(g, q, &o, top, 2, &n, &known, &err), &err);
+  CHECK(n == 2 && strcmp(top[0].name, "bob") == 0);
+  o.metric = FR_METRIC_COSINE;
+  /* No cosine threshold recorded yet: an explicit one is required. */
+  CHECK(fr_gallery_identify(g, q, &o, top, 2, &n, &known, &err) == FR_E_INVALID);
+  CHECK(strstr(err.message, "cosine threshold") != NULL);
+  CHECK_OK(fr_gallery_set_threshold(g, FR_METRIC_COSINE, 0.02f, &err), &err);
+  CHECK(fabsf(fr_gallery_metric_threshold(g, FR_METRIC_COSINE) - 0.02f) < 1e-7f);
+  for (int c = FR_CLASSIFIER_NN; c <= FR_CLASSIFIER_CENTROID; c++) {
+    o.classifier = (fr_classifier)c;
+    CHECK_OK(fr_gallery_identify(g, q, &o, top, 2, &n, &known, &err), &err);
+    double want = 1.0 - 1.0 / sqrt(1.01); /* cos of q and the x axis */
+    CHECK_MSG(n == 2 && strcmp(top[0].name, "alice") == 0 && fabs(top[0].distance - want) < 1e-5,
+              "classifier %d: %s %g", c, top[0].name, top[0].distance);
+    CHECK(known == 1 && fabsf(top[1].distance - fr_cosine_distance(q, b, 4)) < 1e-5f);
+  }
+  /* k larger than the gallery returns everything. */
+  fr_match all[5];
+  CHECK_OK(fr_gallery_search(g, q, 5, all, &n, &err), &err);
+  CHECK(n == 2 && strcmp(all[0].name, "bob") == 0 && all[1].distance >= all[0].distance);
+  float z[4] = {0, 0, 0, 0};
+  CHECK(fr_gallery_identify(g, z, &o, top, 2, &n, &known, &err) == FR_E_INVALID);
+  o.metric = (fr_metric)9;
+  CHECK(fr_gallery_identify(g, q, &o, top, 2, &n, &known, &err) == FR_E_INVALID);
+  fr_gallery_close(g);
+}
+
+/* The documented limits: each an FR_E_LIMIT naming it, nothing stored. */
+static void test_limits(void) {
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(":memory:", MODEL, 4, 0.6f, &g, &err), &err);
+  if (!g) return;
+  float v[4] = {1, 2, 3, 4};
+  fr_gallery_face f = {v, NULL, 0, {0, 0, 0, 0}};
+  char name[FR_NAME_MAX + 1];
+  memset(name, 'n', FR_NAME_MAX - 1);
+  name[FR_NAME_MAX - 1] = 0;
+  CHECK_OK(fr_gallery_enroll(g, name, NULL, &f, 1, NULL, &err), &err); /* exactly the limit */
+  name[FR_NAME_MAX - 1] = 'n';
+  name[FR_NAME_MAX] = 0;
+  CHECK(fr_gallery_enroll(g, name, NULL, &f, 1, NULL, &err) == FR_E_LIMIT);
+  CHECK(fr_gallery_forget(g, name, NULL, &err) == FR_E_LIMIT);
+  char *meta = malloc(FR_GALLERY_MAX_METADATA + 2);
+  memset(meta, 'm', FR_GALLERY_MAX_METADATA + 1);
+  meta[FR_GALLERY_MAX_METADATA + 1] = 0;
+  CHECK(fr_gallery_enroll(g, "meta", meta, &f, 1, NULL, &err) == FR_E_LIMIT);
+  CHECK(strstr(err.message, "metadata") != NULL);
+  meta[FR_GALLERY_MAX_METADATA] = 0;
+  CHECK_OK(fr_gallery_enroll(g, "meta", meta, &f, 1, NULL, &err), &err);
+  free(meta);
+  /* Faces per person: one call over the limit, and a second call that would
+   * cross it; the person keeps what they had. */
+  enum { M = FR_GALLERY_MAX_FACES };
+  fr_gallery_face *many = calloc(M + 1, sizeof *many);
+  for (int i = 0; i <= M; i++) many[i] = f;
+  CHECK(fr_gallery_enroll(g, "many", NULL, many, M + 1, NULL, &err) == FR_E_LIMIT);
+  int added = 0;
+  CHECK_OK(fr_gallery_enroll(g, "many", NULL, many, M - 1, &added, &err), &err);
+  CHECK(added == M - 1);
+  CHECK(fr_gallery_enroll(g, "many", NULL, many, 2, &added, &err) == FR_E_LIMIT);
+  CHECK(strstr(err.message, "per person") != NULL && added == 0);
+  fr_person people[4];
+  int n = 0;
+  CHECK_OK(fr_gallery_people(g, people, 4, &n, &err), &err);
+  int have = -1;
+  for (int i = 0; i < n; i++)
+    if (strcmp(people[i].name, "many") == 0) have = people[i].n_faces;
+  CHECK(have == M - 1);
+  free(many);
+  fr_match m[1];
+  int known;
+  CHECK(fr_gallery_identify(g, v, NULL, m, FR_GALLERY_MAX_K + 1, &n, &known, &err) == FR_E_LIMIT);
+  fr_gallery_close(g);
+}
+
+/* 1 if the file at path holds the bytes needle anywhere. */
+static int file_has(const char *path, const void *needle, size_t len) {
+  uint8_t *data = NULL;
+  size_t size = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  fseek(f, 0, SEEK_END);
+  size = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  data = malloc(size + 1);
+  size_t got = data ? fread(data, 1, size, f) : 0;
+  fclose(f);
+  int found = 0;
+  for (size_t i = 0; got >= len && i + len <= got && !found; i++) found = memcmp(data + i, needle, len) == 0;
+  free(data);
+  return found;
+}
+
+/* forget + vacuum: no row and no byte of the person's descriptors remain in
+ * the database or its log, while the other person's bytes still do (which
+ * shows the search would find them). */
+static void test_forget_vacuum(void) {
+  const char *path = tmp_path("forget.db");
+  char wal[256];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+  if (!g) return;
+  enum { PER = 6 };
+  float ea[PER][DIM], eb[PER][DIM];
+  fr_gallery_face fa[PER], fb[PER];
+  char ha[PER][32], hb[PER][32];
+  for (int i = 0; i < PER; i++) {
+    random_unit(ea[i], DIM);
+    random_unit(eb[i], DIM);
+    snprintf(ha[i], sizeof ha[i], "ahash%d", i);
+    snprintf(hb[i], sizeof hb[i], "bhash%d", i);
+    fa[i] = (fr_gallery_face){ea[i], ha[i], 0, {0, 0, 0, 0}};
+    fb[i] = (fr_gallery_face){eb[i], hb[i], 0, {0, 0, 0, 0}};
+  }
+  CHECK_OK(fr_gallery_enroll(g, "alice", "alice's secret notes", fa, PER, NULL, &err), &err);
+  CHECK_OK(fr_gallery_enroll(g, "bob", NULL, fb, PER, NULL, &err), &err);
+  /* A stored SVM holds support vectors: train one so that it must go too. */
+  CHECK_OK(fr_gallery_train_svm(g, 1.0, &err), &err);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM classifiers") == 1);
+  /* Before: alice's bytes are on disk (database or log). */
+  CHECK(file_has(path, ea[2], sizeof ea[2]) || file_has(wal, ea[2], sizeof ea[2]));
+  int removed = 0;
+  CHECK_OK(fr_gallery_forget(g, "alice", &removed, &err), &err);
+  CHECK(removed == PER);
+  CHECK_OK(fr_gallery_vacuum(g, &err), &err);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM people WHERE name = 'alice'") == 0);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM faces WHERE image_hash LIKE 'ahash%'") == 0);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM faces") == PER);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM classifiers") == 0);
+  fr_gallery_close(g);
+  int leaked = 0;
+  for (int i = 0; i < PER; i++) {
+    leaked += file_has(path, ea[i], sizeof ea[i]) || file_has(wal, ea[i], sizeof ea[i]);
+    /* Half a descriptor is already far too specific to be chance. */
+    leaked += file_has(path, ea[i], sizeof ea[i] / 2) || file_has(wal, ea[i] + DIM / 2, sizeof ea[i] / 2);
+  }
+  CHECK_MSG(leaked == 0, "%d traces of a forgotten descriptor remain", leaked);
+  CHECK(!file_has(path, "alice's secret", 14) && !file_has(path, "ahash", 5));
+  CHECK(file_has(path, eb[3], sizeof eb[3])); /* bob's are there: the check can see */
+  remove_db(path);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fr-gallery-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -606,6 +972,11 @@ int main(void) {
   test_basics();
   test_migration();
   test_topk();
+  test_qindex();
+  test_large_search();
+  test_cosine();
+  test_limits();
+  test_forget_vacuum();
   test_classifiers();
   test_two_handles();
   test_crash();

@@ -15,6 +15,16 @@ int fr_cli_gallery(const char *cmd, int argc, char **argv);
 /* The usage lines of these commands, for the tool's help text. */
 extern const char fr_cli_gallery_usage[];
 
+/* facerec serve: the HTTP/WebSocket server (tools/cmd_serve.c). argv holds
+ * the arguments after "serve". Returns the process exit status. */
+int fr_cli_serve(int argc, char **argv);
+extern const char fr_cli_serve_usage[];
+
+/* facerec convert: writes facerec model files (tools/cmd_convert.c). argv
+ * holds the arguments after "convert". Returns the process exit status. */
+int fr_cli_convert(int argc, char **argv);
+extern const char fr_cli_convert_usage[];
+
 /* Prints "facerec: MESSAGE" on stderr and returns the usage-error status 2. */
 int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

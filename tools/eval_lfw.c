@@ -159,13 +159,22 @@ int eval_lfw(const eval_lfw_args *a) {
   fr_pipeline_options base = a->po;
   base.detector_cascade = 1;
   if (a->variants) {
-    static const struct { fr_align_method align; int flip; } kinds[4] = {
-        {FR_ALIGN_SIMILARITY, 0}, {FR_ALIGN_UPRIGHT, 0}, {FR_ALIGN_SIMILARITY, 1}, {FR_ALIGN_UPRIGHT, 1}};
+    /* The two alignments of the embedder's family: the 68-point fits for
+     * FaceRecognitionNet, the five-point fit and the box crop for the
+     * embedders trained on ArcFace or FaceNet chips. */
+    fr_pipeline_options own = base;
+    own.align = 0;
+    fr_align_method fam[2] = {FR_ALIGN_SIMILARITY, FR_ALIGN_UPRIGHT};
+    if (fr_pipeline_options_resolve(&own, NULL) == FR_OK &&
+        (own.align == FR_ALIGN_ARCFACE || own.align == FR_ALIGN_FACENET)) {
+      fam[0] = own.align;
+      fam[1] = own.align == FR_ALIGN_ARCFACE ? FR_ALIGN_FACENET : FR_ALIGN_ARCFACE;
+    }
     for (int i = 0; i < 4; i++) {
       v[j.nv].po = base;
       v[j.nv].po.detector_cascade = 0;
-      v[j.nv].po.align = kinds[i].align;
-      v[j.nv].po.flip = kinds[i].flip;
+      v[j.nv].po.align = fam[i & 1];
+      v[j.nv].po.flip = i >> 1;
       v[j.nv].po.jitter = 0;
       j.nv++;
     }

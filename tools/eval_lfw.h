@@ -16,6 +16,7 @@ typedef struct eval_lfw_args {
   const char *dump; /* CSV of every pair's distance, or NULL */
   int variants;     /* 1: similarity and upright, each with and without flip */
   int verbose;      /* 1: list the images without a detected face */
+  int metric;       /* 0: Euclidean distance, 1: cosine distance, 2: both (a row each) */
 } eval_lfw_args;
 
 /* Runs the evaluation and prints the report; returns the exit status. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "eval_detect.h"
 #include "eval_lfw.h"
 
 #define MAX_FACES 64
@@ -55,7 +56,8 @@ static void usage(FILE *f) {
           "  compare IMAGE...         every face of every image, and their distance matrix\n"
           "  align IMAGE... --out DIR write the aligned face chips as PNG files\n"
           "  eval lfw --root DIR --pairs FILE   LFW View 2 10-fold verification\n"
-          "%s"
+          "  eval detect --root DIR   detection rate on one-face images (a face centred in each)\n"
+          "%s%s%s"
           "\n"
           "options:\n"
           "  --threads N        threads (default: all cores)\n"
@@ -63,15 +65,18 @@ static void usage(FILE *f) {
           "  --models DIR       model folder (default: $FACEREC_MODELS, ./models, share dir)\n"
           "  --detector ssd|tiny  face detector (default ssd)\n"
           "  --min-score S      detection score threshold (default 0.5)\n"
-          "  --input-size N     TinyFaceDetector input side, multiple of 32 (default 416)\n"
+          "  --input-size N     TinyFaceDetector input side, multiple of 32 (default 416);\n"
+          "                     mtcnn: the smallest face side in pixels (default 20)\n"
           "  --cascade          when no face is found, retry Tiny@320, Tiny@224, SSD\n"
           "  --landmarks 68|tiny|none  landmark net (default 68; none: detect only)\n"
-          "  --align similarity|upright  chip alignment (default similarity)\n"
+          "  --align similarity|upright|arcface|facenet  chip alignment (default: the model's own)\n"
+          "  --model faceapi|mobilefacenet  embedder: FaceRecognitionNet 128-d (default) or\n"
+          "                     MobileFaceNet 192-d (ArcFace chips; pair with --detector mtcnn)\n"
           "  --aligned          the images already are aligned face chips (embed, verify)\n"
           "  --flip             average each descriptor with its mirror image's\n"
           "  --jitter N         average N randomly jittered chips (like dlib's num_jitters)\n"
-          "  --threshold T      same-person distance threshold (default 0.6)\n"
-          "  --size N           chip size for align (default 150)\n"
+          "  --threshold T      same-person distance threshold (default: the model's LFW one, 0.6043)\n"
+          "  --size N           chip size for align (default: the model's, 150 or 112)\n"
           "  --folds K          eval: use only the first K folds (default all)\n"
           "  --dump FILE        eval: write every pair's distance as CSV\n"
           "  --no-fallback      recognition: no whole-image face when a tight crop shows none\n"
@@ -80,10 +85,11 @@ static void usage(FILE *f) {
           "  --seed N           eval lowshot: seed of the random draws\n"
           "  --max-people N     eval lowshot: use at most N people of the dataset\n"
           "  --raw WxH[:FMT]    inputs are raw pixel files (FMT gray|rgb|bgr|rgba|bgra, default rgb)\n"
-          "  --variants         eval: score both alignments with and without flip in one pass\n"
+          "  --variants         eval: score the model's two alignments with and without flip in one pass\n"
           "  --verbose          eval: list the images where no face was found\n"
           "  --metric euclidean|cosine  identify, recognize, eval: distance (eval lfw: also both)\n"
-          "  --version          print the version\n", fr_cli_gallery_usage);
+          "  --version          print the version\n", fr_cli_gallery_usage, fr_cli_serve_usage,
+          fr_cli_convert_usage);
 }
 
 /* Parses options anywhere among the arguments; leaves positional ones in
@@ -151,8 +157,10 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     } else if (strcmp(a, "--input-size") == 0) {
       NEED_VALUE();
       c->input_size_given = 1;
-      if (!cli_parse_int(v, 32, 1024, &c->po.detect.input_size) || c->po.detect.input_size % 32)
-        return cli_die("--input-size wants a multiple of 32 in 32..1024, not '%s'", v);
+      /* Each detector checks its own range (Tiny: multiples of 32 up to
+       * 1024; MTCNN and the cascades: a smallest face side of 12 or more). */
+      if (!cli_parse_int(v, 1, 4096, &c->po.detect.input_size))
+        return cli_die("--input-size wants a number in 1..4096, not '%s'", v);
     } else if (strcmp(a, "--landmarks") == 0) {
       NEED_VALUE();
       if (strcmp(v, "68") == 0) c->po.landmarks = FR_LANDMARKS_68;
@@ -509,8 +517,9 @@ static int cmd_align(cli *c, char **args, int nargs) {
       fr_image chip;
       char out[4096];
       snprintf(out, sizeof out, "%s/%s.face%d.png", c->out_dir, base, k);
-      if (fr_align(&img, &faces[k], c->po.align,
-                   c->size ? c->size : 150, &chip, &err) != FR_OK ||
+      /* By default the chip the model sees: 112 for MobileFaceNet, else 150. */
+      int side = c->size ? c->size : c->po.embedder == FR_EMBEDDER_MOBILEFACENET ? 112 : 150;
+      if (fr_align(&img, &faces[k], c->po.align, side, &chip, &err) != FR_OK ||
           fr_image_save(&chip, out, &err) != FR_OK) {
         fprintf(stderr, "facerec: %s face %d: %s\n", args[i], k, err.message);
         failures++;
@@ -527,6 +536,12 @@ static int cmd_align(cli *c, char **args, int nargs) {
 }
 
 static int cmd_eval(cli *c, char **args, int nargs) {
+  if (nargs >= 1 && strcmp(args[0], "detect") == 0) {
+    if (!c->root) return cli_die("eval detect needs --root DIR");
+    eval_detect_args d = {c->po.detector, c->po.detect, c->models, c->threads,
+                          c->json,        c->verbose,   c->root};
+    return eval_detect(&d);
+  }
   if (nargs < 1 || strcmp(args[0], "lfw") != 0)
     return cli_die("usage: facerec eval lfw --root DIR --pairs FILE");
   if (!c->root || !c->pairs) return cli_die("eval lfw needs --root DIR and --pairs FILE");
@@ -555,6 +570,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   /* The recognition commands parse their own options (--db and friends). */
+  if (strcmp(cmd, "serve") == 0) return fr_cli_serve(argc - 2, argv + 2);
+  if (strcmp(cmd, "convert") == 0) return fr_cli_convert(argc - 2, argv + 2);
   int grc = fr_cli_gallery(cmd, argc - 2, argv + 2);
   if (grc >= 0) return grc;
   cli c;

@@ -11,6 +11,9 @@
  * the least-squares similarity transform that maps a canonical face template
  * onto the landmarks, sampled bilinearly, so that faces come out rotated
  * upright and at a fixed scale whatever their roll.
+ *
+ * FR_ALIGN_ARCFACE (five points) and FR_ALIGN_FACENET (box and margin) live
+ * in align5.c; fr__align_tensor below dispatches to all four.
  */
 #include "align/align_internal.h"
 #include "image/image_internal.h"
@@ -276,10 +279,8 @@ fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_me
   case FR_ALIGN_UPRIGHT: return fr__align_upright_tensor(img, face, size, out_rgb, NULL, err);
   case FR_ALIGN_SIMILARITY:
     return fr__align_similarity_tensor(img, face, size, out_rgb, NULL, err);
-  case FR_ALIGN_ARCFACE:
-  case FR_ALIGN_FACENET:
-    return fr__fail(err, FR_E_UNSUPPORTED, "alignment method %d is not implemented yet",
-                    (int)method);
+  case FR_ALIGN_ARCFACE: return fr__align_arcface_tensor(img, face, size, out_rgb, err);
+  case FR_ALIGN_FACENET: return fr__align_facenet_tensor(img, face, size, out_rgb, err);
   }
   return fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)method);
 }

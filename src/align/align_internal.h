@@ -101,4 +101,53 @@ fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_me
  * (the pipeline then runs the landmark net), else 0. */
 int fr__align_needs_68(fr_align_method method, const fr_face *face);
 
+/* ---- five-point and box alignment, resampling (align5.c) ---------------- */
+
+/* InsightFace's ArcFace template: left eye, right eye, nose tip, left and
+ * right mouth corner in pixel-index coordinates of a 112x112 chip. */
+extern const float fr__arcface_template[5][2];
+
+/*
+ * The five ArcFace points of a face in image coordinates: its own when
+ * n_landmarks is 5 (MTCNN), else derived from 68 (eye centres = means of
+ * 36-41 and 42-47, nose tip 30, mouth corners 48 and 54). FR_E_INVALID for
+ * any other count or a non-finite point.
+ */
+fr_status fr__face_points5(const fr_face *face, double pts[5][2], fr_error *err);
+
+/*
+ * The least-squares similarity transform from the face's five points onto
+ * the ArcFace template scaled to a size x size chip, returned inverted in
+ * fr__warp_affine's layout: chip pixel (u, v) samples image pixel position
+ * (m0 u + m1 v + m2, m3 u + m4 v + m5).
+ */
+fr_status fr__align_arcface_transform(const fr_face *face, int size, double m[6], fr_error *err);
+
+/* The ArcFace chip as size*size*3 floats in 0..255 (bilinear, zero outside). */
+fr_status fr__align_arcface_tensor(const fr_image *img, const fr_face *face, int size,
+                                   float *out_rgb, fr_error *err);
+
+/* The FaceNet crop rectangle: face->box grown by the margin, clipped to the
+ * image. FR_E_INVALID for an empty or non-finite box or one outside the image. */
+fr_status fr__align_facenet_rect(const fr_face *face, int img_w, int img_h, int size,
+                                 fr_rect *out, fr_error *err);
+
+/* The FaceNet chip: that rectangle resized to size x size (no aspect kept). */
+fr_status fr__align_facenet_tensor(const fr_image *img, const fr_face *face, int size,
+                                   float *out_rgb, fr_error *err);
+
+/*
+ * Resamples the image rectangle (x0, y0, w, h) (continuous coordinates; it may
+ * reach outside the image, which reads as black) to ow x oh RGB samples: an
+ * overlap-weighted average where the rectangle shrinks, bilinear where it
+ * grows. Each sample s (0..255) is stored as s * mul + add at dst + u * step_u
+ * + v * step_v (floats; step_u >= 3), so callers can normalise and transpose
+ * on the way. tmp: NULL, or fr__resample_tmp_floats(img, ow) floats of
+ * scratch, which makes large downscales cost about one pass over the source.
+ */
+void fr__resample_rect(const fr_image *img, double x0, double y0, double w, double h, int ow,
+                       int oh, float mul, float add, float *dst, ptrdiff_t step_u,
+                       ptrdiff_t step_v, float *tmp);
+size_t fr__resample_tmp_floats(const fr_image *img, int max_ow);
+
 #endif

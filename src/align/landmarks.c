@@ -19,6 +19,7 @@
  */
 #include "align/align_internal.h"
 #include "image/image_internal.h"
+#include "nn/model_file.h"
 #include "nn/tfjs.h"
 
 #include <math.h>
@@ -155,8 +156,39 @@ fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_
     if (st != FR_OK) return st;
     model_dir = dir;
   }
+  /* A converted file (`facerec convert`) when there is one; FACEREC_NO_FRM=1
+   * turns this off. Its graph must give the 136 numbers run_plan reads. */
+  fr__model m;
+  int found;
+  const char *frm = kind == FR_LANDMARKS_68 ? "landmarks68" : "landmarks68-tiny";
+  fr_status st = fr__model_find(model_dir, frm, FR__MODEL_LANDMARKER, kernels, &m, &found, err);
+  if (st != FR_OK) return st;
+  if (found) {
+    fr_landmarker *lm = calloc(1, sizeof *lm);
+    if (lm) {
+      lm->kind = kind;
+      lm->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
+    }
+    fr__model_release(&m);
+    if (!lm) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", spec->name);
+    fr__plan *p = NULL;
+    int sh[4] = {0, 0, 0, 0};
+    st = lm->g ? fr__plan_create(lm->g, 1, FR__LANDMARK_INPUT, FR__LANDMARK_INPUT, 1, &p, err)
+               : fr__fail(err, FR_E_MODEL, "%s%s holds no single graph", frm, FR__MODEL_EXT);
+    if (st == FR_OK && (!fr__plan_output(p, 0, sh) || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 ||
+                        sh[3] != FR__LM_OUTPUTS))
+      st = fr__fail(err, FR_E_MODEL, "%s%s: output is not [1,1,1,%d]", frm, FR__MODEL_EXT,
+                    FR__LM_OUTPUTS);
+    fr__plan_destroy(p);
+    if (st != FR_OK) {
+      fr_landmarker_destroy(lm);
+      return st;
+    }
+    *out = lm;
+    return FR_OK;
+  }
   fr__weights *wm = NULL;
-  fr_status st = fr__tfjs_load(model_dir, spec->manifest, &wm, err);
+  st = fr__tfjs_load(model_dir, spec->manifest, &wm, err);
   if (st != FR_OK) return st;
   fr_landmarker *lm = calloc(1, sizeof *lm);
   if (!lm) {

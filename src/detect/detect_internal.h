@@ -46,6 +46,9 @@ typedef struct fr__detector_impl {
   const char *name;       /* CLI name: "ssd" */
   const char *title;      /* for messages: "SSD-MobileNetV1" */
   const char *model_file; /* a file that must be in the model folder (found by fr_model_path) */
+  /* A system folder also searched for model_file when the model folder lacks
+   * it (the cascades of Debian's opencv-data package); NULL: none. */
+  const char *fallback_dir;
   float min_score;        /* default score threshold */
   float iou;              /* default suppression overlap */
   int input_size;         /* default network input side, 0 when the detector has none */
@@ -90,6 +93,11 @@ struct fr__detect_params {
 /* The registered detectors (one per file). */
 extern const fr__detector_impl fr__detector_ssd;
 extern const fr__detector_impl fr__detector_tiny;
+extern const fr__detector_impl fr__detector_mtcnn;
+extern const fr__detector_impl fr__detector_blazeface;
+extern const fr__detector_impl fr__detector_blazeface_full;
+extern const fr__detector_impl fr__detector_haar;
+extern const fr__detector_impl fr__detector_lbp;
 
 /* The implementation of a kind, or NULL. */
 const fr__detector_impl *fr__detector_find(fr_detector_kind kind);
@@ -142,5 +150,68 @@ int fr__nms(fr_face *faces, int n, float iou_threshold, int max_keep);
 
 /* Sorts faces by score, highest first; equal scores keep their order. */
 void fr__sort_faces(fr_face *faces, int n);
+
+/* ---- BlazeFace (blazeface.c) -------------------------------------------- */
+
+/* MediaPipe's face detectors from @mediapipe/face_detection: model files,
+ * square input sides, and the defaults of MediaPipe's graphs (score 0.5 for
+ * short range, 0.6 for full range; weighted suppression at IoU 0.3). */
+#define FR__BLAZEFACE_MODEL "face_detection_short_range.tflite"
+#define FR__BLAZEFACE_FULL_MODEL "face_detection_full_range.tflite"
+#define FR__BLAZEFACE_SIZE 128
+#define FR__BLAZEFACE_FULL_SIZE 192
+#define FR__BLAZEFACE_MAX_INPUT 256 /* largest side fr__blazeface_letterbox takes */
+#define FR__BLAZEFACE_MIN_SCORE 0.5f
+#define FR__BLAZEFACE_FULL_MIN_SCORE 0.6f
+#define FR__BLAZEFACE_IOU 0.3f
+#define FR__BLAZEFACE_KEYPOINTS 6
+#define FR__BLAZEFACE_COORDS 16 /* regressors per anchor: box (4) + keypoints (6 x 2) */
+
+/* One decoded candidate, in coordinates relative to the model input (0..1
+ * across the letterboxed square). */
+typedef struct fr__bf_box {
+  float score;
+  int anchor; /* the anchor it came from; -1 once suppression absorbed it */
+  float xmin, ymin, xmax, ymax;
+  float kp[2 * FR__BLAZEFACE_KEYPOINTS]; /* x, y per keypoint, in model order */
+} fr__bf_box;
+
+/* Where the image sits in the letterboxed square: a point at relative input
+ * coordinate t is at image pixel t * side - pad_x (and likewise for y). */
+typedef struct fr__letterbox {
+  double side;         /* the square's side in image pixels: max(width, height) */
+  double pad_x, pad_y; /* image pixels of padding before the image, on each axis */
+} fr__letterbox;
+
+/*
+ * The anchor centres of a BlazeFace kind as MediaPipe's SsdAnchorsCalculator
+ * generates them: writes up to max (x, y) pairs to xy (may be NULL) and
+ * returns how many the kind has (896 or 2304), or -1 for another kind.
+ */
+int fr__blazeface_anchors(fr_detector_kind kind, float *xy, int max);
+
+/*
+ * Letterboxes img (any format, already checked) into a size x size x 3 RGB
+ * tensor with values -1..1: centred, aspect kept, black padding, bilinear
+ * sampling at pixel centres. size <= FR__BLAZEFACE_MAX_INPUT. Fills *lb.
+ */
+void fr__blazeface_letterbox(const fr_image *img, int size, float *out, fr__letterbox *lb);
+
+/*
+ * Decodes n anchors' regressors (n x 16) and score logits (n) into the
+ * candidates scoring at least min_score, in anchor order; out must hold n.
+ * Returns the count. Boxes without area or with non-finite values are dropped.
+ */
+int fr__blazeface_decode(const float *reg, const float *logits, const float *anchors, int n,
+                         float input_size, float min_score, fr__bf_box *out);
+
+/*
+ * MediaPipe's weighted non-maximum suppression: sorts c by score, then the
+ * best remaining box absorbs every remaining box whose IoU with it exceeds
+ * iou_threshold (itself included) and takes their score-weighted mean box and
+ * keypoints, keeping its own score. The results go to the front of c, best
+ * first; returns their count, at most max_keep (<= 0: no limit).
+ */
+int fr__blazeface_weighted_nms(fr__bf_box *c, int n, float iou_threshold, int max_keep);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
+#include "nn/model_file.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +17,11 @@
 static const fr__detector_impl *const k_detectors[] = {
     &fr__detector_ssd,
     &fr__detector_tiny,
+    &fr__detector_mtcnn,
+    &fr__detector_blazeface,
+    &fr__detector_blazeface_full,
+    &fr__detector_haar,
+    &fr__detector_lbp,
 };
 #define N_DETECTORS (int)(sizeof k_detectors / sizeof k_detectors[0])
 
@@ -37,6 +43,47 @@ fr_detector_kind fr_detector_kind_from_name(const char *name) {
   return (fr_detector_kind)0;
 }
 
+/* Whether the detector's file is in its system folder (see fallback_dir):
+ * used when the model folder lacks it, as the file there is the same. */
+static int in_fallback_dir(const fr__detector_impl *impl) {
+  if (!impl->fallback_dir) return 0;
+  char path[4096];
+  struct stat sb;
+  return fr__path_join(path, sizeof path, impl->fallback_dir, impl->model_file, NULL) == FR_OK &&
+         stat(path, &sb) == 0;
+}
+
+/*
+ * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
+ * there is one, setting *done. Only the detectors whose whole loaded state is
+ * their graph (and SSD's anchors) can; MTCNN and BlazeFace build state in
+ * their own files and the cascades have no graph, so they always load their
+ * original files. FACEREC_NO_FRM=1 turns converted files off.
+ */
+static fr_status load_converted(fr_detector *det, const char *model_dir, int *done,
+                                fr_error *err) {
+  *done = 0;
+  if (det->kind != FR_DETECTOR_SSD && det->kind != FR_DETECTOR_TINY) return FR_OK;
+  fr__model m;
+  int found;
+  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
+                                &found, err);
+  if (st != FR_OK || !found) return st;
+  if (det->kind == FR_DETECTOR_SSD)
+    det->anchors = fr__model_take_array(&m, "anchors", (size_t)FR__SSD_ANCHORS * 4);
+  det->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
+  fr__model_release(&m);
+  if (!det->g || (det->kind == FR_DETECTOR_SSD && !det->anchors))
+    return fr__fail(err, FR_E_MODEL, "%s%s lacks the graph or anchors of %s", det->impl->name,
+                    FR__MODEL_EXT, det->impl->title);
+  /* A graph that cannot run at the default size fails here, not per frame. */
+  fr__plan *plan;
+  st = fr__plan_create(det->g, 1, det->impl->input_size, det->impl->input_size, 1, &plan, err);
+  fr__plan_destroy(plan);
+  *done = st == FR_OK;
+  return st;
+}
+
 fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *model_dir,
                                            const fr__kernels *kernels, fr_detector **out,
                                            fr_error *err) {
@@ -55,8 +102,12 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   char dir[4096];
   if (!model_dir) {
     fr_status st = fr_model_path(impl->model_file, dir, sizeof dir, err);
-    if (st != FR_OK) return st;
-    model_dir = dir;
+    if (st != FR_OK && !in_fallback_dir(impl)) return st;
+    if (st != FR_OK) {
+      err->status = FR_OK;
+      err->message[0] = '\0';
+    }
+    model_dir = st == FR_OK ? dir : impl->fallback_dir;
   } else {
     /* Say plainly which file is missing: the loaders would report it as an
      * unreadable file, which hides the usual cause (a wrong folder or models
@@ -65,7 +116,9 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
     fr_status st = fr__path_join(path, sizeof path, model_dir, impl->model_file, err);
     if (st != FR_OK) return st;
     struct stat sb;
-    if (stat(path, &sb) != 0)
+    if (stat(path, &sb) != 0 && in_fallback_dir(impl))
+      model_dir = impl->fallback_dir;
+    else if (stat(path, &sb) != 0)
       return fr__fail(err, FR_E_NOTFOUND,
                       "%s model not found: %s: %s (wrong model folder? 'make models' fetches "
                       "them)",
@@ -77,7 +130,9 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   det->impl = impl;
   det->kind = kind;
   det->kernels = kernels;
-  fr_status st = impl->load(det, model_dir, err);
+  int converted = 0;
+  fr_status st = load_converted(det, model_dir, &converted, err);
+  if (st == FR_OK && !converted) st = impl->load(det, model_dir, err);
   if (st != FR_OK) {
     fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
     fr_detector_destroy(det);

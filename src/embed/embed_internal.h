@@ -48,6 +48,7 @@ struct fr_embedder {
 };
 
 extern const fr__embedder_impl fr__embedder_faceapi;
+extern const fr__embedder_impl fr__embedder_mobilefacenet;
 
 const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind);
 

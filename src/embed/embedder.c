@@ -4,6 +4,7 @@
  */
 #include "embed/embed_internal.h"
 #include "image/image_internal.h"
+#include "nn/model_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 /* Every embedder this library has: a new one is a new file and a line here. */
 static const fr__embedder_impl *const k_embedders[] = {
     &fr__embedder_faceapi,
+    &fr__embedder_mobilefacenet,
 };
 #define N_EMBEDDERS (int)(sizeof k_embedders / sizeof k_embedders[0])
 
@@ -33,6 +35,36 @@ fr_embedder_kind fr_embedder_kind_from_name(const char *name) {
   for (int i = 0; i < N_EMBEDDERS; i++)
     if (strcmp(k_embedders[i]->name, name) == 0) return k_embedders[i]->kind;
   return (fr_embedder_kind)0;
+}
+
+/*
+ * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
+ * there is one, setting *done; FACEREC_NO_FRM=1 turns this off. Every
+ * embedder's loaded state is its graph, checked here to give one descriptor
+ * of impl->dim floats per chip, since embed() copies that many.
+ */
+static fr_status load_converted(fr_embedder *e, const char *model_dir, int *done, fr_error *err) {
+  *done = 0;
+  fr__model m;
+  int found;
+  fr_status st = fr__model_find(model_dir, e->impl->name, FR__MODEL_EMBEDDER, e->kernels, &m,
+                                &found, err);
+  if (st != FR_OK || !found) return st;
+  e->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
+  fr__model_release(&m);
+  if (!e->g)
+    return fr__fail(err, FR_E_MODEL, "%s%s holds no single graph", e->impl->name, FR__MODEL_EXT);
+  fr__plan *plan;
+  st = fr__plan_create(e->g, 1, e->size, e->size, 1, &plan, err);
+  if (st != FR_OK) return st;
+  int sh[4] = {0, 0, 0, 0};
+  const float *o = fr__plan_output(plan, 0, sh);
+  fr__plan_destroy(plan);
+  if (!o || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 || sh[3] != e->dim)
+    return fr__fail(err, FR_E_MODEL, "%s%s: output is [%d,%d,%d,%d], expected [1,1,1,%d]",
+                    e->impl->name, FR__MODEL_EXT, sh[0], sh[1], sh[2], sh[3], e->dim);
+  *done = 1;
+  return FR_OK;
 }
 
 fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
@@ -68,7 +100,9 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
   e->kernels = kernels;
   e->size = impl->size;
   e->dim = impl->dim;
-  fr_status st = impl->load(e, model_dir, err);
+  int converted = 0;
+  fr_status st = load_converted(e, model_dir, &converted, err);
+  if (st == FR_OK && !converted) st = impl->load(e, model_dir, err);
   if (st != FR_OK) {
     fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
     fr_embedder_destroy(e);

@@ -63,6 +63,8 @@ enum {
   Q_FACES_ALL,
   Q_SVM_GET,
   Q_SVM_PUT,
+  Q_SVM_DEL,
+  Q_PERSON_FACES,
   Q_COUNT
 };
 
@@ -86,6 +88,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_SVM_GET] = "SELECT generation, param, data FROM classifiers WHERE kind = 'svm'",
     [Q_SVM_PUT] = "INSERT OR REPLACE INTO classifiers(kind, generation, param, data, created)"
                   " VALUES('svm', ?1, ?2, ?3, ?4)",
+    [Q_SVM_DEL] = "DELETE FROM classifiers",
+    [Q_PERSON_FACES] = "SELECT COUNT(*) FROM faces WHERE person_id = ?1",
 };
 
 typedef struct person {
@@ -100,6 +104,7 @@ struct fr_gallery {
   char model[256];
   int dim, stride;
   float threshold;
+  float cos_threshold; /* 0: none recorded */
   /* The in-memory view and what it was built from. */
   int stale;
   int64_t data_version;
@@ -113,6 +118,12 @@ struct fr_gallery {
   float *centroids;   /* n_people x stride, aligned */
   float *query;       /* stride floats, aligned: the padded query */
   float *dist;        /* n_rows scratch */
+  /* Built on first use after a (re)load: the int8 first-pass copy for large
+   * searches, and the unit-length rows and centroids for the cosine metric. */
+  fr__qindex qix;
+  fr__qcand *qcand; /* n_rows: the first pass's candidates */
+  int qix_built;
+  float *umatrix, *ucentroids;
   /* The SVM for `svm_generation` trained with penalty `svm_c`, or NULL. */
   struct svm_model *svm;
   int64_t svm_generation;
@@ -288,6 +299,8 @@ static fr_status check_model(fr_gallery *g, const char *path, const char *model_
     } else if (meta_get(g, "threshold", buf, sizeof buf, err) == 1) {
       threshold = strtof(buf, NULL);
     }
+    if (st == FR_OK && meta_get(g, "cosine_threshold", buf, sizeof buf, err) == 1)
+      g->cos_threshold = strtof(buf, NULL);
   }
   st = end_tx(g, st, err);
   g->threshold = threshold;
@@ -324,6 +337,8 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
     st = set_wal(g, err);
     if (st == FR_OK) st = exec(g, "PRAGMA synchronous = FULL", err);
     if (st == FR_OK) st = exec(g, "PRAGMA foreign_keys = ON", err);
+    /* Forgetting a person must not leave their descriptors in free pages. */
+    if (st == FR_OK) st = exec(g, "PRAGMA secure_delete = ON", err);
   }
   if (st == FR_OK) st = migrate(g, path, err);
   if (st == FR_OK) st = check_model(g, path, model_id, dim, threshold, err);
@@ -342,6 +357,13 @@ static void drop_view(fr_gallery *g) {
   free(g->row_person);
   free(g->people);
   free(g->dist);
+  fr__qindex_free(&g->qix);
+  free(g->qcand);
+  g->qcand = NULL;
+  g->qix_built = 0;
+  fr__aligned_free(g->umatrix);
+  fr__aligned_free(g->ucentroids);
+  g->umatrix = g->ucentroids = NULL;
   g->matrix = g->centroids = g->dist = NULL;
   g->face_id = NULL;
   g->row_person = NULL;
@@ -363,6 +385,30 @@ void fr_gallery_close(fr_gallery *g) {
 
 int fr_gallery_dim(const fr_gallery *g) { return g ? g->dim : 0; }
 float fr_gallery_threshold(const fr_gallery *g) { return g ? g->threshold : 0; }
+
+float fr_gallery_metric_threshold(const fr_gallery *g, fr_metric metric) {
+  if (!g) return 0;
+  return metric == FR_METRIC_COSINE ? g->cos_threshold : g->threshold;
+}
+
+fr_status fr_gallery_set_threshold(fr_gallery *g, fr_metric metric, float threshold,
+                                   fr_error *err) {
+  if (!g || (metric != FR_METRIC_EUCLIDEAN && metric != FR_METRIC_COSINE))
+    return fr__fail(err, FR_E_INVALID, "fr_gallery_set_threshold: bad argument");
+  if (!(threshold > 0) || !isfinite(threshold))
+    return fr__fail(err, FR_E_INVALID, "the distance threshold must be positive");
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.9g", threshold);
+  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  if (st != FR_OK) return st;
+  st = meta_set(g, metric == FR_METRIC_COSINE ? "cosine_threshold" : "threshold", buf, err);
+  st = end_tx(g, st, err);
+  if (st == FR_OK) {
+    if (metric == FR_METRIC_COSINE) g->cos_threshold = threshold;
+    else g->threshold = threshold;
+  }
+  return st;
+}
 const char *fr_gallery_model(const fr_gallery *g) { return g ? g->model : ""; }
 
 fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t size,
@@ -387,9 +433,14 @@ fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t
 
 /* ---- writes ----------------------------------------------------------------- */
 
-static int valid_name(const char *name) {
+/* Names are 1 to FR_NAME_MAX - 1 bytes: empty is invalid, longer a limit. */
+static fr_status check_name(const char *name, fr_error *err) {
   size_t n = name ? strlen(name) : 0;
-  return n > 0 && n < FR_NAME_MAX;
+  if (n == 0) return fr__fail(err, FR_E_INVALID, "a person's name must not be empty");
+  if (n >= FR_NAME_MAX)
+    return fr__fail(err, FR_E_LIMIT, "a name of %zu bytes is over the limit of %d bytes", n,
+                    FR_NAME_MAX - 1);
+  return FR_OK;
 }
 
 /* Finds a person's id: 1 found, 0 absent, -1 error. */
@@ -454,6 +505,17 @@ static fr_status enroll_tx(fr_gallery *g, const char *name, const char *metadata
     if (sqlite3_step(s) != SQLITE_DONE) return db_fail(g, err, "adding a descriptor");
     (*added)++;
   }
+  /* Counted after the inserts, inside the transaction, so that duplicates
+   * do not count and concurrent writers cannot both slip under the limit. */
+  if (!(s = stmt(g, Q_PERSON_FACES, err))) return err ? err->status : FR_E_IO;
+  sqlite3_bind_int64(s, 1, pid);
+  int have = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+  sqlite3_reset(s);
+  if (have < 0) return db_fail(g, err, "counting a person's descriptors");
+  if (have > FR_GALLERY_MAX_FACES)
+    return fr__fail(err, FR_E_LIMIT,
+                    "%s would have %d descriptors, over the limit of %d per person; nothing "
+                    "was enrolled", name, have, FR_GALLERY_MAX_FACES);
   return bump_generation(g, err);
 }
 
@@ -462,8 +524,14 @@ fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadat
   if (n_added) *n_added = 0;
   if (!g || !faces || n <= 0)
     return fr__fail(err, FR_E_INVALID, "fr_gallery_enroll: no gallery or no descriptors");
-  if (!valid_name(name))
-    return fr__fail(err, FR_E_INVALID, "a person's name must be 1 to %d bytes", FR_NAME_MAX - 1);
+  fr_status st = check_name(name, err);
+  if (st != FR_OK) return st;
+  if (metadata && strlen(metadata) > FR_GALLERY_MAX_METADATA)
+    return fr__fail(err, FR_E_LIMIT, "metadata of %zu bytes is over the limit of %d bytes",
+                    strlen(metadata), FR_GALLERY_MAX_METADATA);
+  if (n > FR_GALLERY_MAX_FACES)
+    return fr__fail(err, FR_E_LIMIT, "%d descriptors is over the limit of %d per person", n,
+                    FR_GALLERY_MAX_FACES);
   for (int i = 0; i < n; i++) {
     if (!faces[i].embedding) return fr__fail(err, FR_E_INVALID, "descriptor %d is NULL", i);
     for (int d = 0; d < g->dim; d++)
@@ -471,7 +539,7 @@ fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadat
         return fr__fail(err, FR_E_INVALID, "descriptor %d has a non-finite value", i);
     if (faces[i].variant < 0) return fr__fail(err, FR_E_INVALID, "negative variant");
   }
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  st = exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int added = 0;
   st = end_write(g, enroll_tx(g, name, metadata, faces, n, &added, err), err);
@@ -481,8 +549,10 @@ fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadat
 
 fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_error *err) {
   if (n_removed) *n_removed = 0;
-  if (!g || !valid_name(name)) return fr__fail(err, FR_E_INVALID, "fr_gallery_forget: bad argument");
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_forget: NULL gallery");
+  fr_status st = check_name(name, err);
+  if (st != FR_OK) return st;
+  st = exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int64_t pid = 0;
   int removed = 0;
@@ -505,9 +575,41 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
       if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing a person");
     }
   }
+  /* The stored SVM keeps support vectors, which may be this person's
+   * descriptors: it goes too (the next identify retrains). */
+  if (st == FR_OK) {
+    if (!(s = stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
+    else if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing the stored SVM");
+  }
   if (st == FR_OK) st = bump_generation(g, err);
   st = end_write(g, st, err);
   if (st == FR_OK && n_removed) *n_removed = removed;
+  if (st == FR_OK && g->svm) svm_free_and_destroy_model(&g->svm);
+  return st;
+}
+
+/* Runs a checkpoint that must complete: SQLITE_BUSY in its result row means
+ * a reader kept part of the log alive. */
+static fr_status checkpoint(fr_gallery *g, fr_error *err) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(g->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL) != SQLITE_OK)
+    return db_fail(g, err, "checkpoint");
+  int rc = sqlite3_step(s), busy = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(g, err, "checkpoint");
+  if (busy)
+    return fr__fail(err, FR_E_IO, "gallery: another connection is reading; the log cannot be "
+                                  "emptied now (retry later)");
+  return FR_OK;
+}
+
+fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err) {
+  if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_vacuum: NULL gallery");
+  if (!sqlite3_get_autocommit(g->db))
+    return fr__fail(err, FR_E_INVALID, "fr_gallery_vacuum: a transaction is open");
+  fr_status st = checkpoint(g, err);
+  if (st == FR_OK) st = exec(g, "VACUUM", err);
+  if (st == FR_OK) st = checkpoint(g, err);
   return st;
 }
 
@@ -650,6 +752,82 @@ static fr_status ensure_view(fr_gallery *g, fr_error *err) {
   return FR_OK;
 }
 
+static void all_distances(fr_gallery *g, const float *query);
+
+/* The k nearest rows to query (Euclidean; ties by the lower face id) into
+ * rows/d2, through the int8 first pass when the gallery is large. */
+static fr_status nearest_rows(fr_gallery *g, const float *query, int k, size_t *rows, float *d2,
+                              size_t *n, fr_error *err) {
+  memcpy(g->query, query, (size_t)g->dim * sizeof(float));
+  if (g->n_rows >= FR__QINDEX_MIN_ROWS && !g->qix_built) {
+    fr_status st = fr__qindex_build(&g->qix, g->matrix, g->n_rows, g->dim, g->stride, err);
+    if (st != FR_OK) return st;
+    g->qcand = malloc(g->n_rows * sizeof *g->qcand);
+    if (!g->qcand) {
+      fr__qindex_free(&g->qix);
+      return fr__fail(err, FR_E_NOMEM, "out of memory for the search index");
+    }
+    g->qix_built = 1;
+  }
+  if (g->qix_built) {
+    *n = fr__qindex_topk(-1, &g->qix, g->matrix, g->stride, g->query, g->face_id, k, rows, d2,
+                         g->qcand, NULL);
+    return FR_OK;
+  }
+  /* A small gallery: one fp32 scan, keeping the k best rows by insertion
+   * into a sorted list (almost every row fails the first comparison). */
+  all_distances(g, query);
+  size_t m = 0;
+  for (size_t r = 0; r < g->n_rows; r++) {
+    float d = g->dist[r];
+    if (m == (size_t)k && (d > d2[m - 1] || (d == d2[m - 1] && g->face_id[r] >= g->face_id[rows[m - 1]])))
+      continue;
+    size_t j = m < (size_t)k ? m++ : (size_t)k - 1;
+    while (j > 0 && (d2[j - 1] > d || (d2[j - 1] == d && g->face_id[rows[j - 1]] > g->face_id[r]))) {
+      rows[j] = rows[j - 1];
+      d2[j] = d2[j - 1];
+      j--;
+    }
+    rows[j] = r;
+    d2[j] = d;
+  }
+  *n = m;
+  return FR_OK;
+}
+
+/* Builds the unit-length copies of the rows and of the people's mean
+ * directions (the cosine metric's matrix and centroids). */
+static fr_status ensure_unit(fr_gallery *g, fr_error *err) {
+  if (g->umatrix || g->n_rows == 0) return FR_OK;
+  g->umatrix = fr__aligned_calloc(g->n_rows * (size_t)g->stride * sizeof(float));
+  g->ucentroids = fr__aligned_calloc((size_t)(g->n_people ? g->n_people : 1) * g->stride * sizeof(float));
+  if (!g->umatrix || !g->ucentroids) {
+    fr__aligned_free(g->umatrix);
+    fr__aligned_free(g->ucentroids);
+    g->umatrix = g->ucentroids = NULL;
+    return fr__fail(err, FR_E_NOMEM, "out of memory for the cosine view");
+  }
+  for (size_t r = 0; r < g->n_rows; r++) {
+    const float *x = g->matrix + r * g->stride;
+    float *u = g->umatrix + r * g->stride, *c = g->ucentroids + (size_t)g->row_person[r] * g->stride;
+    double n2 = 0;
+    for (int d = 0; d < g->dim; d++) n2 += (double)x[d] * x[d];
+    double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
+    for (int d = 0; d < g->dim; d++) {
+      u[d] = (float)(x[d] * inv);
+      c[d] += u[d];
+    }
+  }
+  for (int i = 0; i < g->n_people; i++) {
+    float *c = g->ucentroids + (size_t)i * g->stride;
+    double n2 = 0;
+    for (int d = 0; d < g->dim; d++) n2 += (double)c[d] * c[d];
+    double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
+    for (int d = 0; d < g->dim; d++) c[d] = (float)(c[d] * inv);
+  }
+  return FR_OK;
+}
+
 /* Computes g->dist for query (padded into g->query). */
 static void all_distances(fr_gallery *g, const float *query) {
   memcpy(g->query, query, (size_t)g->dim * sizeof(float));
@@ -669,28 +847,19 @@ fr_status fr_gallery_search(fr_gallery *g, const float *query, int k, fr_match *
   if (!g || !query || k <= 0 || !out || !n_out)
     return fr__fail(err, FR_E_INVALID, "fr_gallery_search: bad argument");
   *n_out = 0;
+  if (k > FR_GALLERY_MAX_K)
+    return fr__fail(err, FR_E_LIMIT, "k = %d is over the limit of %d results", k, FR_GALLERY_MAX_K);
+  for (int d = 0; d < g->dim; d++)
+    if (!isfinite(query[d])) return fr__fail(err, FR_E_INVALID, "the query has a non-finite value");
   fr_status st = ensure_view(g, err);
   if (st != FR_OK) return st;
-  all_distances(g, query);
-  /* Keeps the k best rows by insertion into a sorted list: k is small in
-   * practice, and almost every row fails the first comparison. */
-  size_t *best = malloc((size_t)k * sizeof *best);
-  if (!best) return fr__fail(err, FR_E_NOMEM, "out of memory");
-  int n = 0;
-  for (size_t r = 0; r < g->n_rows; r++) {
-    float d = g->dist[r];
-    if (n == k && d >= g->dist[best[n - 1]]) continue;
-    int j = n < k ? n++ : k - 1;
-    while (j > 0 && g->dist[best[j - 1]] > d) {
-      best[j] = best[j - 1];
-      j--;
-    }
-    best[j] = r;
-  }
-  for (int i = 0; i < n; i++)
-    fill_match(g, g->row_person[best[i]], g->face_id[best[i]], g->dist[best[i]], &out[i]);
-  free(best);
-  *n_out = n;
+  size_t best[FR_GALLERY_MAX_K];
+  float d2[FR_GALLERY_MAX_K];
+  size_t n;
+  st = nearest_rows(g, query, k, best, d2, &n, err);
+  if (st != FR_OK) return st;
+  for (size_t i = 0; i < n; i++) fill_match(g, g->row_person[best[i]], g->face_id[best[i]], d2[i], &out[i]);
+  *n_out = (int)n;
   return FR_OK;
 }
 
@@ -869,12 +1038,54 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
   if (o.classifier == 0) o.classifier = FR_CLASSIFIER_NN;
   if (o.classifier < FR_CLASSIFIER_NN || o.classifier > FR_CLASSIFIER_SVM)
     return fr__fail(err, FR_E_INVALID, "unknown classifier %d", (int)o.classifier);
-  float thr = o.threshold > 0 ? o.threshold : g->threshold;
+  if (o.metric == 0) o.metric = FR_METRIC_EUCLIDEAN;
+  if (o.metric != FR_METRIC_EUCLIDEAN && o.metric != FR_METRIC_COSINE)
+    return fr__fail(err, FR_E_INVALID, "unknown metric %d", (int)o.metric);
+  if (k > FR_GALLERY_MAX_K)
+    return fr__fail(err, FR_E_LIMIT, "k = %d is over the limit of %d results", k, FR_GALLERY_MAX_K);
+  int cosine = o.metric == FR_METRIC_COSINE;
+  float thr = o.threshold > 0 ? o.threshold : cosine ? g->cos_threshold : g->threshold;
+  if (!(thr > 0))
+    return fr__fail(err, FR_E_INVALID,
+                    "no cosine threshold is recorded in this gallery: pass one "
+                    "(fr_identify_options.threshold, --threshold) or record it with "
+                    "fr_gallery_set_threshold");
+  for (int d = 0; d < g->dim; d++)
+    if (!isfinite(query[d])) return fr__fail(err, FR_E_INVALID, "the query has a non-finite value");
   fr_status st = ensure_view(g, err);
   if (st != FR_OK) return st;
   if (g->n_people == 0) return FR_OK;
-  for (int d = 0; d < g->dim; d++)
-    if (!isfinite(query[d])) return fr__fail(err, FR_E_INVALID, "the query has a non-finite value");
+  /* Cosine distance is half the squared Euclidean distance of the unit-length
+   * vectors, so the same kernels serve both metrics. */
+  float uq[4096];
+  const float *raw_query = query; /* the SVM was trained on the raw descriptors */
+  const float *mat = g->matrix, *cen = g->centroids;
+  if (cosine) {
+    double n2 = 0;
+    for (int d = 0; d < g->dim; d++) n2 += (double)query[d] * query[d];
+    if (!(n2 > 0)) return fr__fail(err, FR_E_INVALID, "a zero-length query has no cosine distance");
+    if (g->dim > 4096) return fr__fail(err, FR_E_UNSUPPORTED, "cosine: descriptors over 4096-d");
+    for (int d = 0; d < g->dim; d++) uq[d] = (float)(query[d] / sqrt(n2));
+    query = uq;
+    st = ensure_unit(g, err);
+    if (st != FR_OK) return st;
+    mat = g->umatrix;
+    cen = g->ucentroids;
+  }
+  /* Nearest neighbour and one answer: the nearest row, through the fast
+   * exact search when the gallery is large (Euclidean only: the int8 copy is
+   * of the raw matrix). */
+  if (o.classifier == FR_CLASSIFIER_NN && k == 1 && !cosine && g->n_rows >= FR__QINDEX_MIN_ROWS) {
+    size_t row;
+    float d2;
+    size_t n1 = 0;
+    st = nearest_rows(g, query, 1, &row, &d2, &n1, err);
+    if (st != FR_OK) return st;
+    fill_match(g, g->row_person[row], g->face_id[row], d2, &top[0]);
+    *n_top = 1;
+    *known = top[0].distance <= thr;
+    return FR_OK;
+  }
   ranked *rk = malloc((size_t)g->n_people * sizeof *rk);
   if (!rk) return fr__fail(err, FR_E_NOMEM, "out of memory");
   /* Every classifier reports the distance to the person's nearest
@@ -892,11 +1103,12 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
       free(rk);
       return fr__fail(err, FR_E_NOMEM, "out of memory");
     }
-    fr__sqdist_rows(-1, g->centroids, (size_t)g->n_people, g->stride, g->query, d2);
+    fr__sqdist_rows(-1, cen, (size_t)g->n_people, g->stride, g->query, d2);
     for (int i = 0; i < g->n_people; i++) rk[i].dist2 = g->people[i].n_rows ? d2[i] : INFINITY;
     free(d2);
   } else {
-    all_distances(g, query);
+    memcpy(g->query, query, (size_t)g->dim * sizeof(float));
+    fr__sqdist_rows(-1, mat, g->n_rows, g->stride, g->query, g->dist);
     for (size_t r = 0; r < g->n_rows; r++) {
       ranked *p = &rk[g->row_person[r]];
       if (g->dist[r] < p->dist2) p->dist2 = g->dist[r], p->face_id = g->face_id[r];
@@ -926,7 +1138,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
         free(labels), free(prob), free(x), free(rk);
         return fr__fail(err, FR_E_NOMEM, "out of memory");
       }
-      for (int d = 0; d < g->dim; d++) x[d].index = d + 1, x[d].value = query[d];
+      for (int d = 0; d < g->dim; d++) x[d].index = d + 1, x[d].value = raw_query[d];
       x[g->dim].index = -1;
       svm_get_labels(g->svm, labels);
       svm_predict_probability(g->svm, x, prob);
@@ -950,6 +1162,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
   int n = k < g->n_people ? k : g->n_people;
   for (int i = 0; i < n; i++) {
     fill_match(g, rk[i].person, rk[i].face_id, rk[i].dist2, &top[i]);
+    if (cosine) top[i].distance = isfinite(rk[i].dist2) ? 0.5f * rk[i].dist2 : INFINITY;
     top[i].probability = rk[i].probability;
   }
   *n_top = n;

@@ -20,7 +20,17 @@ typedef enum {
   OP_AVGPOOL,
   OP_PAD,
   OP_MEAN,
-  OP_ACT
+  OP_ACT,
+  /* General ops for imported graphs (nn.h, "general tensor ops"). */
+  OP_BINARY,
+  OP_UNARY,
+  OP_PRELU,
+  OP_SOFTMAX,
+  OP_REDUCE,
+  OP_CONCAT,
+  OP_RESHAPE,
+  OP_RESIZE,
+  OP_PAD_FULL
 } op_kind;
 
 typedef struct node {
@@ -36,6 +46,14 @@ typedef struct node {
   int pad_bottom, pad_right, pad_channels;
   float *w; /* packed weights (owned) */
   float *b; /* bias (owned) or NULL */
+  /* General ops: the operator, axis or flags, the constant operand's shape
+   * (OP_BINARY with nin == 1; the constant is w), the fixed output size of
+   * a reshape or resize, and the six padding amounts of OP_PAD_FULL. */
+  int sub, axis, flags;
+  int kshape[3];
+  int oh, ow;
+  int pads[6];
+  float beta;
 } node;
 
 struct fr__graph {
@@ -178,7 +196,7 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   nd->act = act;
   nd->alpha = alpha;
   nd->residual = residual;
-  nd->w = g->k->pack_conv(w_hwio, kh, kw, cin, cout);
+  nd->w = g->k->pack_conv(w_hwio, kh, kw, cin, cout, stride);
   if (!nd->w) return gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
   if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout))) return -1;
   return nd->out;
@@ -220,7 +238,7 @@ int fr__fc(fr__graph *g, int x, const float *w, const float *bias, int in, int o
   nd->cout = out;
   nd->act = act;
   nd->alpha = alpha;
-  nd->w = g->k->pack_conv(w, 1, 1, in, out);
+  nd->w = g->k->pack_conv(w, 1, 1, in, out, 1);
   if (!nd->w) return gfail(g, FR_E_NOMEM, "out of memory packing weights", out);
   if (bias && !(nd->b = copy_floats(g, bias, (size_t)out))) return -1;
   return nd->out;
@@ -299,6 +317,152 @@ int fr__activate(fr__graph *g, int x, fr__act act, float alpha) {
   return nd->out;
 }
 
+/* ---- general ops ---- */
+
+/* A one-input node of a general op, or NULL (error recorded). */
+static node *unary_node(fr__graph *g, op_kind op, int x, int channels, const char *what) {
+  if (g->failed) return NULL;
+  if (!valid_tensor(g, x)) {
+    gfail(g, FR_E_INVALID, what, x);
+    return NULL;
+  }
+  node *nd = new_node(g, op, channels);
+  if (!nd) return NULL;
+  nd->in[0] = x;
+  nd->nin = 1;
+  return nd;
+}
+
+/* Channels of a broadcast result, or 0 if the two cannot broadcast. */
+static int bcast_channels(int a, int b) { return a == b || b == 1 ? a : (a == 1 ? b : 0); }
+
+int fr__binary(fr__graph *g, fr__binop op, int a, int b, fr__act act, float alpha) {
+  if (g->failed) return -1;
+  if (!valid_tensor(g, a) || !valid_tensor(g, b) || (int)op < 0 || op > FR__BIN_MIN)
+    return gfail(g, FR_E_INVALID, "bad binary op arguments", a);
+  int c = bcast_channels(g->chan[a], g->chan[b]);
+  if (!c) return gfail(g, FR_E_INVALID, "binary op channel mismatch", g->chan[b]);
+  node *nd = new_node(g, OP_BINARY, c);
+  if (!nd) return -1;
+  nd->in[0] = a;
+  nd->in[1] = b;
+  nd->nin = 2;
+  nd->sub = (int)op;
+  nd->act = act;
+  nd->alpha = alpha;
+  return nd->out;
+}
+
+int fr__binary_const(fr__graph *g, fr__binop op, int x, const float *k, int kh, int kw, int kc,
+                     int k_first, fr__act act, float alpha) {
+  if (g->failed) return -1;
+  if (!k || kh <= 0 || kw <= 0 || kc <= 0 || (int)op < 0 || op > FR__BIN_MIN ||
+      (size_t)kh * kw * kc > ((size_t)1 << 28))
+    return gfail(g, FR_E_INVALID, "bad constant operand", x);
+  int c = valid_tensor(g, x) ? bcast_channels(g->chan[x], kc) : 0;
+  node *nd = unary_node(g, OP_BINARY, x, c > 0 ? c : 1, "bad binary op input");
+  if (!nd) return -1;
+  if (!c) return gfail(g, FR_E_INVALID, "binary op channel mismatch", kc);
+  nd->sub = (int)op;
+  nd->flags = k_first;
+  nd->kshape[0] = kh;
+  nd->kshape[1] = kw;
+  nd->kshape[2] = kc;
+  nd->act = act;
+  nd->alpha = alpha;
+  if (!(nd->w = copy_floats(g, k, (size_t)kh * kw * kc))) return -1;
+  return nd->out;
+}
+
+int fr__unary(fr__graph *g, int x, fr__unop op) {
+  if ((int)op < 0 || op > FR__UN_SIGMOID) return gfail(g, FR_E_INVALID, "bad unary op", (int)op);
+  node *nd = unary_node(g, OP_UNARY, x, fr__channels(g, x), "bad unary op input");
+  if (!nd) return -1;
+  nd->sub = (int)op;
+  return nd->out;
+}
+
+int fr__prelu(fr__graph *g, int x, const float *alpha) {
+  if (!alpha) return gfail(g, FR_E_INVALID, "prelu without slopes", x);
+  node *nd = unary_node(g, OP_PRELU, x, fr__channels(g, x), "bad prelu input");
+  if (!nd) return -1;
+  if (!(nd->w = copy_floats(g, alpha, (size_t)g->chan[x]))) return -1;
+  return nd->out;
+}
+
+int fr__softmax(fr__graph *g, int x, float beta) {
+  node *nd = unary_node(g, OP_SOFTMAX, x, fr__channels(g, x), "bad softmax input");
+  if (!nd) return -1;
+  nd->beta = beta;
+  return nd->out;
+}
+
+int fr__reduce(fr__graph *g, int x, int axis, int is_max) {
+  if (axis < FR__AXIS_H || axis > FR__AXIS_C) return gfail(g, FR_E_INVALID, "bad reduce axis", axis);
+  node *nd = unary_node(g, OP_REDUCE, x, axis == FR__AXIS_C ? 1 : fr__channels(g, x),
+                        "bad reduce input");
+  if (!nd) return -1;
+  nd->axis = axis;
+  nd->flags = is_max != 0;
+  return nd->out;
+}
+
+int fr__concat(fr__graph *g, const int *xs, int n, int axis) {
+  if (g->failed) return -1;
+  if (n < 2 || n > FR__MAX_IN) return gfail(g, FR_E_INVALID, "concat needs 2..8 inputs", n);
+  if (axis < FR__AXIS_H || axis > FR__AXIS_C)
+    return gfail(g, FR_E_INVALID, "bad concat axis", axis);
+  int c = 0;
+  for (int i = 0; i < n; i++) {
+    if (!valid_tensor(g, xs[i])) return gfail(g, FR_E_INVALID, "bad concat input", i);
+    if (axis != FR__AXIS_C && g->chan[xs[i]] != g->chan[xs[0]])
+      return gfail(g, FR_E_INVALID, "concat channel mismatch", i);
+    c = axis == FR__AXIS_C ? c + g->chan[xs[i]] : g->chan[xs[0]];
+    if (c > (1 << 24)) return gfail(g, FR_E_INVALID, "concat too wide", c);
+  }
+  node *nd = new_node(g, OP_CONCAT, c);
+  if (!nd) return -1;
+  memcpy(nd->in, xs, (size_t)n * sizeof *xs);
+  nd->nin = n;
+  nd->axis = axis;
+  return nd->out;
+}
+
+int fr__reshape(fr__graph *g, int x, int h, int w, int c) {
+  if (h <= 0 || w <= 0 || c <= 0) return gfail(g, FR_E_INVALID, "bad reshape size", h);
+  node *nd = unary_node(g, OP_RESHAPE, x, c, "bad reshape input");
+  if (!nd) return -1;
+  nd->oh = h;
+  nd->ow = w;
+  return nd->out;
+}
+
+int fr__resize_bilinear(fr__graph *g, int x, int oh, int ow, int align_corners,
+                        int half_pixel_centers) {
+  if (oh <= 0 || ow <= 0) return gfail(g, FR_E_INVALID, "bad resize size", oh);
+  node *nd = unary_node(g, OP_RESIZE, x, fr__channels(g, x), "bad resize input");
+  if (!nd) return -1;
+  nd->oh = oh;
+  nd->ow = ow;
+  nd->flags = (align_corners ? 1 : 0) | (half_pixel_centers ? 2 : 0);
+  return nd->out;
+}
+
+int fr__pad_full(fr__graph *g, int x, int top, int bottom, int left, int right, int c_front,
+                 int c_back) {
+  const int limit = 1 << 20;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0 || c_front < 0 || c_back < 0 ||
+      top > limit || bottom > limit || left > limit || right > limit || c_front > limit ||
+      c_back > limit)
+    return gfail(g, FR_E_INVALID, "bad padding", top);
+  node *nd = unary_node(g, OP_PAD_FULL, x, fr__channels(g, x) + c_front + c_back,
+                        "bad pad input");
+  if (!nd) return -1;
+  int p[6] = {top, bottom, left, right, c_front, c_back};
+  memcpy(nd->pads, p, sizeof p);
+  return nd->out;
+}
+
 int fr__output(fr__graph *g, int x) {
   if (g->failed) return -1;
   if (!valid_tensor(g, x)) return gfail(g, FR_E_INVALID, "bad output tensor", x);
@@ -320,9 +484,63 @@ fr_status fr__graph_finish(fr__graph *g, fr_error *err) {
 
 int fr__channels(const fr__graph *g, int x) { return valid_tensor(g, x) ? g->chan[x] : 0; }
 
+int fr__graph_nodes(const fr__graph *g) { return g->n_nodes; }
+
 const fr__kernels *fr__graph_kernels(const fr__graph *g) { return g->k; }
 
 uint64_t fr__graph_uid(const fr__graph *g) { return g->uid; }
+
+int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info) {
+  if (!g->finished || i < 0 || i >= g->n_nodes) return 0;
+  const node *nd = &g->nodes[i];
+  /* Spelled out rather than cast, so that op_kind may grow or be reordered
+   * without changing what model files call each op. */
+  static const struct {
+    op_kind k;
+    fr__node_op o;
+  } map[] = {{OP_CONV, FR__NODE_CONV},       {OP_DWCONV, FR__NODE_DWCONV},
+             {OP_FC, FR__NODE_FC},           {OP_ADD, FR__NODE_ADD},
+             {OP_MAXPOOL, FR__NODE_MAXPOOL}, {OP_AVGPOOL, FR__NODE_AVGPOOL},
+             {OP_PAD, FR__NODE_PAD},         {OP_MEAN, FR__NODE_MEAN},
+             {OP_ACT, FR__NODE_ACT},         {OP_BINARY, FR__NODE_BINARY},
+             {OP_UNARY, FR__NODE_UNARY},     {OP_PRELU, FR__NODE_PRELU},
+             {OP_SOFTMAX, FR__NODE_SOFTMAX}, {OP_REDUCE, FR__NODE_REDUCE},
+             {OP_CONCAT, FR__NODE_CONCAT},   {OP_RESHAPE, FR__NODE_RESHAPE},
+             {OP_RESIZE, FR__NODE_RESIZE},   {OP_PAD_FULL, FR__NODE_PAD_FULL}};
+  size_t m = 0;
+  while (m < sizeof map / sizeof map[0] && map[m].k != nd->op) m++;
+  if (m == sizeof map / sizeof map[0]) return 0;
+  memset(info, 0, sizeof *info);
+  info->op = map[m].o;
+  memcpy(info->in, nd->in, sizeof nd->in);
+  info->nin = nd->nin;
+  info->out = nd->out;
+  info->residual = nd->residual;
+  info->kh = nd->kh, info->kw = nd->kw, info->cin = nd->cin, info->cout = nd->cout;
+  info->stride = nd->stride;
+  info->pad = nd->pad;
+  info->act = nd->act;
+  info->alpha = nd->alpha;
+  info->beta = nd->beta;
+  info->pad_bottom = nd->pad_bottom, info->pad_right = nd->pad_right;
+  info->pad_channels = nd->pad_channels;
+  info->sub = nd->sub, info->axis = nd->axis, info->flags = nd->flags;
+  memcpy(info->kshape, nd->kshape, sizeof nd->kshape);
+  info->oh = nd->oh, info->ow = nd->ow;
+  memcpy(info->pads, nd->pads, sizeof nd->pads);
+  info->w = nd->w;
+  info->b = nd->b;
+  return 1;
+}
+
+int fr__graph_input(const fr__graph *g) { return g->input; }
+
+int fr__graph_outputs(const fr__graph *g, int outs[8]) {
+  memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof *outs);
+  return g->n_outputs;
+}
+
+const char *fr__graph_name(const fr__graph *g) { return g->name; }
 
 /* ---- shapes ------------------------------------------------------------- */
 
@@ -391,10 +609,84 @@ static int infer_shapes(const fr__graph *g, shape in, shape *sh, fr_error *err) 
       o.h = o.w = 1;
       break;
     case OP_ACT: break;
+    case OP_BINARY: {
+      shape b = nd->nin == 2 ? sh[nd->in[1]]
+                             : (shape){1, nd->kshape[0], nd->kshape[1], nd->kshape[2]};
+      int da[4] = {a.n, a.h, a.w, a.c}, db[4] = {b.n, b.h, b.w, b.c}, dy[4];
+      for (int d = 0; d < 4; d++) {
+        dy[d] = da[d] == db[d] || db[d] == 1 ? da[d] : (da[d] == 1 ? db[d] : -1);
+        if (dy[d] < 0) {
+          fr__fail(err, FR_E_INVALID, "%s: cannot broadcast %dx%dx%dx%d with %dx%dx%dx%d",
+                   g->name, a.n, a.h, a.w, a.c, b.n, b.h, b.w, b.c);
+          return 0;
+        }
+      }
+      o = (shape){dy[0], dy[1], dy[2], dy[3]};
+      break;
+    }
+    case OP_UNARY:
+    case OP_PRELU:
+    case OP_SOFTMAX: break;
+    case OP_REDUCE:
+      if (nd->axis == FR__AXIS_H) o.h = 1;
+      if (nd->axis == FR__AXIS_W) o.w = 1;
+      if (nd->axis == FR__AXIS_C) o.c = 1;
+      break;
+    case OP_CONCAT:
+      for (int j = 1; j < nd->nin; j++) {
+        shape b = sh[nd->in[j]];
+        int ok = b.n == a.n && (nd->axis == FR__AXIS_H || b.h == a.h) &&
+                 (nd->axis == FR__AXIS_W || b.w == a.w) && (nd->axis == FR__AXIS_C || b.c == a.c);
+        if (!ok) {
+          fr__fail(err, FR_E_INVALID, "%s: concat of %dx%dx%d and %dx%dx%d", g->name, a.h, a.w,
+                   a.c, b.h, b.w, b.c);
+          return 0;
+        }
+        if (nd->axis == FR__AXIS_H) o.h += b.h;
+        if (nd->axis == FR__AXIS_W) o.w += b.w;
+      }
+      o.c = g->chan[nd->out];
+      break;
+    case OP_RESHAPE:
+      if ((size_t)a.h * a.w * a.c != (size_t)nd->oh * nd->ow * g->chan[nd->out]) {
+        fr__fail(err, FR_E_INVALID, "%s: cannot reshape %dx%dx%d to %dx%dx%d", g->name, a.h, a.w,
+                 a.c, nd->oh, nd->ow, g->chan[nd->out]);
+        return 0;
+      }
+      o.h = nd->oh;
+      o.w = nd->ow;
+      o.c = g->chan[nd->out];
+      break;
+    case OP_RESIZE:
+      o.h = nd->oh;
+      o.w = nd->ow;
+      break;
+    case OP_PAD_FULL:
+      /* Sums in 64 bits: the size check below must see an overflow. */
+      if ((long long)a.h + nd->pads[0] + nd->pads[1] > (1 << 24) ||
+          (long long)a.w + nd->pads[2] + nd->pads[3] > (1 << 24)) {
+        fr__fail(err, FR_E_LIMIT, "%s: padding makes a tensor too large", g->name);
+        return 0;
+      }
+      o.h = a.h + nd->pads[0] + nd->pads[1];
+      o.w = a.w + nd->pads[2] + nd->pads[3];
+      o.c = g->chan[nd->out];
+      break;
     }
     if (o.h <= 0 || o.w <= 0) {
       fr__fail(err, FR_E_INVALID, "%s: input %dx%d is too small for this network", g->name, in.h,
                in.w);
+      return 0;
+    }
+    /* Imported graphs can declare sizes whose product overflows size_t
+     * (a resize to 2^24 x 2^24 of 2^24 channels); such a count must be an
+     * error here, before the planner multiplies it out. */
+    /* Every side also stays <= 2^24, so that the next node's int arithmetic
+     * (a concatenation of 8 along H, a pad, a SAME window) cannot overflow. */
+    if ((double)o.n * o.h * o.w * o.c > (double)((size_t)1 << 40) || o.h > (1 << 24) ||
+        o.w > (1 << 24)) {
+      fr__fail(err, FR_E_LIMIT, "%s: input %dx%d needs too much activation memory", g->name,
+               in.h, in.w);
       return 0;
     }
     if (nd->residual >= 0) {
@@ -605,11 +897,15 @@ typedef struct job {
   int ntasks;
   float *scratch;
   size_t scratch_floats;
+  int is_max; /* pooling: 1 max, 0 average */
 } job;
 
 static void conv_task(void *arg, int task, int thread) {
   job *j = arg;
-  j->k->conv_run(&j->a, task, j->ntasks, j->scratch + (size_t)thread * j->scratch_floats);
+  /* Kernels without scratch (the scalar set) leave it NULL, and NULL + 0 is
+   * undefined behaviour that UBSan under clang reports. */
+  float *scratch = j->scratch ? j->scratch + (size_t)thread * j->scratch_floats : NULL;
+  j->k->conv_run(&j->a, task, j->ntasks, scratch);
 }
 
 static void dw_task(void *arg, int task, int thread) {
@@ -618,70 +914,15 @@ static void dw_task(void *arg, int task, int thread) {
   j->k->dw_run(&j->a, task, j->ntasks);
 }
 
-/* o = max(o, in) elementwise, written so that it vectorises. */
-static void max_into(float *o, const float *in, int n) {
-  for (int c = 0; c < n; c++) o[c] = in[c] > o[c] ? in[c] : o[c];
+static void pool_task(void *arg, int task, int thread) {
+  (void)thread;
+  job *j = arg;
+  j->k->pool_run(&j->a, j->is_max, task, j->ntasks);
 }
 
 /* y = a + b elementwise; y may alias a. */
 static void add_into(float *y, const float *a, const float *b, size_t n) {
   for (size_t e = 0; e < n; e++) y[e] = a[e] + b[e];
-}
-
-static void run_pool(const float *x, float *y, shape si, shape so, const node *nd) {
-  int pt, pl;
-  window_out(si.h, nd->kh, nd->stride, nd->pad, &pt);
-  window_out(si.w, nd->kw, nd->stride, nd->pad, &pl);
-  int is_max = nd->op == OP_MAXPOOL;
-  for (int b = 0; b < so.n; b++)
-    for (int oy = 0; oy < so.h; oy++)
-      for (int ox = 0; ox < so.w; ox++) {
-        float *o = y + (((size_t)b * so.h + oy) * so.w + ox) * so.c;
-        int y0 = oy * nd->stride - pt, x0 = ox * nd->stride - pl;
-        int cnt = 0;
-        for (int c = 0; c < so.c; c++) o[c] = is_max ? -INFINITY : 0.f;
-        for (int ky = 0; ky < nd->kh; ky++) {
-          int iy = y0 + ky;
-          if (iy < 0 || iy >= si.h) continue;
-          for (int kx = 0; kx < nd->kw; kx++) {
-            int ix = x0 + kx;
-            if (ix < 0 || ix >= si.w) continue;
-            const float *in = x + (((size_t)b * si.h + iy) * si.w + ix) * si.c;
-            cnt++;
-            if (is_max)
-              max_into(o, in, so.c);
-            else
-              add_into(o, o, in, (size_t)so.c);
-          }
-        }
-        if (!is_max && cnt > 0) {
-          float inv = 1.f / (float)cnt;
-          for (int c = 0; c < so.c; c++) o[c] *= inv;
-        }
-      }
-}
-
-
-/* y = act(x); y may alias x. Each activation gets its own branch-free loop so
- * that it vectorises. */
-static void activate(float *y, const float *x, size_t n, fr__act act, float alpha) {
-  switch (act) {
-  case FR__ACT_RELU:
-    for (size_t e = 0; e < n; e++) y[e] = x[e] > 0.f ? x[e] : 0.f;
-    break;
-  case FR__ACT_RELU6:
-    for (size_t e = 0; e < n; e++) {
-      float v = x[e] > 0.f ? x[e] : 0.f;
-      y[e] = v < 6.f ? v : 6.f;
-    }
-    break;
-  case FR__ACT_LEAKY:
-    for (size_t e = 0; e < n; e++) y[e] = x[e] < 0.f ? alpha * x[e] : x[e];
-    break;
-  default:
-    if (y != x) memmove(y, x, n * sizeof(float));
-    break;
-  }
 }
 
 void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
@@ -719,12 +960,20 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
       const float *x1 = p->arena + p->off[nd->in[1]];
       add_into(y, x, x1, count);
       for (int k = 2; k < nd->nin; k++) add_into(y, y, p->arena + p->off[nd->in[k]], count);
-      activate(y, y, count, nd->act, nd->alpha);
+      g->k->act_run(y, y, count, nd->act, nd->alpha);
       break;
     }
-    case OP_ACT: activate(y, x, count, nd->act, nd->alpha); break;
+    case OP_ACT: g->k->act_run(y, x, count, nd->act, nd->alpha); break;
     case OP_MAXPOOL:
-    case OP_AVGPOOL: run_pool(x, y, si, so, nd); break;
+    case OP_AVGPOOL: {
+      job j;
+      j.k = g->k;
+      conv_args(nd, p->sh, x, y, NULL, &j.a);
+      j.is_max = nd->op == OP_MAXPOOL;
+      j.ntasks = g->k->dw_tasks(&j.a, nthreads);
+      fr__pool_run(nthreads > 1 ? pool : NULL, j.ntasks, pool_task, &j);
+      break;
+    }
     case OP_PAD:
       memset(y, 0, count * sizeof(float));
       for (int b = 0; b < si.n; b++)
@@ -744,6 +993,53 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
         for (int c = 0; c < si.c; c++) o[c] *= inv;
       }
       break;
+    case OP_BINARY: {
+      int da[4] = {si.n, si.h, si.w, si.c}, dy[4] = {so.n, so.h, so.w, so.c}, db[4];
+      const float *xb;
+      if (nd->nin == 2) {
+        shape sb = p->sh[nd->in[1]];
+        db[0] = sb.n, db[1] = sb.h, db[2] = sb.w, db[3] = sb.c;
+        xb = p->arena + p->off[nd->in[1]];
+      } else {
+        db[0] = 1, db[1] = nd->kshape[0], db[2] = nd->kshape[1], db[3] = nd->kshape[2];
+        xb = nd->w;
+      }
+      if (nd->nin == 1 && nd->flags)
+        fr__op_binary((fr__binop)nd->sub, xb, db, x, da, y, dy);
+      else
+        fr__op_binary((fr__binop)nd->sub, x, da, xb, db, y, dy);
+      g->k->act_run(y, y, count, nd->act, nd->alpha);
+      break;
+    }
+    case OP_UNARY: fr__op_unary((fr__unop)nd->sub, x, y, count); break;
+    case OP_PRELU: fr__op_prelu(x, y, count / (size_t)so.c, so.c, nd->w); break;
+    case OP_SOFTMAX: fr__op_softmax(x, y, count / (size_t)so.c, so.c, nd->beta); break;
+    case OP_REDUCE: {
+      int dx[4] = {si.n, si.h, si.w, si.c};
+      fr__op_reduce(x, dx, nd->axis, nd->flags, y);
+      break;
+    }
+    case OP_CONCAT: {
+      const float *xs[FR__MAX_IN];
+      int shapes[FR__MAX_IN][4];
+      for (int k = 0; k < nd->nin; k++) {
+        shape s = p->sh[nd->in[k]];
+        xs[k] = p->arena + p->off[nd->in[k]];
+        shapes[k][0] = s.n, shapes[k][1] = s.h, shapes[k][2] = s.w, shapes[k][3] = s.c;
+      }
+      fr__op_concat(xs, (const int(*)[4])shapes, nd->nin, nd->axis, y);
+      break;
+    }
+    case OP_RESHAPE: memcpy(y, x, count * sizeof(float)); break;
+    case OP_RESIZE:
+    case OP_PAD_FULL: {
+      int dx[4] = {si.n, si.h, si.w, si.c}, dy[4] = {so.n, so.h, so.w, so.c};
+      if (nd->op == OP_RESIZE)
+        fr__op_resize_bilinear(x, dx, y, dy, nd->flags & 1, (nd->flags & 2) != 0);
+      else
+        fr__op_pad(x, dx, y, dy, nd->pads[0], nd->pads[2], nd->pads[4]);
+      break;
+    }
     }
   }
 }

@@ -53,23 +53,38 @@ typedef struct fr__conv_args {
  */
 typedef struct fr__kernels {
   const char *name;
-  /* Packs HWIO weights [kh][kw][cin][cout] into the kernel's layout (returns
-   * an fr__aligned_alloc block, or NULL on allocation failure). */
-  float *(*pack_conv)(const float *hwio, int kh, int kw, int cin, int cout);
+  /* Packs HWIO weights [kh][kw][cin][cout] of a convolution with this
+   * stride into the kernel's layout (returns an fr__aligned_alloc block, or
+   * NULL on allocation failure). */
+  float *(*pack_conv)(const float *hwio, int kh, int kw, int cin, int cout, int stride);
   size_t (*conv_scratch)(const fr__conv_args *a);
   int (*conv_tasks)(const fr__conv_args *a, int nthreads);
   void (*conv_run)(const fr__conv_args *a, int task, int ntasks, float *scratch);
   /* Depthwise weights stay [kh][kw][c]. */
   int (*dw_tasks)(const fr__conv_args *a, int nthreads);
   void (*dw_run)(const fr__conv_args *a, int task, int ntasks);
+  /* Max (is_max = 1) or average pooling over a kh x kw window, described like
+   * a depthwise convolution without weights, bias or activation; average
+   * pooling divides by the number of in-bounds elements (TensorFlow SAME).
+   * Split into dw_tasks(a, nthreads) tasks. */
+  void (*pool_run)(const fr__conv_args *a, int is_max, int task, int ntasks);
+  /* y[i] = act(x[i]) for i < n; y may equal x. */
+  void (*act_run)(float *y, const float *x, size_t n, fr__act act, float alpha);
 } fr__kernels;
 
 extern const fr__kernels fr__kernels_scalar;
 #if defined(__x86_64__) || defined(__i386__)
 extern const fr__kernels fr__kernels_avx2;
 #endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* AVX-512F convolutions (src/nn/kernels/avx512); only for CPUs that have it.
+ * Built with GCC's target pragma, so not with other compilers. */
+extern const fr__kernels fr__kernels_avx512;
+#define FR__HAVE_AVX512_KERNELS 1
+#endif
 
-/* The best kernel set this CPU supports (FACEREC_KERNELS=scalar forces scalar). */
+/* The best kernel set this CPU supports (FACEREC_KERNELS=scalar, avx2 or avx512
+ * forces one; a set the CPU lacks is not chosen). */
 const fr__kernels *fr__kernels_best(void);
 
 /* ---- thread pool (src/core/pool.c) ------------------------------------ */
@@ -123,6 +138,73 @@ int fr__mean(fr__graph *g, int x);
 /* Elementwise activation on its own (for graphs that need it unfused). */
 int fr__activate(fr__graph *g, int x, fr__act act, float alpha);
 
+/* ---- general tensor ops (for imported graphs; loops in src/nn/ops.c) ---- */
+
+/* Elementwise binary operators and unary functions. */
+typedef enum { FR__BIN_ADD, FR__BIN_SUB, FR__BIN_MUL, FR__BIN_DIV, FR__BIN_MAX, FR__BIN_MIN } fr__binop;
+typedef enum {
+  FR__UN_NEG,
+  FR__UN_ABS,
+  FR__UN_EXP,
+  FR__UN_RELU,
+  FR__UN_RELU6,
+  FR__UN_RELU1, /* clamp to [-1, 1] */
+  FR__UN_TANH,
+  FR__UN_SIGMOID
+} fr__unop;
+
+/* Axes of an NHWC tensor that ops below can work along. */
+enum { FR__AXIS_H = 1, FR__AXIS_W = 2, FR__AXIS_C = 3 };
+
+/* y = act(a op b) with broadcasting: in each of n, h, w, c the two sizes are
+ * equal or one of them is 1 (checked at plan time). */
+int fr__binary(fr__graph *g, fr__binop op, int a, int b, fr__act act, float alpha);
+
+/* y = act(x op k), or act(k op x) if k_first, with a constant k of shape
+ * [1, kh, kw, kc] (copied) broadcast the same way. */
+int fr__binary_const(fr__graph *g, fr__binop op, int x, const float *k, int kh, int kw, int kc,
+                     int k_first, fr__act act, float alpha);
+
+int fr__unary(fr__graph *g, int x, fr__unop op);
+
+/* x < 0 ? alpha[c] * x : x with one slope per channel (copied). */
+int fr__prelu(fr__graph *g, int x, const float *alpha);
+
+/* Softmax of beta * x over the channels of each pixel. */
+int fr__softmax(fr__graph *g, int x, float beta);
+
+/* Max (is_max) or sum over one axis, keeping it with size 1. */
+int fr__reduce(fr__graph *g, int x, int axis, int is_max);
+
+/* Concatenation of n (2..8) tensors along an axis; the others must match. */
+int fr__concat(fr__graph *g, const int *xs, int n, int axis);
+
+/* The same values in row-major order viewed as [n, h, w, c]: the element
+ * count per batch item must stay h*w*c (checked at plan time). A copy. */
+int fr__reshape(fr__graph *g, int x, int h, int w, int c);
+
+/* Bilinear resize to oh x ow, TensorFlow's align_corners/half_pixel_centers. */
+int fr__resize_bilinear(fr__graph *g, int x, int oh, int ow, int align_corners,
+                        int half_pixel_centers);
+
+/* Zero padding on every side of H, W and C. */
+int fr__pad_full(fr__graph *g, int x, int top, int bottom, int left, int right, int c_front,
+                 int c_back);
+
+/* The scalar loops behind the ops above (src/nn/ops.c); shapes are
+ * {n, h, w, c}. Outputs never alias inputs. */
+void fr__op_binary(fr__binop op, const float *a, const int as[4], const float *b, const int bs[4],
+                   float *y, const int ys[4]);
+void fr__op_unary(fr__unop op, const float *x, float *y, size_t n);
+void fr__op_prelu(const float *x, float *y, size_t pixels, int c, const float *alpha);
+void fr__op_softmax(const float *x, float *y, size_t pixels, int c, float beta);
+void fr__op_reduce(const float *x, const int xs[4], int axis, int is_max, float *y);
+void fr__op_concat(const float *const *xs, const int (*shapes)[4], int n, int axis, float *y);
+void fr__op_resize_bilinear(const float *x, const int xs[4], float *y, const int ys[4],
+                            int align_corners, int half_pixel_centers);
+void fr__op_pad(const float *x, const int xs[4], float *y, const int ys[4], int top, int left,
+                int c_front);
+
 /* Marks a tensor as an output; returns its output index. */
 int fr__output(fr__graph *g, int x);
 
@@ -132,6 +214,9 @@ fr_status fr__graph_finish(fr__graph *g, fr_error *err);
 /* Channels of a tensor (known at build time). */
 int fr__channels(const fr__graph *g, int x);
 
+/* Number of nodes (tests use it to see that fusion happened). */
+int fr__graph_nodes(const fr__graph *g);
+
 /* Multiply-adds per run at input n x h x w (for GFLOP/s figures). */
 double fr__graph_macs(const fr__graph *g, int n, int h, int w);
 
@@ -139,6 +224,45 @@ const fr__kernels *fr__graph_kernels(const fr__graph *g);
 
 /* A number no other graph of this process has, for caches keyed by graph. */
 uint64_t fr__graph_uid(const fr__graph *g);
+
+/* ---- describing a finished graph (for src/nn/model_file.c) -------------- */
+
+/* The builder a node came from. */
+typedef enum {
+  FR__NODE_CONV, FR__NODE_DWCONV, FR__NODE_FC, FR__NODE_ADD, FR__NODE_MAXPOOL,
+  FR__NODE_AVGPOOL, FR__NODE_PAD, FR__NODE_MEAN, FR__NODE_ACT, FR__NODE_BINARY,
+  FR__NODE_UNARY, FR__NODE_PRELU, FR__NODE_SOFTMAX, FR__NODE_REDUCE, FR__NODE_CONCAT,
+  FR__NODE_RESHAPE, FR__NODE_RESIZE, FR__NODE_PAD_FULL
+} fr__node_op;
+
+/*
+ * One node as its builder call made it, so that the call can be repeated:
+ * tensor ids of its inputs and output, the builder's arguments, and its
+ * weights. w is what the builder was given for DWCONV, BINARY with a constant
+ * (nin == 1) and PRELU; for CONV and FC it is the kernels' packed copy, which
+ * equals the HWIO input only for a graph built with a kernel set whose
+ * pack_conv copies (fr__kernels_record, model_file.h). Pointers stay valid
+ * while the graph lives.
+ */
+typedef struct fr__node_info {
+  fr__node_op op;
+  int in[8], nin, out, residual;
+  int kh, kw, cin, cout, stride;
+  fr__padding pad;
+  fr__act act;
+  float alpha, beta;
+  int pad_bottom, pad_right, pad_channels;
+  int sub, axis, flags, kshape[3], oh, ow, pads[6];
+  const float *w, *b;
+} fr__node_info;
+
+/* Fills *info for node i of a finished graph; 0 if i is out of range. */
+int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info);
+
+/* The input tensor, and the output tensors (returns their count, <= 8). */
+int fr__graph_input(const fr__graph *g);
+int fr__graph_outputs(const fr__graph *g, int outs[8]);
+const char *fr__graph_name(const fr__graph *g);
 
 /* ---- plans and running -------------------------------------------------- */
 

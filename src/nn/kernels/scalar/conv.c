@@ -4,10 +4,12 @@
  */
 #include "nn/nn.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static float *pack_identity(const float *hwio, int kh, int kw, int cin, int cout) {
+static float *pack_identity(const float *hwio, int kh, int kw, int cin, int cout, int stride) {
+  (void)stride;
   size_t n = (size_t)kh * kw * cin * cout;
   float *w = fr__aligned_alloc(n * sizeof(float));
   if (w) memcpy(w, hwio, n * sizeof(float));
@@ -83,6 +85,42 @@ static void dw_run(const fr__conv_args *a, int task, int ntasks) {
   }
 }
 
+static void pool_run(const fr__conv_args *a, int is_max, int task, int ntasks) {
+  int rows = a->n * a->oh;
+  int r0 = (int)((long)rows * task / ntasks), r1 = (int)((long)rows * (task + 1) / ntasks);
+  int c = a->cout;
+  for (int r = r0; r < r1; r++) {
+    int b = r / a->oh, oy = r % a->oh;
+    for (int ox = 0; ox < a->ow; ox++) {
+      float *o = a->out + (((size_t)b * a->oh + oy) * a->ow + ox) * c;
+      int cnt = 0;
+      for (int ch = 0; ch < c; ch++) o[ch] = is_max ? -INFINITY : 0.f;
+      for (int ky = 0; ky < a->kh; ky++) {
+        int iy = oy * a->stride - a->pad_top + ky;
+        if (iy < 0 || iy >= a->ih) continue;
+        for (int kx = 0; kx < a->kw; kx++) {
+          int ix = ox * a->stride - a->pad_left + kx;
+          if (ix < 0 || ix >= a->iw) continue;
+          const float *in = a->in + (((size_t)b * a->ih + iy) * a->iw + ix) * c;
+          cnt++;
+          for (int ch = 0; ch < c; ch++) {
+            if (is_max)
+              o[ch] = in[ch] > o[ch] ? in[ch] : o[ch];
+            else
+              o[ch] += in[ch];
+          }
+        }
+      }
+      if (!is_max && cnt > 0)
+        for (int ch = 0; ch < c; ch++) o[ch] /= (float)cnt;
+    }
+  }
+}
+
+static void act_run(float *y, const float *x, size_t n, fr__act act, float alpha) {
+  for (size_t i = 0; i < n; i++) y[i] = fr__apply_act(x[i], act, alpha);
+}
+
 const fr__kernels fr__kernels_scalar = {
     .name = "scalar",
     .pack_conv = pack_identity,
@@ -91,4 +129,6 @@ const fr__kernels fr__kernels_scalar = {
     .conv_run = conv_run,
     .dw_tasks = row_tasks,
     .dw_run = dw_run,
+    .pool_run = pool_run,
+    .act_run = act_run,
 };

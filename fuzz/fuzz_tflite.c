@@ -1,0 +1,13 @@
+/*
+ * fuzz_tflite.c - libFuzzer target: the TFLite importer fr__tflite_load; an input is a
+ * .tflite flatbuffer. A model that loads is planned and run at small sizes. The checks
+ * live in fuzz.h, shared with tests/test_regress.c.
+ */
+#define _GNU_SOURCE /* memfd_create, used by the LFW entry point in fuzz.h */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return fuzz_libfuzzer(FUZZ_TFLITE, data, size);
+}

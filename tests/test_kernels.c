@@ -1,0 +1,368 @@
+/*
+ * test_kernels.c - every SIMD kernel set against the scalar reference, called
+ * through the kernel table directly.
+ *
+ * Going around the graph lets these cases choose what a graph would never
+ * produce on its own: padding on one side only, a residual whose channel
+ * count differs from the input's, any split into tasks, and tasks run out of
+ * order (a task that read another task's output, or shared scratch, would
+ * show up as a mismatch). Shapes are odd on purpose so that every tail of the
+ * micro-kernels (rows, columns, window segments) is exercised.
+ */
+#include "check.h"
+#include "embed/embed_internal.h"
+#include "facerec.h"
+#include "nn/nn.h"
+
+static unsigned rng = 2024;
+static float frand(void) {
+  rng = rng * 1664525u + 1013904223u;
+  return (float)((rng >> 8) & 0xFFFF) / 32768.f - 1.f;
+}
+
+typedef struct kcase {
+  int n, ih, iw, cin, kh, kw, cout, stride, pad_top, pad_left, oh, ow;
+  fr__act act;
+  int residual;
+} kcase;
+
+/* Output size for a window with the given leading padding and total padding
+ * chosen so that the last window ends at most `extra` pixels past the input. */
+static int osize(int in, int k, int s, int lead, int extra) {
+  int span = in + lead + extra - k;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+typedef struct set_entry {
+  const fr__kernels *k;
+  int usable;
+} set_entry;
+
+static int n_sets;
+static set_entry sets[4];
+
+static void find_sets(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  sets[n_sets++] = (set_entry){&fr__kernels_avx2, avx2};
+#ifdef FR__HAVE_AVX512_KERNELS
+  sets[n_sets++] = (set_entry){&fr__kernels_avx512, avx2 && __builtin_cpu_supports("avx512f")};
+#endif
+#endif
+}
+
+/* Runs a convolution on kernel set k with the tasks for `threads` threads,
+ * in reverse order, each with its own scratch; returns the output. */
+static float *run_conv(const fr__kernels *k, const kcase *c, int depthwise, const float *in,
+                       const float *hwio, const float *bias, const float *res, int threads) {
+  fr__conv_args a = {0};
+  a.in = in;
+  a.n = c->n;
+  a.ih = c->ih;
+  a.iw = c->iw;
+  a.cin = c->cin;
+  a.oh = c->oh;
+  a.ow = c->ow;
+  a.cout = depthwise ? c->cin : c->cout;
+  a.kh = c->kh;
+  a.kw = c->kw;
+  a.stride = c->stride;
+  a.pad_top = c->pad_top;
+  a.pad_left = c->pad_left;
+  a.bias = bias;
+  a.residual = res;
+  a.act = c->act;
+  a.alpha = 0.1f;
+  size_t nout = (size_t)c->n * c->oh * c->ow * a.cout;
+  float *out = malloc(nout * sizeof(float) + 4);
+  /* Poison the output so that an element no task writes is caught. */
+  for (size_t i = 0; i < nout; i++) out[i] = NAN;
+  a.out = out;
+  float *packed = NULL;
+  if (depthwise) {
+    a.w = hwio;
+    int nt = k->dw_tasks(&a, threads);
+    for (int t = nt - 1; t >= 0; t--) k->dw_run(&a, t, nt);
+  } else {
+    packed = k->pack_conv(hwio, c->kh, c->kw, c->cin, c->cout, c->stride);
+    CHECK(packed != NULL);
+    a.w = packed;
+    size_t sf = k->conv_scratch(&a);
+    int nt = k->conv_tasks(&a, threads);
+    CHECK(nt >= 1);
+    for (int t = nt - 1; t >= 0; t--) {
+      /* A fresh scratch per task, filled with garbage: a kernel must not rely
+       * on what an earlier task left there or on zeroed memory. */
+      float *scratch = sf ? malloc(sf * sizeof(float)) : NULL;
+      for (size_t i = 0; i < sf; i++) scratch[i] = 1e30f;
+      k->conv_run(&a, t, nt, scratch);
+      free(scratch);
+    }
+  }
+  fr__aligned_free(packed);
+  return out;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - (double)b[i]);
+    if (!(d <= m)) m = d != d ? 1e30 : d;
+  }
+  return m;
+}
+
+static void test_case(const kcase *c, int depthwise) {
+  int cout = depthwise ? c->cin : c->cout;
+  size_t nin = (size_t)c->n * c->ih * c->iw * c->cin;
+  size_t nw = depthwise ? (size_t)c->kh * c->kw * c->cin : (size_t)c->kh * c->kw * c->cin * cout;
+  size_t nout = (size_t)c->n * c->oh * c->ow * cout;
+  float *in = malloc(nin * sizeof(float)), *w = malloc(nw * sizeof(float));
+  float *bias = malloc((size_t)cout * sizeof(float)), *res = malloc(nout * sizeof(float) + 4);
+  for (size_t i = 0; i < nin; i++) in[i] = frand();
+  for (size_t i = 0; i < nw; i++) w[i] = frand() * 0.5f;
+  for (int i = 0; i < cout; i++) bias[i] = frand();
+  for (size_t i = 0; i < nout; i++) res[i] = frand();
+  const float *r = c->residual && !depthwise ? res : NULL;
+  float *ref = run_conv(&fr__kernels_scalar, c, depthwise, in, w, bias, r, 1);
+  double tol = 1e-5 * (1 + (double)c->kh * c->kw * (depthwise ? 1 : c->cin));
+  for (int s = 0; s < n_sets; s++) {
+    if (!sets[s].usable) continue;
+    for (int threads = 1; threads <= 3; threads++) {
+      float *got = run_conv(sets[s].k, c, depthwise, in, w, bias, r, threads);
+      double d = max_diff(ref, got, nout);
+      CHECK_MSG(d < tol,
+                "%s dw=%d n%d %dx%dx%d k%dx%d s%d pad %d,%d -> %dx%dx%d act %d res %d threads %d: "
+                "max diff %g",
+                sets[s].k->name, depthwise, c->n, c->ih, c->iw, c->cin, c->kh, c->kw, c->stride,
+                c->pad_top, c->pad_left, c->oh, c->ow, cout, c->act, c->residual, threads, d);
+      free(got);
+    }
+  }
+  free(ref);
+  free(in);
+  free(w);
+  free(bias);
+  free(res);
+}
+
+/* A convolution case: padding lead/extra per axis decide the output size. */
+static kcase mk(int n, int ih, int iw, int cin, int kh, int kw, int cout, int stride, int pt,
+                int pl, int extra, fr__act act, int residual) {
+  kcase c = {n, ih, iw, cin, kh, kw, cout, stride, pt, pl, 0, 0, act, residual};
+  c.oh = osize(ih, kh, stride, pt, extra);
+  c.ow = osize(iw, kw, stride, pl, extra);
+  return c;
+}
+
+static void test_convolutions(void) {
+  static const int couts[] = {1, 5, 16, 17, 31, 32, 33, 48, 64, 100};
+  static const int cins[] = {1, 3, 8, 19, 32};
+  fr__act acts[] = {FR__ACT_NONE, FR__ACT_RELU, FR__ACT_RELU6, FR__ACT_LEAKY};
+  int i = 0;
+  /* Every (cin, cout) pair through a 3x3 SAME convolution (the padded band
+   * path), with residual on every other one. */
+  for (size_t a = 0; a < sizeof cins / sizeof cins[0]; a++)
+    for (size_t b = 0; b < sizeof couts / sizeof couts[0]; b++, i++) {
+      kcase c = mk(1 + i % 2, 7 + i % 5, 9 + i % 4, cins[a], 3, 3, couts[b], 1, 1, 1, 1,
+                   acts[i % 4], i % 2);
+      test_case(&c, 0);
+    }
+  /* Window shapes, strides and paddings (VALID: read in place; SAME and
+   * one-sided: padded copy), 1x1 (pointwise) and fully-connected-like. */
+  kcase more[] = {
+      mk(1, 150 / 4, 150 / 4, 3, 7, 7, 32, 2, 0, 0, 0, FR__ACT_RELU, 0),
+      mk(2, 13, 11, 3, 7, 7, 33, 2, 3, 2, 3, FR__ACT_NONE, 0),
+      mk(1, 35, 35, 32, 3, 3, 64, 2, 0, 0, 0, FR__ACT_RELU, 0),
+      mk(1, 17, 17, 64, 3, 3, 64, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(1, 4, 4, 40, 3, 3, 40, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(1, 2, 2, 70, 3, 3, 65, 2, 0, 0, 1, FR__ACT_NONE, 0),
+      mk(1, 1, 1, 300, 1, 1, 129, 1, 0, 0, 0, FR__ACT_NONE, 0),
+      mk(7, 1, 1, 37, 1, 1, 50, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
+      mk(1, 26, 26, 13, 1, 1, 45, 1, 0, 0, 0, FR__ACT_RELU6, 0),
+      mk(2, 9, 9, 24, 1, 1, 33, 2, 0, 0, 0, FR__ACT_RELU, 0),
+      mk(1, 20, 19, 3, 3, 3, 16, 1, 0, 0, 0, FR__ACT_LEAKY, 0),
+      mk(1, 11, 12, 5, 2, 4, 17, 3, 1, 0, 2, FR__ACT_NONE, 1),
+      mk(1, 6, 30, 9, 5, 1, 40, 1, 2, 0, 2, FR__ACT_RELU, 0),
+      mk(3, 5, 5, 16, 5, 5, 24, 2, 2, 2, 2, FR__ACT_RELU6, 1),
+      /* Layers big enough to be split into tasks: many tiles, one tile in
+       * panel groups, a few tiles in groups, 1x1 over the batch. */
+      mk(1, 35, 35, 32, 3, 3, 32, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(1, 4, 4, 256, 3, 3, 250, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(2, 17, 17, 64, 3, 3, 96, 2, 0, 0, 0, FR__ACT_NONE, 0),
+      mk(2, 30, 29, 64, 1, 1, 130, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
+      /* 3x3 stride 1 with channels in multiples of 8 and at least 64 output
+       * pixels: the Winograd path (odd output sizes, VALID and one-sided
+       * padding, 16 and up to 128 channels, batch). */
+      mk(1, 9, 11, 128, 3, 3, 96, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(2, 11, 12, 24, 3, 3, 40, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
+      mk(1, 12, 9, 16, 3, 3, 16, 1, 1, 0, 1, FR__ACT_RELU6, 0),
+      mk(3, 9, 9, 64, 3, 3, 64, 1, 1, 1, 1, FR__ACT_NONE, 1),
+      mk(1, 17, 17, 64, 3, 3, 64, 1, 1, 1, 1, FR__ACT_RELU, 1),
+  };
+  for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) test_case(&more[k], 0);
+}
+
+static void test_depthwise(void) {
+  kcase dw[] = {
+      mk(1, 9, 7, 13, 3, 3, 0, 1, 1, 1, 1, FR__ACT_RELU6, 0),
+      mk(2, 10, 10, 32, 3, 3, 0, 2, 0, 0, 1, FR__ACT_RELU, 0),
+      mk(1, 11, 9, 8, 3, 3, 0, 2, 0, 0, 0, FR__ACT_LEAKY, 0),
+      mk(1, 5, 5, 3, 5, 5, 0, 1, 2, 2, 2, FR__ACT_NONE, 0),
+      mk(1, 16, 15, 57, 3, 3, 0, 1, 1, 1, 1, FR__ACT_RELU, 0),
+      mk(1, 104, 103, 40, 3, 3, 0, 1, 1, 1, 1, FR__ACT_LEAKY, 0),
+      /* Images narrower or shorter than the window, one-sided padding. */
+      mk(1, 2, 2, 19, 3, 3, 0, 1, 1, 1, 1, FR__ACT_NONE, 0),
+      mk(1, 1, 5, 8, 3, 3, 0, 2, 1, 1, 1, FR__ACT_RELU, 0),
+      mk(2, 7, 8, 24, 3, 3, 0, 2, 1, 0, 1, FR__ACT_RELU6, 0),
+      mk(1, 6, 3, 17, 3, 3, 0, 1, 0, 1, 2, FR__ACT_LEAKY, 0),
+  };
+  for (size_t k = 0; k < sizeof dw / sizeof dw[0]; k++) test_case(&dw[k], 1);
+}
+
+/* Max and average pooling against the scalar set: max must match exactly,
+ * average within rounding. */
+/* Activations, in place and out of place, with tails. */
+static void test_activations(void) {
+  fr__act acts[] = {FR__ACT_NONE, FR__ACT_RELU, FR__ACT_RELU6, FR__ACT_LEAKY};
+  size_t n = 1003;
+  float *x = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)),
+        *got = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) x[i] = frand() * 10.f;
+  for (int k = 0; k < 4; k++) {
+    fr__kernels_scalar.act_run(ref, x, n, acts[k], 0.1f);
+    for (int s = 0; s < n_sets; s++) {
+      if (!sets[s].usable) continue;
+      sets[s].k->act_run(got, x, n, acts[k], 0.1f);
+      CHECK_MSG(max_diff(ref, got, n) == 0, "%s act %d", sets[s].k->name, acts[k]);
+      memcpy(got, x, n * sizeof(float));
+      sets[s].k->act_run(got, got, n, acts[k], 0.1f);
+      CHECK_MSG(max_diff(ref, got, n) == 0, "%s act %d in place", sets[s].k->name, acts[k]);
+    }
+  }
+  free(x);
+  free(ref);
+  free(got);
+}
+
+static void test_pooling(void) {
+  kcase pc[] = {
+      mk(1, 414, 9, 16, 2, 2, 0, 2, 0, 0, 1, FR__ACT_NONE, 0),
+      mk(2, 13, 13, 37, 2, 2, 0, 1, 0, 0, 1, FR__ACT_NONE, 0),
+      mk(1, 72, 71, 32, 3, 3, 0, 2, 0, 0, 0, FR__ACT_NONE, 0),
+      mk(1, 35, 35, 5, 2, 2, 0, 2, 0, 0, 0, FR__ACT_NONE, 0),
+      mk(1, 7, 6, 24, 3, 3, 0, 2, 1, 1, 1, FR__ACT_NONE, 0),
+      mk(3, 4, 4, 256, 2, 2, 0, 2, 0, 0, 0, FR__ACT_NONE, 0),
+  };
+  for (size_t k = 0; k < sizeof pc / sizeof pc[0]; k++) {
+    const kcase *c = &pc[k];
+    size_t nin = (size_t)c->n * c->ih * c->iw * c->cin;
+    size_t nout = (size_t)c->n * c->oh * c->ow * c->cin;
+    float *in = malloc(nin * sizeof(float));
+    for (size_t i = 0; i < nin; i++) in[i] = frand() * 10.f;
+    fr__conv_args a = {0};
+    a.in = in;
+    a.n = c->n;
+    a.ih = c->ih;
+    a.iw = c->iw;
+    a.cin = a.cout = c->cin;
+    a.oh = c->oh;
+    a.ow = c->ow;
+    a.kh = c->kh;
+    a.kw = c->kw;
+    a.stride = c->stride;
+    a.pad_top = c->pad_top;
+    a.pad_left = c->pad_left;
+    for (int is_max = 0; is_max <= 1; is_max++) {
+      float *ref = malloc(nout * sizeof(float)), *got = malloc(nout * sizeof(float));
+      a.out = ref;
+      fr__kernels_scalar.pool_run(&a, is_max, 0, 1);
+      for (int s = 0; s < n_sets; s++) {
+        if (!sets[s].usable) continue;
+        for (int threads = 1; threads <= 3; threads++) {
+          for (size_t i = 0; i < nout; i++) got[i] = NAN;
+          a.out = got;
+          int nt = sets[s].k->dw_tasks(&a, threads);
+          for (int t = nt - 1; t >= 0; t--) sets[s].k->pool_run(&a, is_max, t, nt);
+          double d = max_diff(ref, got, nout);
+          CHECK_MSG(is_max ? d == 0 : d < 1e-5, "%s %s pool %dx%dx%d k%d s%d pad %d: diff %g",
+                    sets[s].k->name, is_max ? "max" : "avg", c->ih, c->iw, c->cin, c->kh,
+                    c->stride, c->pad_top, d);
+        }
+      }
+      free(ref);
+      free(got);
+    }
+    free(in);
+  }
+}
+
+/* The whole FaceRecognitionNet: every set's descriptors (batch 1 and 3, 1
+ * and 2 threads) within 1e-4 of the scalar set's. The chips are smooth
+ * synthetic images, so that no image decoder is involved. */
+static void test_descriptor(void) {
+  const char *models = check_models_dir();
+  fr_error err = {0};
+  fr_embedder *ref = NULL;
+  if (fr__embedder_create_with(FR_EMBEDDER_FACEAPI, models, &fr__kernels_scalar, &ref, &err) !=
+      FR_OK) {
+    printf("descriptor check skipped: %s\n", err.message);
+    return;
+  }
+  enum { N = 3, S = 150 };
+  float *rgb = malloc((size_t)N * S * S * 3 * sizeof(float));
+  for (int n = 0; n < N; n++)
+    for (int y = 0; y < S; y++)
+      for (int x = 0; x < S; x++)
+        for (int c = 0; c < 3; c++)
+          rgb[(((size_t)n * S + y) * S + x) * 3 + c] =
+              127.5f + 120.f * sinf(0.05f * (float)(x * (c + 1) + y * (n + 2)) + (float)n);
+  float want[N * 128], got[N * 128];
+  fr_context *c1 = NULL, *c2 = NULL;
+  fr_pool *pool = NULL;
+  CHECK_OK(fr_context_create(NULL, &c1, &err), &err);
+  CHECK_OK(fr_pool_create(2, &pool, &err), &err);
+  CHECK_OK(fr_context_create(pool, &c2, &err), &err);
+  CHECK_OK(fr__embed_rgb(c1, ref, rgb, N, want, &err), &err);
+  for (int s = 0; s < n_sets; s++) {
+    if (!sets[s].usable) continue;
+    fr_embedder *e = NULL;
+    CHECK_OK(fr__embedder_create_with(FR_EMBEDDER_FACEAPI, models, sets[s].k, &e, &err), &err);
+    if (!e) continue;
+    for (int threads = 1; threads <= 2; threads++) {
+      for (int batch = 1; batch <= N; batch += N - 1) {
+        double d = 0;
+        for (int i = 0; i < N; i += batch) {
+          CHECK_OK(fr__embed_rgb(threads == 1 ? c1 : c2, e, rgb + (size_t)i * S * S * 3, batch,
+                                 got + i * 128, &err),
+                   &err);
+        }
+        d = max_diff(want, got, N * 128);
+        CHECK_MSG(d < 1e-4, "%s descriptor vs scalar, batch %d, %d threads: %g", sets[s].k->name,
+                  batch, threads, d);
+        if (threads == 1 && batch == 1) printf("%s descriptors: max diff to scalar %.2g\n",
+                                               sets[s].k->name, d);
+      }
+    }
+    fr_embedder_destroy(e);
+  }
+  fr_context_destroy(c1);
+  fr_context_destroy(c2);
+  fr_pool_destroy(pool);
+  fr_embedder_destroy(ref);
+  free(rgb);
+}
+
+int main(void) {
+  find_sets();
+  for (int s = 0; s < n_sets; s++)
+    printf("kernel set %s: %s\n", sets[s].k->name, sets[s].usable ? "tested" : "not on this CPU");
+  test_convolutions();
+  test_depthwise();
+  test_pooling();
+  test_activations();
+  test_descriptor();
+  printf("%d passed, %d failed\n", check_passed_, check_failed_);
+  return check_failed_ ? 1 : 0;
+}

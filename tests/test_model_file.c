@@ -1,0 +1,527 @@
+/*
+ * test_model_file.c - the facerec model file (src/nn/model_file.c): a
+ * synthetic graph using every builder round-trips to the same outputs, every
+ * shipped network converts to a file whose graph computes exactly what the
+ * original computes, the registries load converted files (and FACEREC_NO_FRM
+ * turns them off), and damaged files - truncated, bit-flipped, of another
+ * version or magic, randomly mutated and resealed - are errors, never
+ * crashes.
+ *
+ * `test_model_file --write-seeds DIR` writes the synthetic models as seeds
+ * for fuzz/fuzz_model.c instead.
+ */
+#define _DEFAULT_SOURCE /* realpath, symlink, mkdtemp */
+#include "align/align_internal.h"
+#include "detect/detect_internal.h"
+#include "embed/embed_internal.h"
+#include "nn/model_file.h"
+
+#include "check.h"
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- a synthetic model using every builder ------------------------------ */
+
+/* Deterministic pseudo-random floats in [-0.5, 0.5). */
+static void fill(float *v, size_t n, uint32_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    v[i] = (float)(seed >> 8) / (float)(1u << 24) - 0.5f;
+  }
+}
+
+/* Graph A: the spatial and general ops, at any input size. */
+static fr__graph *build_a(const fr__kernels *k) {
+  fr__graph *g;
+  if (fr__graph_create(k, "synthetic-a", &g, NULL) != FR_OK) return NULL;
+  float w[3 * 3 * 4 * 8], b[8], dw[3 * 3 * 8], kc[8], al[8];
+  fill(w, sizeof w / 4, 1), fill(b, 8, 2), fill(dw, sizeof dw / 4, 3), fill(kc, 8, 4);
+  fill(al, 8, 5);
+  int x = fr__input(g, 4);
+  int c = fr__conv2d(g, x, w, b, 3, 3, 8, 2, FR__PAD_SAME, FR__ACT_RELU6, 0.f, -1);
+  int d = fr__dwconv2d(g, c, dw, b, 3, 3, 1, FR__PAD_SAME, FR__ACT_LEAKY, 0.1f);
+  int xs[2] = {c, d};
+  int a = fr__add(g, xs, 2, FR__ACT_NONE, 0.f);
+  int r = fr__conv2d(g, a, w + 0, NULL, 1, 1, 8, 1, FR__PAD_VALID, FR__ACT_RELU, 0.f, -1);
+  (void)r;
+  float w1[8 * 8];
+  fill(w1, 64, 6);
+  int res = fr__conv2d(g, a, w1, b, 1, 1, 8, 1, FR__PAD_SAME, FR__ACT_RELU, 0.f, a);
+  int mp = fr__maxpool(g, res, 2, 2, FR__PAD_SAME);
+  int ap = fr__avgpool(g, res, 3, 2, FR__PAD_SAME);
+  int ys[2] = {mp, ap};
+  int cat = fr__concat(g, ys, 2, FR__AXIS_C);
+  int pd = fr__pad(g, cat, 1, 1, 2);
+  int act = fr__activate(g, pd, FR__ACT_RELU, 0.f);
+  int bc = fr__binary_const(g, FR__BIN_MUL, res, kc, 1, 1, 8, 0, FR__ACT_NONE, 0.f);
+  int bn = fr__binary(g, FR__BIN_SUB, bc, res, FR__ACT_NONE, 0.f);
+  int un = fr__unary(g, bn, FR__UN_TANH);
+  int pr = fr__prelu(g, un, al);
+  int sm = fr__softmax(g, pr, 1.5f);
+  int rd = fr__reduce(g, sm, FR__AXIS_C, 1);
+  int rs = fr__resize_bilinear(g, act, 5, 7, 0, 1);
+  int pf = fr__pad_full(g, rs, 1, 0, 2, 1, 0, 3);
+  int mn = fr__mean(g, pf);
+  fr__output(g, rd);
+  fr__output(g, mn);
+  if (fr__graph_finish(g, NULL) != FR_OK) {
+    fr__graph_destroy(g);
+    return NULL;
+  }
+  return g;
+}
+
+/* Graph B: a resize to a fixed size, a reshape and a fully connected layer. */
+static fr__graph *build_b(const fr__kernels *k) {
+  fr__graph *g;
+  if (fr__graph_create(k, "synthetic-b", &g, NULL) != FR_OK) return NULL;
+  float w[4 * 4 * 2 * 6], b[6];
+  fill(w, sizeof w / 4, 7), fill(b, 6, 8);
+  int x = fr__input(g, 2);
+  x = fr__resize_bilinear(g, x, 4, 4, 1, 0);
+  x = fr__reshape(g, x, 2, 2, 8);
+  x = fr__fc(g, x, w, b, 32, 6, FR__ACT_NONE, 0.f);
+  fr__output(g, x);
+  if (fr__graph_finish(g, NULL) != FR_OK) {
+    fr__graph_destroy(g);
+    return NULL;
+  }
+  return g;
+}
+
+static float k_extra[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+/* A model of graphs built with the recording kernels (n_graphs 1 or 2). */
+static int synthetic(fr__model *m, int n_graphs) {
+  memset(m, 0, sizeof *m);
+  m->role = FR__MODEL_DETECTOR;
+  snprintf(m->name, sizeof m->name, "synthetic");
+  m->input_size = 16;
+  m->graphs[0] = build_a(&fr__kernels_record);
+  m->n_graphs = 1;
+  if (n_graphs > 1) {
+    m->graphs[1] = build_b(&fr__kernels_record);
+    m->n_graphs = 2;
+    m->n_arrays = 1;
+    snprintf(m->arrays[0].name, sizeof m->arrays[0].name, "extra");
+    m->arrays[0].data = k_extra; /* borrowed: never released */
+    m->arrays[0].count = 12;
+  }
+  return m->graphs[0] && (n_graphs < 2 || m->graphs[1]);
+}
+
+static void release_synthetic(fr__model *m) {
+  m->n_arrays = 0; /* the array is static */
+  fr__model_release(m);
+}
+
+/* ---- comparing graphs ---------------------------------------------------- */
+
+/* 1 if a and b give bit-identical outputs on the same input at h x w. */
+static int same_outputs(const fr__graph *a, const fr__graph *b, int n, int h, int w) {
+  fr__plan *pa = NULL, *pb = NULL;
+  fr_error err;
+  int ok = fr__plan_create(a, n, h, w, 1, &pa, &err) == FR_OK &&
+           fr__plan_create(b, n, h, w, 1, &pb, &err) == FR_OK;
+  if (!ok) fprintf(stderr, "plan: %s\n", err.message);
+  int ca = fr__channels(a, fr__graph_input(a)), outs[8];
+  ok = ok && ca == fr__channels(b, fr__graph_input(b));
+  int no = ok ? fr__graph_outputs(a, outs) : 0;
+  ok = ok && no == fr__graph_outputs(b, outs);
+  if (ok) {
+    size_t count = (size_t)n * h * w * ca;
+    fill(fr__plan_input(pa), count, 99);
+    fill(fr__plan_input(pb), count, 99);
+    fr__run(a, pa, NULL);
+    fr__run(b, pb, NULL);
+  }
+  for (int k = 0; k < no && ok; k++) {
+    int sa[4], sb[4];
+    const float *oa = fr__plan_output(pa, k, sa), *ob = fr__plan_output(pb, k, sb);
+    ok = oa && ob && memcmp(sa, sb, sizeof sa) == 0 &&
+         memcmp(oa, ob, (size_t)sa[0] * sa[1] * sa[2] * sa[3] * sizeof(float)) == 0;
+  }
+  fr__plan_destroy(pa);
+  fr__plan_destroy(pb);
+  return ok;
+}
+
+/* Whether a status is one a bad model file may give. */
+static int bad_file_status(fr_status st) {
+  return st == FR_E_MODEL || st == FR_E_FORMAT || st == FR_E_LIMIT;
+}
+
+/* A loaded model either fails cleanly (zeroed) or plans and runs. */
+static int parse_and_exercise(const uint8_t *d, size_t n, fr_status *st_out) {
+  fr__model m;
+  fr_error err = {0, ""};
+  fr_status st = fr__model_parse(d, n, &fr__kernels_scalar, "t", &m, &err);
+  *st_out = st;
+  if (st != FR_OK) {
+    fr__model z;
+    memset(&z, 0, sizeof z);
+    return bad_file_status(st) && memcmp(&m, &z, sizeof z) == 0 && err.message[0] &&
+           err.status == st;
+  }
+  for (int i = 0; i < m.n_graphs; i++) {
+    fr__plan *p = NULL;
+    fr_error perr;
+    if (fr__plan_create(m.graphs[i], 1, 12, 12, 1, &p, &perr) == FR_OK &&
+        fr__plan_bytes(p) < ((size_t)64 << 20))
+      fr__run(m.graphs[i], p, NULL);
+    fr__plan_destroy(p);
+  }
+  fr__model_release(&m);
+  return 1;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_synthetic_round_trip(uint8_t **file, size_t *file_size) {
+  fr__model m;
+  CHECK(synthetic(&m, 2));
+  uint8_t *buf = NULL;
+  size_t size = 0;
+  fr_error err = {0, ""};
+  CHECK_OK(fr__model_serialize(&m, &buf, &size, &err), &err);
+  release_synthetic(&m);
+  CHECK(size > 64 && size % 64 == 0);
+  const fr__kernels *sets[2] = {&fr__kernels_scalar, fr__kernels_best()};
+  for (int s = 0; s < 2; s++) {
+    fr__model back;
+    CHECK_OK(fr__model_parse(buf, size, sets[s], "synthetic", &back, &err), &err);
+    CHECK(back.role == FR__MODEL_DETECTOR && strcmp(back.name, "synthetic") == 0 &&
+          back.input_size == 16 && back.n_graphs == 2 && back.n_arrays == 1);
+    fr__graph *ra = build_a(sets[s]), *rb = build_b(sets[s]);
+    CHECK(ra && rb);
+    if (ra && back.n_graphs == 2) {
+      CHECK(fr__graph_nodes(back.graphs[0]) == fr__graph_nodes(ra));
+      CHECK_MSG(same_outputs(ra, back.graphs[0], 2, 16, 12), "graph A, kernels %s",
+                sets[s]->name);
+      CHECK_MSG(same_outputs(rb, back.graphs[1], 3, 9, 5), "graph B, kernels %s",
+                sets[s]->name);
+    }
+    float *extra = fr__model_take_array(&back, "extra", 12);
+    CHECK(extra && memcmp(extra, k_extra, sizeof k_extra) == 0);
+    CHECK(fr__model_take_array(&back, "extra", 12) == NULL); /* taken */
+    fr__aligned_free(extra);
+    fr__graph_destroy(ra);
+    fr__graph_destroy(rb);
+    fr__model_release(&back);
+  }
+  /* A misaligned copy of the bytes loads the same. */
+  uint8_t *odd = malloc(size + 1);
+  memcpy(odd + 1, buf, size);
+  fr__model back;
+  CHECK_OK(fr__model_parse(odd + 1, size, NULL, "odd", &back, &err), &err);
+  fr__model_release(&back);
+  free(odd);
+  /* Only graphs built with the recording kernels can be saved. */
+  fr__model bad;
+  memset(&bad, 0, sizeof bad);
+  bad.role = FR__MODEL_DETECTOR;
+  bad.n_graphs = 1;
+  bad.graphs[0] = build_a(&fr__kernels_scalar);
+  uint8_t *b2 = NULL;
+  size_t s2;
+  CHECK(fr__model_serialize(&bad, &b2, &s2, &err) == FR_E_INVALID && !b2);
+  fr__model_release(&bad);
+  *file = buf;
+  *file_size = size;
+}
+
+static void test_damage(const uint8_t *file, size_t size) {
+  uint8_t *d = malloc(size);
+  fr_status st;
+  /* Every truncation. */
+  int ok = 1;
+  for (size_t n = 0; n < size && ok; n += (n < 200 ? 1 : 7)) {
+    ok = parse_and_exercise(file, n, &st) && st != FR_OK;
+    if (!ok) fprintf(stderr, "truncated to %zu: status %d\n", n, st);
+  }
+  CHECK_MSG(ok, "every truncation is an error");
+  /* Every single-bit flip is caught: by the magic, the version, the size
+   * field or the checksum. */
+  ok = 1;
+  for (size_t i = 0; i < size && ok; i += (i < 256 ? 1 : 13)) {
+    memcpy(d, file, size);
+    d[i] ^= (uint8_t)(1u << (i % 8));
+    ok = parse_and_exercise(d, size, &st) && st != FR_OK;
+    if (!ok) fprintf(stderr, "flip at %zu: status %d\n", i, st);
+  }
+  CHECK_MSG(ok, "every bit flip is an error");
+  /* Wrong magic: not a model file. Wrong version: a model error. */
+  memcpy(d, file, size);
+  d[0] = 'X';
+  fr__model m;
+  fr_error err = {0, ""};
+  CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_E_FORMAT);
+  memcpy(d, file, size);
+  d[8] = 2;
+  fr__model_seal(d, size);
+  CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_E_MODEL);
+  CHECK(strstr(err.message, "version 2") != NULL);
+  /* A resealed copy of the original loads (the seal is right). */
+  memcpy(d, file, size);
+  fr__model_seal(d, size);
+  CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_OK);
+  fr__model_release(&m);
+  /* Random mutations, resealed so that they reach the parser proper: any
+   * outcome but a crash or a broken promise. */
+  uint32_t s = 7;
+  ok = 1;
+  int loaded = 0;
+  for (int iter = 0; iter < 1500 && ok; iter++) {
+    memcpy(d, file, size);
+    int flips = 1 + iter % 4;
+    for (int f = 0; f < flips; f++) {
+      s = s * 1664525u + 1013904223u;
+      /* Mostly the header and table of contents, where structure lives. */
+      size_t span = iter % 3 ? (size < 4096 ? size : 4096) : size;
+      size_t at = 16 + (s >> 8) % (span - 16);
+      s = s * 1664525u + 1013904223u;
+      d[at] = iter % 2 ? (uint8_t)(s >> 24) : (uint8_t)(d[at] ^ (1u << (s >> 29)));
+    }
+    fr__model_seal(d, size);
+    ok = parse_and_exercise(d, size, &st);
+    loaded += st == FR_OK;
+    if (!ok) fprintf(stderr, "mutation %d: status %d\n", iter, st);
+  }
+  CHECK_MSG(ok, "random mutations fail cleanly");
+  printf("random mutations: %d of 1500 still loaded\n", loaded);
+  free(d);
+}
+
+static void test_files(const uint8_t *file, size_t size) {
+  char dir[] = "/tmp/frm-testXXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[256];
+  fr_error err = {0, ""};
+  fr__model m, back;
+  CHECK(synthetic(&m, 2));
+  snprintf(path, sizeof path, "%s/s.frm", dir);
+  CHECK_OK(fr__model_save(&m, path, &err), &err);
+  release_synthetic(&m);
+  CHECK_OK(fr__model_load(path, NULL, &back, &err), &err);
+  CHECK(back.n_graphs == 2);
+  fr__model_release(&back);
+  /* The saved file is byte for byte what serialize gives. */
+  FILE *f = fopen(path, "rb");
+  uint8_t *got = malloc(size + 1);
+  size_t n = f ? fread(got, 1, size + 1, f) : 0;
+  if (f) fclose(f);
+  CHECK(n == size && memcmp(got, file, size) == 0);
+  free(got);
+  snprintf(path, sizeof path, "%s/missing.frm", dir);
+  CHECK(fr__model_load(path, NULL, &back, &err) == FR_E_IO);
+  snprintf(path, sizeof path, "%s/empty.frm", dir);
+  f = fopen(path, "wb");
+  if (f) fclose(f);
+  CHECK(fr__model_load(path, NULL, &back, &err) == FR_E_FORMAT);
+  remove(path);
+  snprintf(path, sizeof path, "%s/s.frm", dir);
+  remove(path);
+  rmdir(dir);
+}
+
+/* ---- the shipped networks ------------------------------------------------ */
+
+typedef struct net {
+  const char *name;
+  fr__model_role role;
+  int kind;
+  const char *files[2];
+} net;
+
+static const net k_nets[] = {
+    {"ssd", FR__MODEL_DETECTOR, FR_DETECTOR_SSD,
+     {"ssd_mobilenetv1_model-weights_manifest.json", "ssd_mobilenetv1_model.bin"}},
+    {"tiny", FR__MODEL_DETECTOR, FR_DETECTOR_TINY,
+     {"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"}},
+    {"faceapi", FR__MODEL_EMBEDDER, FR_EMBEDDER_FACEAPI,
+     {"face_recognition_model-weights_manifest.json", "face_recognition_model.bin"}},
+    {"mobilefacenet", FR__MODEL_EMBEDDER, FR_EMBEDDER_MOBILEFACENET,
+     {"MobileFaceNet.tflite", NULL}},
+    {"landmarks68", FR__MODEL_LANDMARKER, FR_LANDMARKS_68,
+     {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"}},
+    {"landmarks68-tiny", FR__MODEL_LANDMARKER, FR_LANDMARKS_68_TINY,
+     {"face_landmark_68_tiny_model-weights_manifest.json", "face_landmark_68_tiny_model.bin"}},
+};
+
+typedef struct held {
+  fr_detector *det;
+  fr_embedder *emb;
+  fr_landmarker *lm;
+  const fr__graph *g;
+  const float *anchors;
+  int size;
+} held;
+
+static fr_status load_net(const net *n, const char *dir, const fr__kernels *k, held *h,
+                          fr_error *err) {
+  memset(h, 0, sizeof *h);
+  fr_status st;
+  if (n->role == FR__MODEL_DETECTOR) {
+    st = fr__detector_create_with_kernels((fr_detector_kind)n->kind, dir, k, &h->det, err);
+    if (st == FR_OK) h->g = h->det->g, h->anchors = h->det->anchors, h->size = h->det->impl->input_size;
+  } else if (n->role == FR__MODEL_EMBEDDER) {
+    st = fr__embedder_create_with((fr_embedder_kind)n->kind, dir, k, &h->emb, err);
+    if (st == FR_OK) h->g = h->emb->g, h->size = h->emb->size;
+  } else {
+    st = fr__landmarker_create_with((fr_landmarker_kind)n->kind, dir, k, &h->lm, err);
+    if (st == FR_OK) h->g = fr__landmarker_graph(h->lm), h->size = FR__LANDMARK_INPUT;
+  }
+  return st;
+}
+
+static void drop(held *h) {
+  fr_detector_destroy(h->det);
+  fr_embedder_destroy(h->emb);
+  fr_landmarker_destroy(h->lm);
+  memset(h, 0, sizeof *h);
+}
+
+static void test_networks(void) {
+  const char *models = check_models_dir();
+  char tmp[] = "/tmp/frm-netsXXXXXX";
+  CHECK(mkdtemp(tmp) != NULL);
+  int tested = 0;
+  for (size_t i = 0; i < sizeof k_nets / sizeof k_nets[0]; i++) {
+    const net *n = &k_nets[i];
+    char src[4096], dst[4096];
+    struct stat sb;
+    snprintf(src, sizeof src, "%s/%s", models, n->files[0]);
+    if (stat(src, &sb) != 0) {
+      printf("%s: model files not found in %s, skipped\n", n->name, models);
+      continue;
+    }
+    /* A folder with links to the original files, for the registries. */
+    for (int f = 0; f < 2 && n->files[f]; f++) {
+      char abs_src[4096];
+      snprintf(src, sizeof src, "%s/%s", models, n->files[f]);
+      snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[f]);
+      CHECK(realpath(src, abs_src) != NULL && symlink(abs_src, dst) == 0);
+    }
+    setenv("FACEREC_NO_FRM", "1", 1);
+    held rec, orig;
+    fr_error err = {0, ""};
+    CHECK_OK(load_net(n, tmp, &fr__kernels_record, &rec, &err), &err);
+    CHECK_OK(load_net(n, tmp, NULL, &orig, &err), &err);
+    unsetenv("FACEREC_NO_FRM");
+    if (!rec.g || !orig.g) {
+      drop(&rec);
+      drop(&orig);
+      continue;
+    }
+    fr__model m;
+    memset(&m, 0, sizeof m);
+    m.role = n->role;
+    snprintf(m.name, sizeof m.name, "%s", n->name);
+    m.n_graphs = 1;
+    m.graphs[0] = (fr__graph *)rec.g;
+    if (rec.anchors) {
+      m.n_arrays = 1;
+      snprintf(m.arrays[0].name, sizeof m.arrays[0].name, "anchors");
+      m.arrays[0].data = (float *)rec.anchors;
+      m.arrays[0].count = (size_t)FR__SSD_ANCHORS * 4;
+    }
+    snprintf(dst, sizeof dst, "%s/%s.frm", tmp, n->name);
+    CHECK_OK(fr__model_save(&m, dst, &err), &err);
+    drop(&rec);
+
+    /* Through the registry: the converted file is used... */
+    held conv;
+    CHECK_OK(load_net(n, tmp, NULL, &conv, &err), &err);
+    if (conv.g) {
+      CHECK_MSG(same_outputs(orig.g, conv.g, 1, orig.size, orig.size), "%s", n->name);
+      if (orig.anchors)
+        CHECK(conv.anchors &&
+              memcmp(orig.anchors, conv.anchors, (size_t)FR__SSD_ANCHORS * 4 * sizeof(float)) == 0);
+    }
+    drop(&conv);
+    /* ...which a damaged file proves: it fails to load, unless converted
+     * files are turned off. */
+    FILE *f = fopen(dst, "r+b");
+    if (f) {
+      fseek(f, 100, SEEK_SET);
+      fputc(0x5A, f);
+      fclose(f);
+    }
+    CHECK(load_net(n, tmp, NULL, &conv, &err) == FR_E_MODEL);
+    drop(&conv);
+    setenv("FACEREC_NO_FRM", "1", 1);
+    CHECK_OK(load_net(n, tmp, NULL, &conv, &err), &err);
+    unsetenv("FACEREC_NO_FRM");
+    drop(&conv);
+    /* A file of another network under this name is refused. */
+    drop(&orig);
+    remove(dst);
+    for (int k = 0; k < 2 && n->files[k]; k++) {
+      snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[k]);
+      remove(dst);
+    }
+    tested++;
+  }
+  rmdir(tmp);
+  printf("%d networks round-tripped\n", tested);
+}
+
+/* A model file of one name but another network's role is refused. */
+static void test_wrong_network(void) {
+  char dir[] = "/tmp/frm-wrongXXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  fr__model m, got;
+  CHECK(synthetic(&m, 1));
+  snprintf(m.name, sizeof m.name, "faceapi"); /* but role detector */
+  char path[256];
+  snprintf(path, sizeof path, "%s/faceapi.frm", dir);
+  fr_error err = {0, ""};
+  CHECK_OK(fr__model_save(&m, path, &err), &err);
+  release_synthetic(&m);
+  int found = -1;
+  CHECK(fr__model_find(dir, "faceapi", FR__MODEL_EMBEDDER, NULL, &got, &found, &err) ==
+        FR_E_MODEL);
+  CHECK(found == 0 && got.n_graphs == 0);
+  CHECK_OK(fr__model_find(dir, "tiny", FR__MODEL_DETECTOR, NULL, &got, &found, &err), &err);
+  CHECK(found == 0);
+  setenv("FACEREC_NO_FRM", "1", 1);
+  CHECK_OK(fr__model_find(dir, "faceapi", FR__MODEL_EMBEDDER, NULL, &got, &found, &err), &err);
+  CHECK(found == 0);
+  unsetenv("FACEREC_NO_FRM");
+  remove(path);
+  rmdir(dir);
+}
+
+static int write_seeds(const char *dir) {
+  for (int ng = 1; ng <= 2; ng++) {
+    fr__model m;
+    if (!synthetic(&m, ng)) return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/seed-synthetic-%d.frm", dir, ng);
+    fr_error err = {0, ""};
+    fr_status st = fr__model_save(&m, path, &err);
+    release_synthetic(&m);
+    if (st != FR_OK) {
+      fprintf(stderr, "%s\n", err.message);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) return write_seeds(argv[2]);
+  uint8_t *file = NULL;
+  size_t size = 0;
+  test_synthetic_round_trip(&file, &size);
+  if (file) {
+    test_damage(file, size);
+    test_files(file, size);
+  }
+  free(file);
+  test_wrong_network();
+  test_networks();
+  return check_summary();
+}
