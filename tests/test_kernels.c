@@ -193,8 +193,9 @@ static void test_convolutions(void) {
       mk(2, 17, 17, 64, 3, 3, 96, 2, 0, 0, 0, FR__ACT_NONE, 0),
       mk(2, 30, 29, 64, 1, 1, 130, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
       /* 3x3 stride 1 with channels in multiples of 8 and at least 64 output
-       * pixels: the Winograd path (odd output sizes, VALID and one-sided
-       * padding, 16 and up to 128 channels, batch). */
+       * pixels: the Winograd path for 16 to 64 channels (odd output sizes,
+       * VALID and one-sided padding, batch, split into panel groups) and
+       * the plain path just past it (128 channels). */
       mk(1, 9, 11, 128, 3, 3, 96, 1, 1, 1, 1, FR__ACT_RELU, 1),
       mk(2, 11, 12, 24, 3, 3, 40, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
       mk(1, 12, 9, 16, 3, 3, 16, 1, 1, 0, 1, FR__ACT_RELU6, 0),
@@ -239,6 +240,38 @@ static void test_activations(void) {
       memcpy(got, x, n * sizeof(float));
       sets[s].k->act_run(got, got, n, acts[k], 0.1f);
       CHECK_MSG(max_diff(ref, got, n) == 0, "%s act %d in place", sets[s].k->name, acts[k]);
+    }
+  }
+  free(x);
+  free(ref);
+  free(got);
+}
+
+/* PReLU against the scalar loop (fr__op_prelu), exactly, for channel counts
+ * below, at and above the vector width and pixel counts with tails; in place
+ * too. Alphas include 0, 1 and negatives. */
+static void test_prelu(void) {
+  static const int cs[] = {1, 3, 8, 10, 16, 17, 28, 64, 129};
+  size_t maxn = 37 * 129;
+  float *x = malloc(maxn * sizeof(float)), *ref = malloc(maxn * sizeof(float)),
+        *got = malloc(maxn * sizeof(float)), alpha[129];
+  for (size_t i = 0; i < maxn; i++) x[i] = frand() * 10.f;
+  for (int k = 0; k < 129; k++) alpha[k] = k % 5 == 0 ? 0.f : k % 7 == 0 ? 1.f : frand();
+  for (size_t t = 0; t < sizeof cs / sizeof cs[0]; t++) {
+    int c = cs[t];
+    for (size_t pixels = 1; pixels <= 37; pixels += 12) {
+      size_t n = pixels * (size_t)c;
+      fr__op_prelu(x, ref, pixels, c, alpha);
+      for (int s = 0; s < n_sets; s++) {
+        if (!sets[s].usable || !sets[s].k->prelu_run) continue;
+        memset(got, 0xff, n * sizeof(float)); /* NaN: a missed element shows */
+        sets[s].k->prelu_run(got, x, pixels, c, alpha);
+        CHECK_MSG(max_diff(ref, got, n) == 0, "%s prelu c=%d pixels=%zu", sets[s].k->name, c,
+                  pixels);
+        memcpy(got, x, n * sizeof(float));
+        sets[s].k->prelu_run(got, got, pixels, c, alpha);
+        CHECK_MSG(max_diff(ref, got, n) == 0, "%s prelu in place c=%d", sets[s].k->name, c);
+      }
     }
   }
   free(x);
@@ -362,6 +395,7 @@ int main(void) {
   test_depthwise();
   test_pooling();
   test_activations();
+  test_prelu();
   test_descriptor();
   printf("%d passed, %d failed\n", check_passed_, check_failed_);
   return check_failed_ ? 1 : 0;

@@ -2,6 +2,7 @@
  * graph.c - building, planning and running fr__graph networks.
  */
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -54,6 +55,7 @@ typedef struct node {
   int oh, ow;
   int pads[6];
   float beta;
+  fr__qconv *q; /* int8 convolution (owned), or NULL: see nn/quant.h */
 } node;
 
 struct fr__graph {
@@ -70,6 +72,8 @@ struct fr__graph {
   int finished;
   fr_error first_error;
   int failed;
+  const fr__quant_range *qr; /* while building: fr__graph_set_quant */
+  int nqr;
 };
 
 /* ---- building ----------------------------------------------------------- */
@@ -96,6 +100,7 @@ void fr__graph_destroy(fr__graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
     fr__aligned_free(g->nodes[i].w);
     fr__aligned_free(g->nodes[i].b);
+    fr__qconv_destroy(g->nodes[i].q);
   }
   free(g->nodes);
   free(g->chan);
@@ -199,6 +204,10 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   nd->w = g->k->pack_conv(w_hwio, kh, kw, cin, cout, stride);
   if (!nd->w) return gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
   if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout))) return -1;
+  if (g->qr && x < g->nqr && g->qr[x].hi > 0.f) {
+    nd->q = fr__qconv_create(w_hwio, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi);
+    if (!nd->q) return gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
+  }
   return nd->out;
 }
 
@@ -493,6 +502,9 @@ uint64_t fr__graph_uid(const fr__graph *g) { return g->uid; }
 int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info) {
   if (!g->finished || i < 0 || i >= g->n_nodes) return 0;
   const node *nd = &g->nodes[i];
+  /* An int8 convolution's quantisation range is not among the builder
+   * arguments described here, so such a node cannot be repeated. */
+  if (nd->q) return 0;
   /* Spelled out rather than cast, so that op_kind may grow or be reordered
    * without changing what model files call each op. */
   static const struct {
@@ -765,6 +777,8 @@ struct fr__plan {
   int nthreads;
 };
 
+size_t fr__plan_max_floats = (size_t)1 << 32;
+
 typedef struct block {
   size_t off, size;
   int death;
@@ -800,6 +814,11 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
   }
   for (int k = 0; k < g->n_outputs; k++) death[g->outputs[k]] = g->n_nodes;
   if (death[g->input] < 0) death[g->input] = 0;
+  /* A node whose output nothing reads still runs and writes it, so the
+   * output needs a block of its own for that node's duration; without one
+   * it would be written at offset 0, over live tensors or past the arena. */
+  for (int t = 0; t < nt; t++)
+    if (death[t] < 0 && birth[t] >= 0) death[t] = birth[t];
 
   /* Greedy first-fit over a list of live blocks sorted by offset. A block is
    * reusable by a tensor born after the block's death: the node that last
@@ -807,7 +826,7 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
   int nlive = 0;
   size_t top = 0, scratch = 0;
   for (int t = 0; t < nt; t++) {
-    if (death[t] < 0) continue; /* dead on arrival (unused node output) */
+    if (death[t] < 0) continue; /* neither the input nor any node's output */
     size_t need = 0;
     if (!fr__mul_size(shape_count(p->sh[t]), 1, &need) || need > ((size_t)1 << 31)) {
       fr__fail(err, FR_E_LIMIT, "%s: input %dx%d needs too much activation memory", g->name, h,
@@ -837,7 +856,16 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
     fr__conv_args a;
     conv_args(nd, p->sh, NULL, NULL, NULL, &a);
     size_t s = g->k->conv_scratch(&a);
+    /* An int8 conv uses thread 0's scratch as its shared quantised input. */
+    if (nd->q) s = (fr__qconv_buffer_bytes(nd->q, &a) + sizeof(float) - 1) / sizeof(float);
     if (s > scratch) scratch = s;
+  }
+  /* Checked before allocating: an imported or loaded graph can need far
+   * more activation memory than any real network (see fr__plan_max_floats). */
+  if (top > fr__plan_max_floats) {
+    fr__fail(err, FR_E_LIMIT, "%s: input %dx%d needs %zu MB of activations (limit %zu MB)",
+             g->name, h, w, top >> 18, fr__plan_max_floats >> 18);
+    goto fail;
   }
   p->arena_floats = top;
   p->scratch_floats = (scratch + 15) & ~(size_t)15;
@@ -926,9 +954,34 @@ static void add_into(float *y, const float *a, const float *b, size_t n) {
 }
 
 void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
+  fr__run_observe(g, p, pool, NULL, NULL);
+}
+
+int fr__graph_tensors(const fr__graph *g) { return g->n_tensors; }
+
+void fr__graph_set_quant(fr__graph *g, const fr__quant_range *ranges, int n) {
+  g->qr = ranges;
+  g->nqr = ranges ? n : 0;
+}
+
+int fr__graph_int8_nodes(const fr__graph *g) {
+  int n = 0;
+  for (int i = 0; i < g->n_nodes; i++) n += g->nodes[i].q != NULL;
+  return n;
+}
+
+void fr__run_observe(const fr__graph *g, fr__plan *p, fr_pool *pool,
+                     void (*observe)(void *arg, int tensor, const float *data, size_t count),
+                     void *arg) {
   int nthreads = fr_pool_size(pool);
   if (nthreads > p->nthreads) nthreads = p->nthreads;
+  if (observe)
+    observe(arg, g->input, p->arena + p->off[g->input], shape_count(p->sh[g->input]));
   for (int i = 0; i < g->n_nodes; i++) {
+    if (observe && i > 0) {
+      const node *pv = &g->nodes[i - 1];
+      observe(arg, pv->out, p->arena + p->off[pv->out], shape_count(p->sh[pv->out]));
+    }
     const node *nd = &g->nodes[i];
     const float *x = p->arena + p->off[nd->in[0]];
     float *y = p->arena + p->off[nd->out];
@@ -942,6 +995,10 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
       j.k = g->k;
       conv_args(nd, p->sh, x, y, nd->residual >= 0 ? p->arena + p->off[nd->residual] : NULL,
                 &j.a);
+      if (nd->q) {
+        fr__qconv_run(nd->q, &j.a, p->scratch, pool, nthreads);
+        break;
+      }
       j.scratch = p->scratch;
       j.scratch_floats = p->scratch_floats;
       if (nd->op == OP_DWCONV) {
@@ -1012,7 +1069,12 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
       break;
     }
     case OP_UNARY: fr__op_unary((fr__unop)nd->sub, x, y, count); break;
-    case OP_PRELU: fr__op_prelu(x, y, count / (size_t)so.c, so.c, nd->w); break;
+    case OP_PRELU:
+      if (g->k->prelu_run)
+        g->k->prelu_run(y, x, count / (size_t)so.c, so.c, nd->w);
+      else
+        fr__op_prelu(x, y, count / (size_t)so.c, so.c, nd->w);
+      break;
     case OP_SOFTMAX: fr__op_softmax(x, y, count / (size_t)so.c, so.c, nd->beta); break;
     case OP_REDUCE: {
       int dx[4] = {si.n, si.h, si.w, si.c};
@@ -1041,5 +1103,9 @@ void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool) {
       break;
     }
     }
+  }
+  if (observe && g->n_nodes > 0) {
+    const node *pv = &g->nodes[g->n_nodes - 1];
+    observe(arg, pv->out, p->arena + p->off[pv->out], shape_count(p->sh[pv->out]));
   }
 }

@@ -70,6 +70,9 @@ typedef struct fr__kernels {
   void (*pool_run)(const fr__conv_args *a, int is_max, int task, int ntasks);
   /* y[i] = act(x[i]) for i < n; y may equal x. */
   void (*act_run)(float *y, const float *x, size_t n, fr__act act, float alpha);
+  /* PReLU over `pixels` vectors of c channels: y = x < 0 ? alpha[k] * x : x
+   * for channel k; y may equal x. NULL: the graph uses the scalar loop. */
+  void (*prelu_run)(float *y, const float *x, size_t pixels, int c, const float *alpha);
 } fr__kernels;
 
 extern const fr__kernels fr__kernels_scalar;
@@ -268,6 +271,12 @@ const char *fr__graph_name(const fr__graph *g);
 
 typedef struct fr__plan fr__plan;
 
+/* The most activation floats one plan may hold (default 2^32, 16 GB): more is
+ * FR_E_LIMIT before anything is allocated. The fuzzers lower it, so that a
+ * hostile graph's huge plan is refused instead of zeroed for seconds; set it
+ * only while no plan is being made on another thread. */
+extern size_t fr__plan_max_floats;
+
 /* Plans a graph for input [n, h, w, C]. nthreads sizes per-thread scratch. */
 fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
                           fr__plan **out, fr_error *err);
@@ -281,6 +290,26 @@ size_t fr__plan_bytes(const fr__plan *p);
 
 /* Runs the graph. pool may be NULL; it must have at most the plan's threads. */
 void fr__run(const fr__graph *g, fr__plan *p, fr_pool *pool);
+
+/* fr__run that also calls observe(arg, tensor, data, count) with the input
+ * and then each node's output right after it is computed (the arena reuses
+ * memory, so data is only valid during the call). For calibration. */
+void fr__run_observe(const fr__graph *g, fr__plan *p, fr_pool *pool,
+                     void (*observe)(void *arg, int tensor, const float *data, size_t count),
+                     void *arg);
+
+/* Number of tensors (ids are 0 .. count - 1). */
+int fr__graph_tensors(const fr__graph *g);
+
+/* int8 quantisation (src/nn/quant.h): while set, every fr__conv2d whose input
+ * tensor t < n has ranges[t].hi > 0 becomes an int8 convolution for inputs
+ * in [ranges[t].lo, ranges[t].hi]. ranges is read during fr__conv2d calls
+ * only (not kept); NULL turns quantisation off for the convs that follow. */
+struct fr__quant_range;
+void fr__graph_set_quant(fr__graph *g, const struct fr__quant_range *ranges, int n);
+
+/* Number of int8 convolution nodes in a graph (tests and messages). */
+int fr__graph_int8_nodes(const fr__graph *g);
 
 /* The k-th output after a run, and its shape [n, h, w, c] if shape != NULL. */
 const float *fr__plan_output(const fr__plan *p, int k, int shape[4]);

@@ -22,7 +22,7 @@
  * NR-column weight panels, so that a pool can share a layer even when it has
  * few pixels. A layer too small to repay waking a second thread is one task.
  *
- * 3x3 stride-1 convolutions of 16 to 128 channels (multiples of 8) on at
+ * 3x3 stride-1 convolutions of 16 to 64 channels (multiples of 8) on at
  * least 64 output pixels run as Winograd F(2x2, 3x3) instead, on the same
  * micro-kernel (see the end of this file).
  *
@@ -52,13 +52,16 @@ typedef void (*gc_micro_fn)(const float *const *A, size_t segstride, int nseg, i
 
 /* 1 when a convolution's packed weights also hold the Winograd layout (see
  * "Winograd" below). Decided from what pack_conv knows, so that packing and
- * running agree; the spatial size decides later whether it is used. Up to
- * 128 channels: FaceRecognitionNet's layers of that width (35x35 to 8x8
- * pixels) measured 5% to 45% faster alone with it, and the whole network not
- * slower. The 256-channel layers run on 16 pixels or fewer, where reading the
- * weights dominates and Winograd's are 16/9 as large; they were not tried. */
+ * running agree; the spatial size decides later whether it is used. Up to 64
+ * channels: FaceRecognitionNet's 32- and 64-channel layers (35x35 and 17x17
+ * pixels) measured 5% and 30% faster alone with it. Its 128-channel layers
+ * (8x8) measured 45% faster alone with their weights in cache, but the whole
+ * network gained no more than the noise of a busy machine, and their
+ * transformed weights would add 5 MB to the process (they are 16/9 the size
+ * of the plain ones); the 256-channel layers run on 16 pixels or fewer, where
+ * reading the weights dominates. */
 #ifndef GC_WINO_MAX_C
-#define GC_WINO_MAX_C 128
+#define GC_WINO_MAX_C 64
 #endif
 static int GC_FN(has_wino)(int kh, int kw, int cin, int cout, int stride) {
   return kh == 3 && kw == 3 && stride == 1 && cin % 8 == 0 && cout % 8 == 0 && cin >= 16 &&
@@ -277,9 +280,11 @@ static void GC_FN(conv_run)(const fr__conv_args *a, int task, int ntasks, float 
  * multiples of 8, see has_wino).
  */
 
-/* Tiles per task: a few micro-kernel calls per matrix product, and a scratch
- * (16 x tiles x (cin + cout) floats) that stays in L2. */
-#define GC_WT (4 * GC_MR)
+/* Tiles per task: a multiple of both micro-kernels' rows (6 and 12), few
+ * enough that a 35x35 layer makes 14 tasks to share between threads and the
+ * scratch (16 x tiles x (cin + cout) floats) stays in L2; 24 and 48 measured
+ * the same on one thread. */
+#define GC_WT 24
 
 /* Winograd pays once there are enough tiles to share each U_e's loads. */
 #ifndef GC_WINO_MIN_PIXELS

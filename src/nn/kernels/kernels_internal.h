@@ -13,6 +13,7 @@ int fr__avx2_dw_tasks(const fr__conv_args *a, int nthreads);
 void fr__avx2_dw_run(const fr__conv_args *a, int task, int ntasks);
 void fr__avx2_pool_run(const fr__conv_args *a, int is_max, int task, int ntasks);
 void fr__avx2_act_run(float *y, const float *x, size_t n, fr__act act, float alpha);
+void fr__avx2_prelu_run(float *y, const float *x, size_t pixels, int c, const float *alpha);
 #endif
 
 #endif

@@ -235,6 +235,49 @@ void fr__avx2_act_run(float *y, const float *x, size_t n, fr__act act, float alp
   for (; i < n; i++) y[i] = fr__apply_act(x[i], act, alpha);
 }
 
+/*
+ * PReLU, which MTCNN and MobileFaceNet apply after nearly every convolution.
+ * Channel counts are small and odd (10, 16, 28, 32, 48...), so rather than
+ * loop over channels per pixel, the loop runs over the flat array with an
+ * alpha vector that follows the channel pattern: pixels * c elements in
+ * steps of 8, the alphas taken from a copy of alpha repeated to cover any
+ * start offset (channel i mod c). The result is exact: max(x, 0) +
+ * alpha * min(x, 0) is x or alpha * x, as the scalar loop computes.
+ */
+void fr__avx2_prelu_run(float *y, const float *x, size_t pixels, int c, const float *alpha) {
+  size_t n = pixels * (size_t)c;
+  /* alpha repeated: rep[j] = alpha[j mod c] for j < c + 8, so the 8 alphas of
+   * elements i..i+7 are rep[(i mod c) ..]. Channels above the stack table
+   * fall back to the per-pixel loop. */
+  enum { MAXC = 1024 };
+  if (c > MAXC) {
+    for (size_t p = 0; p < pixels; p++) {
+      const float *in = x + p * (size_t)c;
+      float *o = y + p * (size_t)c;
+      for (int k = 0; k < c; k++) o[k] = in[k] < 0.f ? alpha[k] * in[k] : in[k];
+    }
+    return;
+  }
+  float rep[MAXC + 8];
+  for (int j = 0; j < c + 8; j++) rep[j] = alpha[j % c];
+  const __m256 zero = _mm256_setzero_ps();
+  size_t i = 0;
+  int k = 0; /* i mod c */
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    __m256 a = _mm256_loadu_ps(rep + k);
+    __m256 neg = _mm256_mul_ps(_mm256_min_ps(v, zero), a);
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_max_ps(v, zero), neg));
+    k += 8;
+    while (k >= c) k -= c;
+  }
+  for (; i < n; i++) {
+    float v = x[i];
+    y[i] = v < 0.f ? rep[k] * v : v;
+    if (++k == c) k = 0;
+  }
+}
+
 const fr__kernels fr__kernels_avx2 = {
     .name = "avx2",
     .pack_conv = avx2_pack_conv,
@@ -245,4 +288,5 @@ const fr__kernels fr__kernels_avx2 = {
     .dw_run = fr__avx2_dw_run,
     .pool_run = fr__avx2_pool_run,
     .act_run = fr__avx2_act_run,
+    .prelu_run = fr__avx2_prelu_run,
 };

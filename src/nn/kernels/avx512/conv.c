@@ -286,6 +286,7 @@ const fr__kernels fr__kernels_avx512 = {
     .dw_run = dw_run,
     .pool_run = fr__avx2_pool_run,
     .act_run = fr__avx2_act_run,
+    .prelu_run = fr__avx2_prelu_run,
 };
 
 #pragma GCC pop_options
