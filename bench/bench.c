@@ -23,7 +23,9 @@
  * --warmup untimed ones (the warm-up also builds the context's plans, which
  * steady-state callers never pay again). GFLOP/s counts 2 flops per
  * multiply-add of the network's convolutions and fully connected layers at
- * the input size actually run (fr__graph_macs).
+ * the input size actually run (fr__graph_macs), counted as direct
+ * convolutions: layers the kernels run as Winograd F(2x2, 3x3) do fewer
+ * multiplies, so the figure is an effective rate.
  */
 #include "facerec.h"
 
@@ -1001,6 +1003,23 @@ int main(int argc, char **argv) {
     if (w) w->faces = b;
     run_graph_case(w, fr__embedder_graph(emb), b, size, size, b, ctx, &o);
     free(out);
+  }
+  {
+    /* The same network with int8 convolutions (src/nn/quant.h). */
+    fr_embedder *e8 = NULL;
+    const char *label8 = "FaceRecognitionNet int8, 150x150 chip, batch 1";
+    if (!check(fr_embedder_create(FR_EMBEDDER_FACEAPI_INT8, o.models, &e8, &err), &err,
+               "FaceRecognitionNet int8")) {
+      failed_row(&res, "desc_int8_b1", label8, "face", "model did not load");
+    } else {
+      float out8[128];
+      embed_case c = {e8, &chip1, 1, out8};
+      row *w = add_row(&res, "desc_int8_b1", label8, "face",
+                       fr__graph_macs(fr__embedder_graph(e8), 1, 150, 150));
+      run_case(w, run_embed, &c, ctx, &o, 1);
+      if (w) w->faces = 1;
+      fr_embedder_destroy(e8);
+    }
   }
 
   /* The pipeline on a 640x480 frame holding one face. */

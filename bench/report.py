@@ -31,7 +31,8 @@ same run** (ours / peer time: below 1 means we are faster); absolute times move 
 between runs on a VM, so do not compare absolute times across sections.
 
 GFLOP/s counts 2 flops per multiply-add of the convolutions and fully connected layers
-at the input size run (`fr__graph_macs`). "% FMA peak" divides it by the FMA peak that
+at the input size run (`fr__graph_macs`), as direct convolutions: the 3x3 layers the kernels
+run as Winograd F(2x2, 3x3) do fewer multiplies, so it is an effective rate. "% FMA peak" divides it by the FMA peak that
 bench.c measures in the same run for the instruction set of the kernels in use (12
 independent `_mm512_fmadd_ps` chains for the `avx512` kernels, picked on a CPU that has
 AVX-512, or `_mm256_fmadd_ps` chains for the `avx2` ones; one thread, or two at once for the

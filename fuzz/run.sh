@@ -47,7 +47,7 @@ add_real() { # target file...
 }
 
 # ---- seeds ------------------------------------------------------------------
-for t in jpeg png pnm tfjs lfw tflite; do mkdir -p "$build/corpus/$t"; done
+for t in jpeg png pnm tfjs lfw tflite model; do mkdir -p "$build/corpus/$t"; done
 "$build/fuzz/mkseeds" "$build/corpus" "$models" || exit 1
 if [ -d "$data" ]; then
   add_real jpeg $(find "$data/lfw/images" -name '*.jpg' 2>/dev/null | sort | head -n 12) \
@@ -72,6 +72,10 @@ fi
 # The one real TFLite model small enough to mutate whole (32 KB); the hand-made
 # small models in tests/regress/tflite/ are the second corpus.
 add_real tflite "$models/pnet.tflite"
+# facerec model files: every converted network is far above max_len, so the
+# seeds are the small synthetic models (every builder, two graphs, an array)
+# that tests/test_model_file --write-seeds wrote into tests/regress/model/,
+# read from there as the second corpus.
 # The server's request parsers (fuzz_http: first byte picks the parser, see
 # fuzz/fuzz_http.c) and stream frames (fuzz_ws): a few valid inputs of each
 # kind; real photos seed the encoded-frame path of fuzz_ws.
@@ -118,7 +122,7 @@ fi
 for t in http ws cascade; do
   echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
-for t in jpeg png pnm tfjs lfw tflite; do
+for t in jpeg png pnm tfjs lfw tflite model; do
   echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
 

@@ -325,7 +325,10 @@ FR_API fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_met
 
 typedef enum fr_embedder_kind {
   FR_EMBEDDER_FACEAPI = 1,      /* FaceRecognitionNet (dlib ResNet-29), 150x150 in, 128-d out */
-  FR_EMBEDDER_MOBILEFACENET = 2 /* MobileFaceNet (TFLite), 112x112 in, 192-d L2-normalised out */
+  FR_EMBEDDER_MOBILEFACENET = 2, /* MobileFaceNet (TFLite), 112x112 in, 192-d L2-normalised out */
+  /* FaceRecognitionNet with int8 post-training quantised convolutions (same
+   * weights and descriptors within a few hundredths; faster). */
+  FR_EMBEDDER_FACEAPI_INT8 = 3
 } fr_embedder_kind;
 
 /* Short names as the CLI spells them ("faceapi", "mobilefacenet"); NULL or 0
@@ -400,6 +403,23 @@ FR_API int fr_pipeline_dim(const fr_pipeline *pipe);
  * by default: the best threshold of the embedder's LFW View 2 evaluation
  * (0.6043 for FaceRecognitionNet; its authors publish 0.6). */
 FR_API float fr_pipeline_threshold(const fr_pipeline *pipe);
+
+/* The distance identification ranks by. */
+typedef enum fr_metric {
+  FR_METRIC_EUCLIDEAN = 1, /* |a - b|: what the descriptor models are trained for */
+  FR_METRIC_COSINE = 2     /* 1 - a.b / (|a| |b|), in [0, 2] */
+} fr_metric;
+
+/*
+ * The verification threshold for either metric (cosine: 1 - cos, 0.0906 for
+ * FaceRecognitionNet), 0 when none was measured; and identification's
+ * default "unknown" cut (0.44 Euclidean / 0.0536 cosine for
+ * FaceRecognitionNet, 0.9254 for MobileFaceNet): the largest distance that
+ * kept strangers' false-accept rate at or under 1% against a 300-person LFW
+ * gallery. A new gallery records the identification cuts.
+ */
+FR_API float fr_pipeline_metric_threshold(const fr_pipeline *pipe, fr_metric metric);
+FR_API float fr_pipeline_identify_threshold(const fr_pipeline *pipe, fr_metric metric);
 
 /*
  * Finds every face in img and describes it: faces[i] gets box, score and
@@ -517,11 +537,6 @@ typedef struct fr_gallery fr_gallery;
 #define FR_GALLERY_MAX_FACES 50000    /* descriptors per person */
 #define FR_GALLERY_MAX_K 1000         /* results of one search or identify call */
 
-/* The distance identification ranks by. */
-typedef enum fr_metric {
-  FR_METRIC_EUCLIDEAN = 1, /* |a - b|: what the descriptor models are trained for */
-  FR_METRIC_COSINE = 2     /* 1 - a.b / (|a| |b|), in [0, 2] */
-} fr_metric;
 
 /*
  * Opens the gallery at path, creating it when missing (":memory:" makes a

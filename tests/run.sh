@@ -53,6 +53,7 @@ for dir in "$@"; do
   quick=$([ $first = 1 ] || echo 1)
   run "tests/cli.sh $dir/facerec" checks env FACEREC_CLI_QUICK="$quick" sh tests/cli.sh "$dir/facerec"
   run "tests/cli_gallery.sh $dir/facerec" checks sh tests/cli_gallery.sh "$dir/facerec"
+  run "tests/cli_convert.sh $dir/facerec" checks sh tests/cli_convert.sh "$dir/facerec"
   run "tests/server.sh $dir/facerec" checks sh tests/server.sh "$dir/facerec"
   if [ $first = 1 ]; then
     run "tests/peer_pixels.sh $dir" tail sh tests/peer_pixels.sh "$dir"

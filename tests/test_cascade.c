@@ -27,8 +27,10 @@ typedef struct ref_box {
 } ref_box;
 static const ref_box k_cv_haar[] = {{44, 256, 123, 123}, {78, 20, 109, 109}, {225, 45, 104, 104},
                                     {247, 238, 98, 98},  {447, 177, 118, 118}, {566, 65, 112, 112}};
-static const ref_box k_cv_lbp[] = {{70, 295, 74, 74},  {105, 49, 61, 61},  {241, 68, 70, 70},
-                                   {263, 259, 68, 68}, {462, 206, 85, 85}, {592, 98, 62, 62}};
+static const ref_box k_cv_lbp[] = {{42, 251, 127, 127}, {80, 21, 108, 108},  {226, 44, 104, 104},
+                                   {247, 236, 99, 99},  {448, 179, 114, 114}, {565, 62, 116, 116}};
+static const ref_box k_cv_lbp_improved[] = {{70, 295, 74, 74},  {105, 49, 61, 61},  {241, 68, 70, 70},
+                                            {263, 259, 68, 68}, {462, 206, 85, 85}, {592, 98, 62, 62}};
 /* haarcascade_eye_tree_eyeglasses.xml: trees of 3 nodes and tilted features. */
 static const ref_box k_cv_eyes[] = {{105, 50, 22, 22},  {246, 71, 23, 23},  {283, 70, 27, 27},
                                     {304, 262, 24, 24}, {471, 213, 25, 25}, {513, 212, 25, 25},
@@ -125,12 +127,13 @@ static void test_faces_vs_ssd(fr_context *ctx, fr_context *ctx2, const fr_image 
   for (int i = 0; i < ns; i++) {
     float h = best_iou(&sf[i], hf, nh), l = best_iou(&sf[i], lf, nl);
     if (h >= 0.5f) hm++, hmin = h < hmin ? h : hmin;
-    if (l >= 0.3f) lm++, lmin = l < lmin ? l : lmin;
+    if (l >= 0.5f) lm++, lmin = l < lmin ? l : lmin;
   }
   CHECK_MSG(hm >= 5, "Haar matched %d of SSD's %d faces at IoU >= 0.5", hm, ns);
-  /* LBP's boxes are tighter (the improved cascade frames eyes to mouth):
-   * the lowest IoU with SSD measured 0.35, demanded 0.3. */
-  CHECK_MSG(lm >= 5, "LBP matched %d of SSD's %d faces at IoU >= 0.3", lm, ns);
+  /* The same for LBP (lbpcascade_frontalface.xml): lowest IoU measured
+   * 0.61. (The improved cascade's boxes frame eyes to mouth and reach only
+   * 0.35.) */
+  CHECK_MSG(lm >= 5, "LBP matched %d of SSD's %d faces at IoU >= 0.5", lm, ns);
   printf("faces.jpg: SSD %d, Haar %d (%d matched, lowest IoU %.2f), LBP %d (%d matched, lowest IoU %.2f)\n",
          ns, nh, hm, hmin, nl, lm, lmin);
   for (int i = 0; i < nh; i++) {
@@ -393,6 +396,8 @@ int main(void) {
   if (st == FR_OK) {
     check_against_opencv(ctx, &img, cascade_path("haarcascades", FR__HAAR_FILE), k_cv_haar, 6, 0);
     check_against_opencv(ctx2, &img, cascade_path("lbpcascades", FR__LBP_FILE), k_cv_lbp, 6, 0);
+    check_against_opencv(ctx, &img, cascade_path("lbpcascades", "lbpcascade_frontalface_improved.xml"),
+                         k_cv_lbp_improved, 6, 0);
     check_against_opencv(ctx, &img, cascade_path("haarcascades", "haarcascade_eye_tree_eyeglasses.xml"),
                          k_cv_eyes, 7, 2);
     test_faces_vs_ssd(ctx, ctx2, &img);

@@ -48,14 +48,14 @@ static void test_names(void) {
   CHECK(n == 1 && strcmp(m.name, longest) == 0);
 
   err.message[0] = '\0';
-  CHECK(fr_gallery_enroll(g, too_long, NULL, &f, 1, &added, &err) == FR_E_INVALID);
+  CHECK(fr_gallery_enroll(g, too_long, NULL, &f, 1, &added, &err) == FR_E_LIMIT);
   char limit[16];
   snprintf(limit, sizeof limit, "%d", FR_NAME_MAX - 1);
   CHECK_MSG(strstr(err.message, limit) != NULL, "the message does not give the limit: %s",
             err.message);
   CHECK(added == 0);
   CHECK(fr_gallery_enroll(g, "", NULL, &f, 1, NULL, &err) == FR_E_INVALID);
-  CHECK(fr_gallery_forget(g, too_long, NULL, &err) == FR_E_INVALID);
+  CHECK(fr_gallery_forget(g, too_long, NULL, &err) == FR_E_LIMIT);
   CHECK_OK(fr_gallery_count(g, &n, &err), &err);
   CHECK_MSG(n == 1, "refused names stored %d faces", n - 1);
   int removed = 0;

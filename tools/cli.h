@@ -25,6 +25,11 @@ extern const char fr_cli_serve_usage[];
 int fr_cli_convert(int argc, char **argv);
 extern const char fr_cli_convert_usage[];
 
+/* facerec quantize: int8 calibration table of FaceRecognitionNet
+ * (tools/cmd_quantize.c). argv holds the arguments after "quantize". */
+int fr_cli_quantize(int argc, char **argv);
+extern const char fr_cli_quantize_usage[];
+
 /* Prints "facerec: MESSAGE" on stderr and returns the usage-error status 2. */
 int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -277,23 +277,14 @@ static int augment_chip(fr_context *ctx, const fr_pipeline *pipe, const fr_image
   return 0;
 }
 
-/*
- * The cosine same-person threshold of a descriptor model, from its LFW View 2
- * evaluation, or 0 when none was measured (cosine identification then needs
- * --threshold). FaceRecognitionNet with the similarity chip:
- * `facerec eval lfw --metric both --json --root ../shared/data/lfw/images
- * --pairs ../shared/data/lfw/pairs.txt` gave 98.70% at a cosine threshold of
- * 0.0906 (mean over the 10 folds), as accurate as Euclidean at 0.6043.
- */
-static float model_cosine_threshold(const char *model_id) {
-  if (strcmp(model_id, "faceapi-1.7.15/face_recognition_model/similarity") == 0) return 0.0906f;
-  return 0;
-}
-
 /* Opens (or creates) a gallery for the engine's model with its thresholds. */
 static fr_status gallery_for(const engine *e, const char *path, fr_gallery **g, fr_error *err) {
-  fr_status st = fr_gallery_open(path, e->model, e->dim, fr_pipeline_threshold(e->pipe), g, err);
-  float ct = model_cosine_threshold(e->model);
+  /* Identification's cuts (fr_pipeline_identify_threshold), not the
+   * verification threshold: a stranger meets every enrolled person. An
+   * existing gallery keeps the cuts it recorded. */
+  fr_status st = fr_gallery_open(path, e->model, e->dim,
+                                 fr_pipeline_identify_threshold(e->pipe, FR_METRIC_EUCLIDEAN), g, err);
+  float ct = fr_pipeline_identify_threshold(e->pipe, FR_METRIC_COSINE);
   if (st == FR_OK && ct > 0 && fr_gallery_metric_threshold(*g, FR_METRIC_COSINE) <= 0) {
     st = fr_gallery_set_threshold(*g, FR_METRIC_COSINE, ct, err);
     if (st != FR_OK) {
@@ -669,9 +660,13 @@ static int cmd_recognize(gopts *o, char **args, int nargs) {
   fr_identify_options_default(&io);
   identify_options(o, &io);
   io.classifier = FR_CLASSIFIER_NN;
-  /* face_recognition's --tolerance; by default the model's LFW threshold of
-   * the metric in use. */
-  float tol = o->threshold > 0 ? o->threshold : fr_gallery_metric_threshold(g, io.metric);
+  /* face_recognition's --tolerance: it compares the photo with each known
+   * person on its own (every one within it is printed), which is
+   * verification, so the default is the model's LFW verification threshold
+   * of the metric in use (face_recognition's own default is 0.6). */
+  float tol = o->threshold > 0 ? o->threshold
+                               : fr_pipeline_metric_threshold(
+                                     e.pipe, io.metric ? io.metric : FR_METRIC_EUCLIDEAN);
   if (!(tol > 0)) rc = cli_die("no cosine threshold is known for this model: give --tolerance");
   io.threshold = tol;
   /* A known image is the user's word that it shows a face, so it may fall
@@ -1365,7 +1360,7 @@ static int cmd_openset(gopts *o, char **args, int nargs) {
         ev_paths_json(images, ni, 0);
         printf("}\n");
       } else {
-        static const char *const label[3] = {"default (model's LFW)", "for FAR <= 1%", "for FAR <= 0.1%"};
+        static const char *const label[3] = {"default (model's)", "for FAR <= 1%", "for FAR <= 0.1%"};
         for (int t = 0; t < 3; t++)
           printf("%-9s %7d %7d %6.2f%% %-22s %8.4f %7.2f%% %7.2f%% %9.2f%%\n", metric, n_enrolled,
                  nk, 100 * rank1, label[t], t_at[t], 100 * tar[t], 100 * far[t], 100 * mis[t]);

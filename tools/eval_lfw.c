@@ -118,8 +118,8 @@ static void *worker(void *arg) {
 }
 
 static void variant_name(const fr_pipeline_options *po, char *buf, size_t n) {
-  snprintf(buf, n, "%s%s", cli_align_name(po->align),
-           po->flip ? "+flip" : "");
+  snprintf(buf, n, "%s%s%s", cli_align_name(po->align), po->flip ? "+flip" : "",
+           po->embedder == FR_EMBEDDER_FACEAPI_INT8 ? "+int8" : "");
   if (po->jitter) {
     size_t l = strlen(buf);
     snprintf(buf + l, n - l, "+jitter%d", po->jitter);
@@ -186,6 +186,14 @@ int eval_lfw(const eval_lfw_args *a) {
   } else {
     v[0].po = base;
     j.nv = 1;
+    if (base.embedder == FR_EMBEDDER_FACEAPI_INT8) {
+      /* The int8 model is scored beside its float32 original on the very
+       * same detected faces (one detection pass), as the comparison that
+       * matters for it. */
+      v[1].po = base;
+      v[1].po.embedder = FR_EMBEDDER_FACEAPI;
+      j.nv = 2;
+    }
   }
   fr_pipeline *base_pipe = NULL;
   if (fr_pipeline_create(&base, a->models, &base_pipe, &err) != FR_OK) {

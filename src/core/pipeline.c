@@ -121,6 +121,18 @@ float fr_pipeline_threshold(const fr_pipeline *p) {
   return p ? fr__embedder_threshold(p->emb) : 0.f;
 }
 
+float fr_pipeline_metric_threshold(const fr_pipeline *p, fr_metric metric) {
+  if (!p) return 0.f;
+  const fr__embedder_impl *e = p->emb->impl;
+  return metric == FR_METRIC_COSINE ? e->cosine_threshold : e->threshold;
+}
+
+float fr_pipeline_identify_threshold(const fr_pipeline *p, fr_metric metric) {
+  if (!p) return 0.f;
+  const fr__embedder_impl *e = p->emb->impl;
+  return metric == FR_METRIC_COSINE ? e->identify_cosine_threshold : e->identify_threshold;
+}
+
 /* ---- chip variants: mirror and jitter ------------------------------------ */
 
 static void mirror(const float *src, int size, float *dst) {

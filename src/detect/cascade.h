@@ -25,7 +25,7 @@
  * and the folder Debian's opencv-data package puts them in (searched when
  * the model folder lacks them). */
 #define FR__HAAR_FILE "haarcascade_frontalface_default.xml"
-#define FR__LBP_FILE "lbpcascade_frontalface_improved.xml"
+#define FR__LBP_FILE "lbpcascade_frontalface.xml"
 #define FR__OPENCV_DATA "/usr/share/opencv4"
 
 /* detectMultiScale's defaults the detectors use. */

@@ -28,6 +28,17 @@ typedef struct fr__embedder_impl {
   /* Default "same person" Euclidean distance of this network's descriptors,
    * taken from its LFW evaluation (see the comment at each value). */
   float threshold;
+  /* The same for cosine distance (1 - cos), 0 when never measured. */
+  float cosine_threshold;
+  /*
+   * Identification's default "unknown" cut, Euclidean and cosine: lower than
+   * the verification threshold above, because a stranger is compared with
+   * every enrolled person and is accepted when any one is close enough. Each
+   * is the largest distance that kept the false-accept rate of never-enrolled
+   * LFW people at or under 1% with 300 people enrolled (`facerec eval
+   * openset`), checked on a second, independent draw (see each value).
+   */
+  float identify_threshold, identify_cosine_threshold;
   /* Fills e->g (and e->state) from the files in model_dir, building with
    * e->kernels. On failure e is released by unload and the graph destroyed. */
   fr_status (*load)(fr_embedder *e, const char *model_dir, fr_error *err);
@@ -49,6 +60,21 @@ struct fr_embedder {
 
 extern const fr__embedder_impl fr__embedder_faceapi;
 extern const fr__embedder_impl fr__embedder_mobilefacenet;
+extern const fr__embedder_impl fr__embedder_faceapi_int8;
+
+/* FaceRecognitionNet's int8 calibration table (faceapi_int8_table.c, made by
+ * `facerec quantize`): one range per tensor id of its graph. */
+struct fr__quant_range;
+extern const struct fr__quant_range *const fr__faceapi_int8_ranges;
+extern const int fr__faceapi_int8_nranges;
+
+/*
+ * Calibrates int8 quantisation for a float32 embedder: runs its network on n
+ * chips (resized and prepared as fr_embed does) and writes one range per
+ * tensor into *ranges (malloc'ed, caller frees) and their count into *n_out.
+ */
+fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, int n,
+                                 struct fr__quant_range **ranges, int *n_out, fr_error *err);
 
 const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind);
 

@@ -16,6 +16,7 @@
 static const fr__embedder_impl *const k_embedders[] = {
     &fr__embedder_faceapi,
     &fr__embedder_mobilefacenet,
+    &fr__embedder_faceapi_int8,
 };
 #define N_EMBEDDERS (int)(sizeof k_embedders / sizeof k_embedders[0])
 

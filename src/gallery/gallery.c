@@ -8,6 +8,11 @@
  * transaction with synchronous=FULL, so a crash (kill -9 included) leaves
  * either the whole write or none of it, and a write acknowledged to the
  * caller survives.
+ *
+ * A large view also gets an int8 copy of the matrix (match.c), built on the
+ * first search after a reload, so that an exact search streams about a
+ * quarter of the bytes; the unit-length copies the cosine metric uses are
+ * built on first use too.
  */
 #include "embed/embed_internal.h"
 #include "gallery/gallery_internal.h"

@@ -115,7 +115,10 @@ fr_status fr__model_save(const fr__model *m, const char *path, fr_error *err);
 fr_status fr__model_parse(const void *data, size_t size, const fr__kernels *kernels,
                           const char *label, fr__model *m, fr_error *err);
 
-/* The same from a file, mapped read-only for the duration of the call. */
+/* The same from a file, mapped read-only for the duration of the call
+ * (measured as fast as or faster than reading it into memory). A file
+ * truncated by another process during those milliseconds would raise SIGBUS;
+ * fr__model_save replaces files by renaming, never by rewriting in place. */
 fr_status fr__model_load(const char *path, const fr__kernels *kernels, fr__model *m,
                          fr_error *err);
 

@@ -1286,9 +1286,13 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
     st = fr_gallery_model_id(&cfg->po, s->model, sizeof s->model, err);
   }
   if (st == FR_OK)
-    st = fr_gallery_open(cfg->db_path, s->model, s->dim, fr_pipeline_threshold(s->pipe), &s->gallery, err);
+    st = fr_gallery_open(cfg->db_path, s->model, s->dim,
+                         fr_pipeline_identify_threshold(s->pipe, FR_METRIC_EUCLIDEAN), &s->gallery,
+                         err);
   if (st == FR_OK) {
-    s->threshold = fr_gallery_threshold(s->gallery);
+    /* /verify compares two photos: the verification threshold, not the
+     * gallery's identification cut. */
+    s->threshold = fr_pipeline_threshold(s->pipe);
     st = fr__srv_store_open(cfg->db_path, &s->store, err);
   }
   if (st == FR_OK) refresh_counts(s);
