@@ -605,6 +605,35 @@ FR_API fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *
 FR_API fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed,
                                    fr_error *err);
 
+/* Adds a person with no descriptors yet (metadata may be NULL).
+ * FR_E_INVALID if the name is taken; *id (may be NULL) receives the
+ * person's id. */
+FR_API fr_status fr_gallery_add_person(fr_gallery *g, const char *name, const char *metadata,
+                                       int64_t *id, fr_error *err);
+
+/* One stored descriptor of a person, as listed (the descriptor itself is
+ * not: it is biometric data that a listing has no need to carry). */
+typedef struct fr_gallery_face_info {
+  int64_t id;          /* the face's id, for fr_gallery_remove_face */
+  char image_hash[65]; /* SHA-256 of the source image, "" if none was given */
+  int variant;         /* 0: the photo itself; N > 0: its N-th augmentation */
+  fr_rect box;         /* where the face was in the source image */
+  int64_t created;     /* Unix time of the enrolment */
+} fr_gallery_face_info;
+
+/* Lists up to max of a person's descriptors, oldest first; *n receives the
+ * number written. FR_E_NOTFOUND if there is no such person. */
+FR_API fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_face_info *out,
+                                  int max, int *n, fr_error *err);
+
+/* The id of the descriptor enrolled from this image hash and variant (each
+ * pair is stored at most once), or -1 when there is none or on error. */
+FR_API int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant);
+
+/* Removes one descriptor, and the stored SVM (it may hold it as a support
+ * vector). FR_E_NOTFOUND if there is no descriptor with that id. */
+FR_API fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err);
+
 /*
  * Makes removals final on disk: checkpoints the write-ahead log into the
  * database and truncates it, rebuilds the file with VACUUM (which also

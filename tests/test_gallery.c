@@ -961,6 +961,60 @@ static void test_forget_vacuum(void) {
   remove_db(path);
 }
 
+/* People without faces, per-face listing and removal (the server's subject
+ * and face routes). */
+static void test_faces_api(void) {
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(":memory:", MODEL, DIM, 0.6f, &g, &err), &err);
+  if (!g) return;
+  int64_t id = 0;
+  CHECK_OK(fr_gallery_add_person(g, "ada", "{\"team\":1}", &id, &err), &err);
+  CHECK(id > 0);
+  CHECK(fr_gallery_add_person(g, "ada", NULL, NULL, &err) == FR_E_INVALID);
+  fr_gallery_face_info info[4];
+  int n = -1;
+  CHECK_OK(fr_gallery_faces(g, "ada", info, 4, &n, &err), &err);
+  CHECK_MSG(n == 0, "a new person has %d faces", n);
+  CHECK(fr_gallery_faces(g, "nobody", info, 4, &n, &err) == FR_E_NOTFOUND);
+
+  float v[3][DIM];
+  for (int k = 0; k < 3; k++)
+    for (int d = 0; d < DIM; d++) v[k][d] = frand();
+  char h0[65], h1[65];
+  fr_sha256_hex("photo 0", 7, h0);
+  fr_sha256_hex("photo 1", 7, h1);
+  fr_gallery_face f[3] = {{v[0], h0, 0, {1, 2, 3, 4}}, {v[1], h0, 1, {0, 0, 0, 0}},
+                          {v[2], h1, 0, {5, 6, 7, 8}}};
+  int added = 0;
+  CHECK_OK(fr_gallery_enroll(g, "ada", NULL, f, 3, &added, &err), &err);
+  CHECK(added == 3);
+  CHECK_OK(fr_gallery_faces(g, "ada", info, 4, &n, &err), &err);
+  CHECK_MSG(n == 3, "listed %d of 3 faces", n);
+  CHECK(n == 3 && strcmp(info[0].image_hash, h0) == 0 && info[0].variant == 0 &&
+        info[0].box.x == 1 && info[0].box.height == 4 && info[1].variant == 1 &&
+        strcmp(info[2].image_hash, h1) == 0 && info[0].id < info[1].id && info[1].id < info[2].id);
+  CHECK_OK(fr_gallery_faces(g, "ada", info, 2, &n, &err), &err);
+  CHECK_MSG(n == 2, "max 2 gave %d", n);
+  int64_t fid = fr_gallery_face_id(g, h1, 0);
+  CHECK(fid > info[1].id); /* the third face, listed after the first two */
+  CHECK(fr_gallery_face_id(g, h1, 1) == -1);
+
+  /* Removing the third face: it is no longer found, the others are. */
+  fr_match m;
+  int k = 0;
+  CHECK_OK(fr_gallery_search(g, v[2], 1, &m, &k, &err), &err);
+  CHECK(k == 1 && m.distance < 1e-4f);
+  CHECK_OK(fr_gallery_remove_face(g, fid, &err), &err);
+  CHECK(fr_gallery_remove_face(g, fid, &err) == FR_E_NOTFOUND);
+  CHECK(fr_gallery_face_id(g, h1, 0) == -1);
+  CHECK_OK(fr_gallery_search(g, v[2], 1, &m, &k, &err), &err);
+  CHECK_MSG(k == 1 && m.distance > 1e-3f, "a removed face still matches (%.5f)", m.distance);
+  CHECK_OK(fr_gallery_count(g, &n, &err), &err);
+  CHECK(n == 2);
+  fr_gallery_close(g);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fr-gallery-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -977,6 +1031,7 @@ int main(void) {
   test_cosine();
   test_limits();
   test_forget_vacuum();
+  test_faces_api();
   test_classifiers();
   test_two_handles();
   test_crash();

@@ -361,27 +361,8 @@ static void test_files(const uint8_t *file, size_t size) {
 
 /* ---- the shipped networks ------------------------------------------------ */
 
-typedef struct net {
-  const char *name;
-  fr__model_role role;
-  int kind;
-  const char *files[2];
-} net;
-
-static const net k_nets[] = {
-    {"ssd", FR__MODEL_DETECTOR, FR_DETECTOR_SSD,
-     {"ssd_mobilenetv1_model-weights_manifest.json", "ssd_mobilenetv1_model.bin"}},
-    {"tiny", FR__MODEL_DETECTOR, FR_DETECTOR_TINY,
-     {"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"}},
-    {"faceapi", FR__MODEL_EMBEDDER, FR_EMBEDDER_FACEAPI,
-     {"face_recognition_model-weights_manifest.json", "face_recognition_model.bin"}},
-    {"mobilefacenet", FR__MODEL_EMBEDDER, FR_EMBEDDER_MOBILEFACENET,
-     {"MobileFaceNet.tflite", NULL}},
-    {"landmarks68", FR__MODEL_LANDMARKER, FR_LANDMARKS_68,
-     {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"}},
-    {"landmarks68-tiny", FR__MODEL_LANDMARKER, FR_LANDMARKS_68_TINY,
-     {"face_landmark_68_tiny_model-weights_manifest.json", "face_landmark_68_tiny_model.bin"}},
-};
+typedef fr__model_net net;
+#define k_nets fr__model_nets
 
 typedef struct held {
   fr_detector *det;
@@ -421,7 +402,7 @@ static void test_networks(void) {
   char tmp[] = "/tmp/frm-netsXXXXXX";
   CHECK(mkdtemp(tmp) != NULL);
   int tested = 0;
-  for (size_t i = 0; i < sizeof k_nets / sizeof k_nets[0]; i++) {
+  for (int i = 0; i < fr__model_n_nets; i++) {
     const net *n = &k_nets[i];
     char src[4096], dst[4096];
     struct stat sb;

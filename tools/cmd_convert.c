@@ -22,29 +22,9 @@ const char fr_cli_convert_usage[] =
     "                             load in milliseconds (--models DIR, --out DIR; names:\n"
     "                             ssd tiny faceapi mobilefacenet landmarks68 landmarks68-tiny)\n";
 
-/* The networks a model file can hold, and their original files. */
-typedef struct net {
-  const char *name;
-  fr__model_role role;
-  int kind;
-  const char *files[2];
-} net;
-
-static const net k_nets[] = {
-    {"ssd", FR__MODEL_DETECTOR, FR_DETECTOR_SSD,
-     {"ssd_mobilenetv1_model-weights_manifest.json", "ssd_mobilenetv1_model.bin"}},
-    {"tiny", FR__MODEL_DETECTOR, FR_DETECTOR_TINY,
-     {"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"}},
-    {"faceapi", FR__MODEL_EMBEDDER, FR_EMBEDDER_FACEAPI,
-     {"face_recognition_model-weights_manifest.json", "face_recognition_model.bin"}},
-    {"mobilefacenet", FR__MODEL_EMBEDDER, FR_EMBEDDER_MOBILEFACENET,
-     {"MobileFaceNet.tflite", NULL}},
-    {"landmarks68", FR__MODEL_LANDMARKER, FR_LANDMARKS_68,
-     {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"}},
-    {"landmarks68-tiny", FR__MODEL_LANDMARKER, FR_LANDMARKS_68_TINY,
-     {"face_landmark_68_tiny_model-weights_manifest.json", "face_landmark_68_tiny_model.bin"}},
-};
-#define N_NETS (int)(sizeof k_nets / sizeof k_nets[0])
+typedef fr__model_net net;
+#define k_nets fr__model_nets
+#define N_NETS fr__model_n_nets
 
 /* A network loaded from its original files: whichever object holds it, and
  * borrowed pointers to its graph and (SSD) anchors. */
@@ -251,7 +231,8 @@ static int convert_one(const net *n, const char *models, const char *out_dir) {
 
 int fr_cli_convert(int argc, char **argv) {
   const char *models = NULL, *out_dir = NULL;
-  const char *names[N_NETS];
+  /* More names than networks can only repeat one: a fixed bound will do. */
+  const char *names[32];
   int n_names = 0;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -271,7 +252,7 @@ int fr_cli_convert(int argc, char **argv) {
         return cli_die("convert: unknown network '%s' (ssd, tiny, faceapi, mobilefacenet, "
                        "landmarks68, landmarks68-tiny)",
                        a);
-      if (n_names == N_NETS) return cli_die("convert: too many names");
+      if (n_names == N_NETS || n_names == 32) return cli_die("convert: too many names");
       names[n_names++] = a;
     }
   }

@@ -70,6 +70,9 @@ enum {
   Q_SVM_PUT,
   Q_SVM_DEL,
   Q_PERSON_FACES,
+  Q_FACES_OF,
+  Q_FACE_ID,
+  Q_FACE_DEL_ONE,
   Q_COUNT
 };
 
@@ -95,6 +98,10 @@ static const char *const sql_text[Q_COUNT] = {
                   " VALUES('svm', ?1, ?2, ?3, ?4)",
     [Q_SVM_DEL] = "DELETE FROM classifiers",
     [Q_PERSON_FACES] = "SELECT COUNT(*) FROM faces WHERE person_id = ?1",
+    [Q_FACES_OF] = "SELECT id, image_hash, variant, box_x, box_y, box_w, box_h, created"
+                   " FROM faces WHERE person_id = ?1 ORDER BY id",
+    [Q_FACE_ID] = "SELECT id FROM faces WHERE image_hash = ?1 AND variant = ?2 LIMIT 1",
+    [Q_FACE_DEL_ONE] = "DELETE FROM faces WHERE id = ?1",
 };
 
 typedef struct person {
@@ -589,6 +596,101 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
   if (st == FR_OK) st = bump_generation(g, err);
   st = end_write(g, st, err);
   if (st == FR_OK && n_removed) *n_removed = removed;
+  if (st == FR_OK && g->svm) svm_free_and_destroy_model(&g->svm);
+  return st;
+}
+
+fr_status fr_gallery_add_person(fr_gallery *g, const char *name, const char *metadata,
+                                int64_t *id, fr_error *err) {
+  if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_add_person: NULL gallery");
+  fr_status st = check_name(name, err);
+  if (st != FR_OK) return st;
+  if (metadata && strlen(metadata) > FR_GALLERY_MAX_METADATA)
+    return fr__fail(err, FR_E_LIMIT, "metadata of %zu bytes is over the limit of %d bytes",
+                    strlen(metadata), FR_GALLERY_MAX_METADATA);
+  st = exec(g, "BEGIN IMMEDIATE", err);
+  if (st != FR_OK) return st;
+  int64_t pid = 0;
+  int found = find_person(g, name, &pid, err);
+  if (found < 0) st = err ? err->status : FR_E_IO;
+  else if (found) st = fr__fail(err, FR_E_INVALID, "a person called '%s' already exists", name);
+  sqlite3_stmt *s;
+  if (st == FR_OK) {
+    if (!(s = stmt(g, Q_PERSON_ADD, err))) st = err ? err->status : FR_E_IO;
+    else {
+      sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+      if (metadata) sqlite3_bind_text(s, 2, metadata, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+      if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "adding a person");
+      else pid = sqlite3_last_insert_rowid(g->db);
+    }
+  }
+  if (st == FR_OK) st = bump_generation(g, err);
+  st = end_write(g, st, err);
+  if (st == FR_OK && id) *id = pid;
+  return st;
+}
+
+fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_face_info *out, int max,
+                           int *n, fr_error *err) {
+  if (n) *n = 0;
+  if (!g || !n || max < 0 || (max > 0 && !out))
+    return fr__fail(err, FR_E_INVALID, "fr_gallery_faces: NULL argument or negative max");
+  fr_status st = check_name(name, err);
+  if (st != FR_OK) return st;
+  int64_t pid = 0;
+  int found = find_person(g, name, &pid, err);
+  if (found < 0) return err ? err->status : FR_E_IO;
+  if (!found) return fr__fail(err, FR_E_NOTFOUND, "no person called '%s' in the gallery", name);
+  sqlite3_stmt *s = stmt(g, Q_FACES_OF, err);
+  if (!s) return err ? err->status : FR_E_IO;
+  sqlite3_bind_int64(s, 1, pid);
+  int rc = SQLITE_DONE;
+  while (*n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    fr_gallery_face_info *f = &out[(*n)++];
+    f->id = sqlite3_column_int64(s, 0);
+    const unsigned char *h = sqlite3_column_text(s, 1);
+    snprintf(f->image_hash, sizeof f->image_hash, "%s", h ? (const char *)h : "");
+    f->variant = sqlite3_column_int(s, 2);
+    f->box = (fr_rect){(float)sqlite3_column_double(s, 3), (float)sqlite3_column_double(s, 4),
+                       (float)sqlite3_column_double(s, 5), (float)sqlite3_column_double(s, 6)};
+    f->created = sqlite3_column_int64(s, 7);
+  }
+  if (*n < max && rc != SQLITE_DONE) st = db_fail(g, err, "listing a person's descriptors");
+  sqlite3_reset(s);
+  return st;
+}
+
+int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant) {
+  if (!g || !image_hash) return -1;
+  sqlite3_stmt *s = stmt(g, Q_FACE_ID, NULL);
+  if (!s) return -1;
+  sqlite3_bind_text(s, 1, image_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, variant);
+  int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_reset(s);
+  return id;
+}
+
+fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err) {
+  if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_remove_face: NULL gallery");
+  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  if (st != FR_OK) return st;
+  sqlite3_stmt *s;
+  if (!(s = stmt(g, Q_FACE_DEL_ONE, err))) st = err ? err->status : FR_E_IO;
+  else {
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing a descriptor");
+    else if (sqlite3_changes(g->db) == 0)
+      st = fr__fail(err, FR_E_NOTFOUND, "no descriptor with id %lld", (long long)id);
+  }
+  /* As in fr_gallery_forget: the stored SVM may keep this descriptor. */
+  if (st == FR_OK) {
+    if (!(s = stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
+    else if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing the stored SVM");
+  }
+  if (st == FR_OK) st = bump_generation(g, err);
+  st = end_write(g, st, err);
   if (st == FR_OK && g->svm) svm_free_and_destroy_model(&g->svm);
   return st;
 }

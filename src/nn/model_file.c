@@ -940,3 +940,19 @@ fr_status fr__model_find(const char *model_dir, const char *name, fr__model_role
   *found = 1;
   return FR_OK;
 }
+
+const fr__model_net fr__model_nets[] = {
+    {"ssd", FR__MODEL_DETECTOR, FR_DETECTOR_SSD,
+     {"ssd_mobilenetv1_model-weights_manifest.json", "ssd_mobilenetv1_model.bin"}},
+    {"tiny", FR__MODEL_DETECTOR, FR_DETECTOR_TINY,
+     {"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"}},
+    {"faceapi", FR__MODEL_EMBEDDER, FR_EMBEDDER_FACEAPI,
+     {"face_recognition_model-weights_manifest.json", "face_recognition_model.bin"}},
+    {"mobilefacenet", FR__MODEL_EMBEDDER, FR_EMBEDDER_MOBILEFACENET,
+     {"MobileFaceNet.tflite", NULL}},
+    {"landmarks68", FR__MODEL_LANDMARKER, FR_LANDMARKS_68,
+     {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"}},
+    {"landmarks68-tiny", FR__MODEL_LANDMARKER, FR_LANDMARKS_68_TINY,
+     {"face_landmark_68_tiny_model-weights_manifest.json", "face_landmark_68_tiny_model.bin"}},
+};
+const int fr__model_n_nets = (int)(sizeof fr__model_nets / sizeof fr__model_nets[0]);

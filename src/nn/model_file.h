@@ -123,6 +123,20 @@ fr_status fr__model_load(const char *path, const fr__kernels *kernels, fr__model
                          fr_error *err);
 
 /*
+ * The networks a model file can hold, with the short name of their .frm file
+ * and their original files (the second NULL when there is one): the table
+ * `facerec convert` works through, and the tests with it.
+ */
+typedef struct fr__model_net {
+  const char *name;
+  fr__model_role role;
+  int kind; /* fr_detector_kind, fr_embedder_kind or fr_landmarker_kind */
+  const char *files[2];
+} fr__model_net;
+extern const fr__model_net fr__model_nets[];
+extern const int fr__model_n_nets;
+
+/*
  * The registries' entry: if model_dir/<name>.frm exists and FACEREC_NO_FRM
  * is not set to a non-empty value other than "0", loads it, checks that it
  * holds a network of this role and name, and sets *found = 1. *found = 0

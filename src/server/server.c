@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "server/parse.h"
-#include "server/store.h"
 
 #define MAX_FACES 32
 #define MAX_LIST 100000 /* faces listed by GET /subjects/{name}/faces */
@@ -151,10 +150,9 @@ struct fr__srv {
   int dim;
   float threshold;
   char model[256];
-  /* The gallery and the second connection of store.c, behind one lock. */
+  /* The gallery handle is not thread-safe: one lock around every use. */
   pthread_mutex_t gallery_mu;
   fr_gallery *gallery;
-  fr__srv_store *store;
   /* workers and their queue */
   int n_workers;
   pthread_t *threads;
@@ -272,7 +270,7 @@ static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img) {
   fr_gallery_face gf = {j->desc[0] + (size_t)k * s->dim, j->hash, 0, j->faces[0][k].box};
   pthread_mutex_lock(&s->gallery_mu);
   j->st = fr_gallery_enroll(s->gallery, j->name, NULL, &gf, 1, &j->added, &j->err);
-  j->face_id = j->st == FR_OK ? fr__srv_store_face_id(s->store, j->name, j->hash) : -1;
+  j->face_id = j->st == FR_OK ? fr_gallery_face_id(s->gallery, j->hash, 0) : -1;
   pthread_mutex_unlock(&s->gallery_mu);
   j->faces[0][0] = j->faces[0][k];
   j->n_faces[0] = 1;
@@ -360,7 +358,7 @@ typedef struct scratch {
   size_t body_cap;
   sbuf out;
   job j;
-  fr__srv_face_row *rows;
+  fr_gallery_face_info *rows;
   fr_person *people;
   int people_cap;
 } scratch;
@@ -657,7 +655,7 @@ static void handle_subjects(fr__srv *s, struct mg_connection *c, reqlog *lg, scr
     int64_t id = 0;
     if (st == FR_OK) {
       pthread_mutex_lock(&s->gallery_mu);
-      st = fr__srv_store_add_person(s->store, name, has_meta ? meta : NULL, &id, &err);
+      st = fr_gallery_add_person(s->gallery, name, has_meta ? meta : NULL, &id, &err);
       pthread_mutex_unlock(&s->gallery_mu);
       if (st == FR_E_INVALID) return send_error(c, lg, b, 409, "exists", err.message);
     }
@@ -734,7 +732,7 @@ static void handle_subject_faces(fr__srv *s, struct mg_connection *c, reqlog *lg
     return send_error(c, lg, b, 503, "overloaded", "out of memory");
   int n = 0;
   pthread_mutex_lock(&s->gallery_mu);
-  fr_status st = fr__srv_store_faces(s->store, r->name, sc->rows, 1024, &n, &err);
+  fr_status st = fr_gallery_faces(s->gallery, r->name, sc->rows, 1024, &n, &err);
   pthread_mutex_unlock(&s->gallery_mu);
   if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
   b->len = 0, b->oom = 0;
@@ -742,7 +740,7 @@ static void handle_subject_faces(fr__srv *s, struct mg_connection *c, reqlog *lg
   sb_cstr(b, r->name);
   sb_printf(b, ",\"faces\":[");
   for (int i = 0; i < n; i++) {
-    const fr__srv_face_row *f = &sc->rows[i];
+    const fr_gallery_face_info *f = &sc->rows[i];
     sb_printf(b, "%s{\"id\":%lld,\"image_hash\":\"%s\",\"variant\":%d,\"created\":%lld,", i ? "," : "",
               (long long)f->id, f->image_hash, f->variant, (long long)f->created);
     json_box(b, &f->box);
@@ -759,7 +757,7 @@ static void handle_delete(fr__srv *s, struct mg_connection *c, reqlog *lg, scrat
   int removed = 0;
   pthread_mutex_lock(&s->gallery_mu);
   fr_status st = r->id == FR_ROUTE_SUBJECT ? fr_gallery_forget(s->gallery, r->name, &removed, &err)
-                                           : fr__srv_store_remove_face(s->store, r->face_id, &err);
+                                           : fr_gallery_remove_face(s->gallery, r->face_id, &err);
   pthread_mutex_unlock(&s->gallery_mu);
   if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
   refresh_counts(s);
@@ -1231,7 +1229,6 @@ void fr__srv_stop(fr__srv *s) {
   free(s->ctx);
   free(s->threads);
   free(s->queue);
-  fr__srv_store_close(s->store);
   fr_gallery_close(s->gallery);
   fr_pipeline_destroy(s->pipe);
   /* The scratch of the connection threads went with them (key destructor). */
@@ -1293,7 +1290,9 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
     /* /verify compares two photos: the verification threshold, not the
      * gallery's identification cut. */
     s->threshold = fr_pipeline_threshold(s->pipe);
-    st = fr__srv_store_open(cfg->db_path, &s->store, err);
+    float ct = fr_pipeline_identify_threshold(s->pipe, FR_METRIC_COSINE);
+    if (ct > 0 && fr_gallery_metric_threshold(s->gallery, FR_METRIC_COSINE) <= 0)
+      st = fr_gallery_set_threshold(s->gallery, FR_METRIC_COSINE, ct, err);
   }
   if (st == FR_OK) refresh_counts(s);
   if (st == FR_OK) {
