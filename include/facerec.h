@@ -336,6 +336,10 @@ typedef enum fr_embedder_kind {
 FR_API const char *fr_embedder_kind_name(fr_embedder_kind kind);
 FR_API fr_embedder_kind fr_embedder_kind_from_name(const char *name);
 
+/* The descriptor length of an embedder kind (0 when unknown), without
+ * loading its weights: what opening an existing gallery needs to know. */
+FR_API int fr_embedder_kind_dim(fr_embedder_kind kind);
+
 typedef struct fr_embedder fr_embedder;
 FR_API fr_status fr_embedder_create(fr_embedder_kind kind, const char *model_dir,
                                     fr_embedder **out, fr_error *err);

@@ -399,11 +399,7 @@ static int open_existing(const gopts *o, fr_gallery **g) {
   if (!o->db) return cli_die("this command needs --db FILE");
   struct stat st;
   if (stat(o->db, &st) != 0) return cli_die("no gallery at %s", o->db);
-  fr_embedder *emb = NULL;
-  if (fr_embedder_create(o->po.embedder, o->models, &emb, &err) != FR_OK)
-    return cli_die("cannot load models: %s", err.message);
-  int dim = fr_embedder_dim(emb);
-  fr_embedder_destroy(emb);
+  int dim = fr_embedder_kind_dim(o->po.embedder);
   char model[256];
   fr_gallery_model_id(&o->po, model, sizeof model, NULL);
   /* The threshold only matters for a new gallery, which this is not. */

@@ -52,6 +52,16 @@ fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_
 fr_status fr__path_join(char *buf, size_t bufsize, const char *dir, const char *file,
                         fr_error *err);
 
+/*
+ * The folder a model's `file` loads from, into dir: model_dir when given
+ * (FR_E_NOTFOUND naming the missing file and the model's title when it is not
+ * there: the loaders would call it an unreadable file, which hides the usual
+ * cause), else the fr_model_path() order. fallback (may be NULL) is a system
+ * folder that holds the same file (OpenCV's cascades) and is used last.
+ */
+fr_status fr__model_dir(const char *file, const char *title, const char *model_dir,
+                        const char *fallback, char *dir, size_t size, fr_error *err);
+
 /* Monotonic time in seconds. */
 double fr__now(void);
 

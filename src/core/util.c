@@ -73,6 +73,38 @@ fr_status fr__path_join(char *buf, size_t bufsize, const char *dir, const char *
   return FR_OK;
 }
 
+static int has_file(const char *dir, const char *file) {
+  char path[4096];
+  struct stat sb;
+  return dir && fr__path_join(path, sizeof path, dir, file, NULL) == FR_OK && stat(path, &sb) == 0;
+}
+
+fr_status fr__model_dir(const char *file, const char *title, const char *model_dir,
+                        const char *fallback, char *dir, size_t size, fr_error *err) {
+  if (!model_dir) {
+    fr_status st = fr_model_path(file, dir, size, err);
+    if (st == FR_OK || !has_file(fallback, file)) return st;
+    if (err) {
+      err->status = FR_OK;
+      err->message[0] = '\0';
+    }
+    model_dir = fallback;
+  } else if (!has_file(model_dir, file)) {
+    if (!has_file(fallback, file)) {
+      char path[4096];
+      fr_status st = fr__path_join(path, sizeof path, model_dir, file, err);
+      if (st != FR_OK) return st;
+      return fr__fail(err, FR_E_NOTFOUND,
+                      "%s model not found: %s (wrong model folder? 'make models' fetches them)",
+                      title, path);
+    }
+    model_dir = fallback;
+  }
+  int n = snprintf(dir, size, "%s", model_dir);
+  if (n < 0 || (size_t)n >= size) return fr__fail(err, FR_E_INVALID, "path too long: %s", model_dir);
+  return FR_OK;
+}
+
 double fr__now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -43,16 +43,6 @@ fr_detector_kind fr_detector_kind_from_name(const char *name) {
   return (fr_detector_kind)0;
 }
 
-/* Whether the detector's file is in its system folder (see fallback_dir):
- * used when the model folder lacks it, as the file there is the same. */
-static int in_fallback_dir(const fr__detector_impl *impl) {
-  if (!impl->fallback_dir) return 0;
-  char path[4096];
-  struct stat sb;
-  return fr__path_join(path, sizeof path, impl->fallback_dir, impl->model_file, NULL) == FR_OK &&
-         stat(path, &sb) == 0;
-}
-
 /*
  * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
  * there is one, setting *done. Only the detectors whose whole loaded state is
@@ -98,30 +88,10 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   err->message[0] = '\0';
 
   char dir[4096];
-  if (!model_dir) {
-    fr_status st = fr_model_path(impl->model_file, dir, sizeof dir, err);
-    if (st != FR_OK && !in_fallback_dir(impl)) return st;
-    if (st != FR_OK) {
-      err->status = FR_OK;
-      err->message[0] = '\0';
-    }
-    model_dir = st == FR_OK ? dir : impl->fallback_dir;
-  } else {
-    /* Say plainly which file is missing: the loaders would report it as an
-     * unreadable file, which hides the usual cause (a wrong folder or models
-     * never fetched). */
-    char path[4096];
-    fr_status st = fr__path_join(path, sizeof path, model_dir, impl->model_file, err);
-    if (st != FR_OK) return st;
-    struct stat sb;
-    if (stat(path, &sb) != 0 && in_fallback_dir(impl))
-      model_dir = impl->fallback_dir;
-    else if (stat(path, &sb) != 0)
-      return fr__fail(err, FR_E_NOTFOUND,
-                      "%s model not found: %s: %s (wrong model folder? 'make models' fetches "
-                      "them)",
-                      impl->title, path, strerror(errno));
-  }
+  fr_status st = fr__model_dir(impl->model_file, impl->title, model_dir, impl->fallback_dir, dir,
+                               sizeof dir, err);
+  if (st != FR_OK) return st;
+  model_dir = dir;
 
   fr_detector *det = calloc(1, sizeof *det);
   if (!det) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->title);
@@ -129,7 +99,7 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   det->kind = kind;
   det->kernels = kernels;
   int converted = 0;
-  fr_status st = load_converted(det, model_dir, &converted, err);
+  st = load_converted(det, model_dir, &converted, err);
   if (st == FR_OK && !converted) st = impl->load(det, model_dir, err);
   if (st != FR_OK) {
     fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);

@@ -31,6 +31,11 @@ const char *fr_embedder_kind_name(fr_embedder_kind kind) {
   return impl ? impl->name : NULL;
 }
 
+int fr_embedder_kind_dim(fr_embedder_kind kind) {
+  const fr__embedder_impl *impl = fr__embedder_find(kind);
+  return impl ? impl->dim : 0;
+}
+
 fr_embedder_kind fr_embedder_kind_from_name(const char *name) {
   if (!name) return (fr_embedder_kind)0;
   for (int i = 0; i < N_EMBEDDERS; i++)
@@ -79,21 +84,9 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
   err->status = FR_OK;
   err->message[0] = '\0';
   char dir[4096];
-  if (!model_dir) {
-    fr_status st = fr_model_path(impl->model_file, dir, sizeof dir, err);
-    if (st != FR_OK) return st;
-    model_dir = dir;
-  } else {
-    char path[4096];
-    fr_status st = fr__path_join(path, sizeof path, model_dir, impl->model_file, err);
-    if (st != FR_OK) return st;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-      return fr__fail(err, FR_E_NOTFOUND,
-                      "%s model not found: %s: %s (wrong model folder? 'make models' fetches "
-                      "them)",
-                      impl->title, path, strerror(errno));
-  }
+  fr_status st = fr__model_dir(impl->model_file, impl->title, model_dir, NULL, dir, sizeof dir, err);
+  if (st != FR_OK) return st;
+  model_dir = dir;
   fr_embedder *e = calloc(1, sizeof *e);
   if (!e) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->title);
   e->impl = impl;
@@ -102,7 +95,7 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
   e->size = impl->size;
   e->dim = impl->dim;
   int converted = 0;
-  fr_status st = load_converted(e, model_dir, &converted, err);
+  st = load_converted(e, model_dir, &converted, err);
   if (st == FR_OK && !converted) st = impl->load(e, model_dir, err);
   if (st != FR_OK) {
     fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
