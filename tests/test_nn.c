@@ -312,6 +312,76 @@ static void test_planner(void) {
   size_t one = 32 * 32 * 8 * sizeof(float);
   CHECK_MSG(fr__plan_bytes(p) <= 2 * one, "arena %zu bytes for activations of %zu", fr__plan_bytes(p), one);
   fr__plan_destroy(p);
+  fr__graph_destroy(g);
+
+  /* MobileNet's first layers (conv to 32 channels, depthwise, pointwise to
+   * 64): at most 32 + 64 channels are live at once. Placing tensors in order
+   * of birth puts the input, the conv and the depthwise outputs side by side
+   * and the pointwise output above them all (3 + 32 + 32 + 64 channels). */
+  fr__graph_create(NULL, "mobilenet", &g, &err);
+  x = fr__input(g, 3);
+  float w0[3 * 3 * 3 * 32], w1[1 * 1 * 32 * 64], wd[3 * 3 * 32];
+  fill(w0, sizeof w0 / sizeof w0[0]);
+  fill(w1, sizeof w1 / sizeof w1[0]);
+  fill(wd, sizeof wd / sizeof wd[0]);
+  x = fr__conv2d(g, x, w0, NULL, 3, 3, 32, 1, FR__PAD_SAME, FR__ACT_RELU6, 0, -1);
+  x = fr__dwconv2d(g, x, wd, NULL, 3, 3, 1, FR__PAD_SAME, FR__ACT_RELU6, 0);
+  x = fr__conv2d(g, x, w1, NULL, 1, 1, 64, 1, FR__PAD_SAME, FR__ACT_RELU6, 0, -1);
+  fr__output(g, x);
+  CHECK_OK(fr__graph_finish(g, &err), &err);
+  CHECK_OK(fr__plan_create(g, 1, 64, 64, 1, &p, &err), &err);
+  size_t px = 64 * 64 * sizeof(float);
+  /* The plan's bytes include the 3x3 convolution's padded-row scratch. */
+  CHECK_MSG(fr__plan_bytes(p) <= (32 + 64 + 8) * px, "mobilenet arena %zu bytes, %zu live at most",
+            fr__plan_bytes(p), (32 + 64) * px);
+  fr__plan_destroy(p);
+  fr__graph_destroy(g);
+
+  /* Random graphs with branches, joins, unread outputs and varied sizes:
+   * every plan must place live tensors apart (fr__plan_create verifies its
+   * placement and fails with FR_E_INTERNAL otherwise). */
+  srand(7);
+  for (int trial = 0; trial < 40; trial++) {
+    fr__graph_create(NULL, "random", &g, &err);
+    int ts[24], chans[24], nts = 0;
+    ts[nts] = fr__input(g, 4);
+    chans[nts++] = 4;
+    float wr[3 * 3 * 16 * 16];
+    fill(wr, sizeof wr / sizeof wr[0]);
+    for (int i = 0; i < 16; i++) {
+      int a = ts[rand() % nts], ca = chans[0];
+      for (int k = 0; k < nts; k++)
+        if (ts[k] == a) ca = chans[k];
+      int kind = rand() % 3, y, cy;
+      if (kind == 0) {
+        cy = 1 + rand() % 16;
+        y = fr__conv2d(g, a, wr, NULL, 1, 1, cy, 1, FR__PAD_SAME, FR__ACT_NONE, 0, -1);
+        (void)ca;
+      } else if (kind == 1) {
+        cy = ca;
+        y = fr__dwconv2d(g, a, wr, NULL, 3, 3, 1, FR__PAD_SAME, FR__ACT_RELU, 0);
+      } else {
+        int b = -1;
+        for (int k = 0; k < nts; k++)
+          if (ts[k] != a && chans[k] == ca) b = ts[k];
+        if (b < 0) continue;
+        int xs[2] = {a, b};
+        cy = ca;
+        y = fr__add(g, xs, 2, FR__ACT_NONE, 0.f);
+      }
+      ts[nts] = y;
+      chans[nts++] = cy;
+    }
+    fr__output(g, ts[nts - 1]);
+    if (rand() % 2) fr__output(g, ts[nts / 2]);
+    CHECK_OK(fr__graph_finish(g, &err), &err);
+    CHECK_OK(fr__plan_create(g, 1, 5 + trial % 7, 6 + trial % 5, 1 + trial % 2, &p, &err), &err);
+    fr__plan_destroy(p);
+    fr__graph_destroy(g);
+  }
+
+  fr__graph_create(NULL, "chain", &g, &err);
+  x = fr__input(g, 8);
   /* Too small an input is an error, not a crash. */
   fr__graph *g2;
   fr__graph_create(NULL, "small", &g2, &err);
