@@ -218,4 +218,16 @@ if sh "$ROOT/bench/server.sh" "$BUILD" >"$OUT/server.md"; then
 else
   echo "run.sh: bench/server.sh failed; no server figures" >&2
 fi
+
+# Peak memory of `facerec embed` per model set (issue 6: under 64 MB with the
+# default models), appended the same way.
+echo
+if python3 "$ROOT/bench/peak_rss.py" --facerec "$BUILD/facerec" --models "$ROOT/models" \
+  --images "$IMAGES" >"$OUT/memory.md"; then
+  cat "$OUT/memory.md"
+  [ -n "$APPEND" ] && { echo; cat "$OUT/memory.md"; } >>"$ROOT/BENCHMARKS.md"
+else
+  cat "$OUT/memory.md"
+  echo "run.sh: bench/peak_rss.py failed for some configuration; memory figures not appended" >&2
+fi
 exit $report_rc
