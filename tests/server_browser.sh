@@ -4,10 +4,17 @@
 # tests/browser/package-lock.json, installed here with npm ci into
 # BUILD/browser/), with a fake camera playing a face photo made into a Y4M
 # video by tests/browser/y4m.js. The page enrols the face and must then draw
-# a box named after it; the screenshot is left in BUILD/browser/page.png.
+# a box named after it (on the face also when the video is letterboxed), its
+# header must count the person, the FPS readout must be a dash after one
+# result and a positive rate after two, a removal by another client must show
+# up, and a wrong key must be reported; the screenshot is left in
+# BUILD/browser/page.png.
 # Usage: sh tests/server_browser.sh BUILD. Prints "N passed, N failed".
+# FACEREC_WEB=DIR serves another copy of the page (to check that the test
+# fails on an old one).
 set -u
 B=${1:-build}
+WEB=${FACEREC_WEB:-web}
 DATA=${FACEREC_DATA:-../shared/data}
 W=$B/browser
 T=$(mktemp -d)
@@ -26,7 +33,7 @@ node "$W/y4m.js" "$DATA/bbt/examples/images/sheldon/sheldon1.png" "$W/face.y4m" 
 
 KEY=admin-key-browser-test
 printf 'admin %s\n' "$(printf %s "$KEY" | sha256sum | cut -c1-64)" >"$T/keys"
-"$B/facerec" serve --db "$T/g.db" --port 0 --threads 2 --api-key-file "$T/keys" --web web \
+"$B/facerec" serve --db "$T/g.db" --port 0 --threads 2 --api-key-file "$T/keys" --web "$WEB" \
   --access-log "$T/access.log" 2>"$T/server.log" &
 pid=$!
 port=""
