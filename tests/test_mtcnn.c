@@ -251,6 +251,8 @@ static int ref_points5(const cJSON *face, double p[5][2], fr_rect *box) {
 typedef struct point_stats {
   int points, within; /* points compared, within 10% of the eye distance */
   double worst_eye, worst;
+  double sum;        /* of all deviations, for their mean */
+  double worst_k[5]; /* per point: left eye, right eye, nose, mouth left, right */
 } point_stats;
 
 /*
@@ -294,13 +296,19 @@ static void check_photo(fr_context *ctx, const fr_detector *det, const char *ima
               box.y, hit == -1 ? "no" : "more than one");
     if (hit < 0 || !compare_points) continue;
     double iod = hypot(p[1][0] - p[0][0], p[1][1] - p[0][1]);
+    /* One line per face, so that a change in any point shows up in the log. */
+    printf("  %s face %d (eye distance %.1f px):", strrchr(image, '/') + 1, r, iod);
     for (int k = 0; k < 5; k++) {
       double e = hypot(faces[hit].landmarks[k].x - p[k][0], faces[hit].landmarks[k].y - p[k][1]) / iod;
+      printf(" %.3f", e);
       ps->points++;
       ps->within += e <= 0.10;
+      ps->sum += e;
       ps->worst = fmax(ps->worst, e);
+      ps->worst_k[k] = fmax(ps->worst_k[k], e);
       if (k < 2) ps->worst_eye = fmax(ps->worst_eye, e);
     }
+    printf("\n");
   }
   cJSON_Delete(j);
   fr_image_free(&img);
@@ -308,7 +316,10 @@ static void check_photo(fr_context *ctx, const fr_detector *det, const char *ima
 
 static void test_mtcnn_photos(fr_context *ctx, const fr_detector *det) {
   static const char *const photos[5] = {"bbt1.jpg", "bbt2.jpg", "bbt3.jpg", "bbt5.jpg", "faces.jpg"};
-  point_stats ps = {0, 0, 0, 0};
+  point_stats ps;
+  memset(&ps, 0, sizeof ps);
+  printf("MTCNN's points vs the 68-point net's, in eye distances (left eye, right eye, nose, "
+         "mouth left, mouth right):\n");
   for (int i = 0; i < 5; i++) {
     char image[128], ref[128];
     snprintf(image, sizeof image, "bbt/%s/images/%s", i < 4 ? "examples" : "test", photos[i]);
@@ -318,12 +329,24 @@ static void test_mtcnn_photos(fr_context *ctx, const fr_detector *det) {
      * unreliable there, so only the faces are checked. */
     check_photo(ctx, det, image, ref, i != 1, &ps);
   }
-  printf("MTCNN vs the 68-point net: %d of %d points within 10%% of the eye distance, worst eye "
-         "%.3f, worst point %.3f\n",
-         ps.within, ps.points, ps.worst_eye, ps.worst);
-  /* Eyes (what alignment leans on most) agree everywhere; a few nose and
-   * mouth points differ by convention or on a beard (bbt1's fourth face,
-   * whose mouth corners MTCNN puts on the moustache). */
+  printf("MTCNN vs the 68-point net: %d of %d points within 10%% of the eye distance, mean %.3f, "
+         "worst eye %.3f, worst point %.3f (per point %.3f %.3f %.3f %.3f %.3f)\n",
+         ps.within, ps.points, ps.points ? ps.sum / ps.points : 0, ps.worst_eye, ps.worst,
+         ps.worst_k[0], ps.worst_k[1], ps.worst_k[2], ps.worst_k[3], ps.worst_k[4]);
+  /* Eyes (what alignment leans on most) agree everywhere. The misses are
+   * the model's, not a difference from the reference pipelines (checked
+   * against the package's MTCNN.kt and FaceNet's detect_face: inputs,
+   * transposition, point order, points read in the crop before its
+   * regression, thresholds and suppression all match). bbt1's bearded face
+   * ("bbt1.jpg face 2" above, the third from the left) has the large ones:
+   * of the nine O-Net crops around it, eight put the mouth corners on the
+   * mouth, but the winner (score 0.9999) is a crop that ends above the
+   * mouth (O-Net's own regression moves its bottom down by a third of its
+   * height), and in it O-Net puts the mouth on the moustache, wherever the
+   * crop is moved by up to half a pixel. Which crop wins changes with
+   * sub-pixel details of the earlier stages (with the references' integer
+   * boxes, or with bilinear crops, another wins and the miss goes), while
+   * over 536 LFW faces those conventions agree with ours to within noise. */
   CHECK_MSG(ps.worst_eye <= 0.10, "an eye is %.3f eye distances away", ps.worst_eye);
   CHECK_MSG(ps.within * 10 >= ps.points * 9, "only %d of %d points within 10%%", ps.within,
             ps.points);

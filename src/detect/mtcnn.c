@@ -20,7 +20,28 @@
  * from Caffe models trained on column-major (MATLAB) images, so every input
  * is fed transposed, [n, width, height, 3], and P-Net's output maps are
  * indexed [x][y] likewise; the regression and landmark channels are already
- * in image x/y order.
+ * in image x/y order (x1..x5 then y1..y5). Channels go in as RGB, as in the
+ * original MATLAB code (imread), FaceNet and the package; face-api's port
+ * feeds BGR, which on 536 LFW faces loses 20 of them and puts 13% of the
+ * points more than a tenth of the eye distance from the 68-point net's,
+ * against 7% with RGB.
+ *
+ * A point is read as x1 + p * w in continuous coordinates (pixel i covers
+ * [i, i + 1)), (x1, w) being O-Net's crop before its regression. The MATLAB
+ * original and FaceNet compute the same number from integer boxes (the
+ * 1-based index of the crop's first pixel, minus 1, plus p * w; the package
+ * from 0-based boxes without the minus 1) but read it as pixel-centre
+ * coordinates: MATLAB's 1-based ones put it half a pixel up and left of
+ * ours, FaceNet's and the package's 0-based ones half a pixel down and
+ * right. The training labels' convention is not published, so this takes
+ * the middle; other models do not settle it either (on LFW the 68-point net
+ * favours the shift up and left, BlazeFace's keypoints no shift or the
+ * other one).
+ *
+ * The points come from the one crop that wins the last suppression, as in
+ * the references, so a badly framed winner moves them: on bbt1's bearded
+ * face a crop ending above the mouth scores 0.9999 and O-Net puts the mouth
+ * corners on the moustache (tests/test_mtcnn.c has the figures).
  *
  * Instead of one P-Net run per pyramid level, the levels are packed side by
  * side into one canvas (at even offsets, so the stride-2 cell grid lines up
