@@ -133,15 +133,15 @@ if [ ! -s "$OUT/ours.json" ]; then
 fi
 [ $rc -ne 0 ] && note "Our benchmark exited with status $rc: some rows failed (see the table)."
 
-# --- OpenCV's Haar cascade on the same frame and cascade (benchmark only) -------------------
+# --- OpenCV's Haar and LBP cascades on the same frame and cascades (benchmark only) ----------
 # `deps.sh bench` installs Debian's python3-opencv; /usr/bin/python3 is the interpreter it
 # installs into (a python3 earlier on PATH may not see it).
 if [ -s "$OUT/frame640x480.png" ] && sh "$ROOT/scripts/deps.sh" bench >"$OUT/deps-bench.log" 2>&1; then
-  wait_idle 60 "OpenCV's Haar cascade" || true
+  wait_idle 60 "OpenCV's Haar and LBP cascades" || true
   note "$(/usr/bin/python3 "$ROOT/bench/haar_opencv.py" --frame "$OUT/frame640x480.png" --runs "$RUNS" \
     --ours "$OUT/ours.json" --json "$OUT/opencv-haar.json" 2>&1 | tail -n 1)"
 else
-  note "OpenCV's Haar cascade was not timed (no frame, or python3-opencv could not be installed)."
+  note "OpenCV's cascades were not timed (no frame, or python3-opencv could not be installed)."
 fi
 
 # --- gallery search: exact top-1 over 1,000,000 random 128-d descriptors, 1 thread ------

@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t px[W * H];
   for (int i = 0; i < W * H; i++) px[i] = (uint8_t)((i * 131 + i / W * 17) & 255);
   fr_image img = {px, W, H, W, FR_PIXEL_GRAY};
-  fr__cascade_params p = {1.25, 1, 0, 0, 0.2};
+  fr__cascade_params p = {1.25, 1, 0, 0, 0.2, 0};
   fr__cascade_hit hits[16];
   int n = -1;
   st = fr__cascade_detect(ctx, c, &img, &p, hits, 16, &n, &err);

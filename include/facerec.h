@@ -207,12 +207,15 @@ typedef struct fr_rect {
  *       the ArcFace alignment template);
  *    6  from BlazeFace: left eye, right eye, nose tip, mouth centre, left ear
  *       tragion, right ear tragion ("left" meaning the image's left);
- *    0  none (Haar/LBP cascades and the face-api detectors).
+ *    2  from the Haar and LBP cascades when OpenCV's eye cascade found both
+ *       eyes inside the face: the eye centre on the image's left, then the
+ *       one on the image's right (the order of the first two points of 5);
+ *    0  none (the face-api detectors; cascade faces whose eyes were not found).
  */
 typedef struct fr_face {
   fr_rect box;
   float score;       /* detector confidence in [0, 1] */
-  int n_landmarks;   /* 0, 5, 6 or 68: see above */
+  int n_landmarks;   /* 0, 2, 5, 6 or 68: see above */
   fr_point landmarks[FR_MAX_LANDMARKS];
 } fr_face;
 
@@ -253,6 +256,9 @@ typedef struct fr_detect_options {
   int input_size;      /* TinyFaceDetector input (multiple of 32); <= 0: default 416.
                           MTCNN: the smallest face side in pixels (>= 12, default 20) */
   int max_faces;       /* <= 0: no limit beyond the output array */
+  int skip_eyes;       /* Haar/LBP: nonzero skips the eye cascade, so faces get no
+                          2-point landmarks (saves about 1 ms per face when the 68
+                          landmarks will be computed anyway, as fr_pipeline does) */
 } fr_detect_options;
 
 /* A loaded detector: immutable, shareable between threads. */
@@ -266,7 +272,8 @@ FR_API void fr_detector_destroy(fr_detector *det);
 /*
  * Finds faces in an image (any pixel format). Writes up to max_out faces,
  * highest score first, and sets *n_out to the number written. Faces carry
- * the detector's own points if it has any (MTCNN 5, BlazeFace 6; see fr_face),
+ * the detector's own points if it has any (MTCNN 5, BlazeFace 6, the Haar and
+ * LBP cascades 2 eyes where found; see fr_face),
  * never the 68 landmarks. opts may be NULL for defaults.
  */
 FR_API fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
@@ -312,8 +319,9 @@ typedef enum fr_align_method {
 
 /*
  * Cuts an aligned face chip of size x size RGB pixels out of img, using the
- * face's landmarks as the method needs them (UPRIGHT and SIMILARITY: 68;
- * ARCFACE: 5 or 68; FACENET: only the box). A face without the points its
+ * face's landmarks as the method needs them (UPRIGHT: 68; SIMILARITY: 68,
+ * or the 2 eyes, which go onto the template's eyes; ARCFACE: 5, 68 or the
+ * 2 eyes; FACENET: only the box). A face without the points its
  * method needs is FR_E_INVALID. *chip is allocated (owned; fr_image_free it).
  */
 FR_API fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method method,
@@ -439,6 +447,9 @@ FR_API fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *pipe, const
  * Describes one face whose 68 landmarks are already known (from
  * fr_pipeline_run with desc NULL, or from fr_landmarks): aligns it with the
  * pipeline's method and runs the embedder (with flip/jitter as configured).
+ * A face with fewer points than the method needs, or with only a cascade's
+ * 2 eyes, gets the pipeline's 68-point net first when it has one (as
+ * fr_pipeline_run does: those points align better than the eyes).
  */
 FR_API fr_status fr_pipeline_describe_face(fr_context *ctx, const fr_pipeline *pipe,
                                            const fr_image *img, const fr_face *face, float *desc,

@@ -74,10 +74,12 @@ if [ ! -f models/.mediapipe-face_detection-0.4.1657300184 ]; then
   echo "models: BlazeFace short/full range (@mediapipe/face_detection) in models/"
 fi
 
-# OpenCV's Haar and LBP face cascades from Debian's opencv-data package
-# (scripts/deps.sh installs it), copied so that models/ holds every file the
-# detectors read; they also find them in /usr/share/opencv4 directly.
-for f in haarcascades/haarcascade_frontalface_default.xml lbpcascades/lbpcascade_frontalface.xml; do
+# OpenCV's Haar and LBP face cascades and the eye cascade both run inside
+# each face, from Debian's opencv-data package (scripts/deps.sh installs it),
+# copied so that models/ holds every file the detectors read; they also find
+# them in /usr/share/opencv4 directly.
+for f in haarcascades/haarcascade_frontalface_default.xml lbpcascades/lbpcascade_frontalface.xml \
+  haarcascades/haarcascade_eye.xml; do
   if [ -f /usr/share/opencv4/$f ] && [ ! -f models/$(basename $f) ]; then
     cp /usr/share/opencv4/$f models/ && chmod 644 models/$(basename $f)
     echo "models: $(basename $f) (opencv-data) in models/"

@@ -10,7 +10,9 @@
  * FR_ALIGN_SIMILARITY is dlib's get_face_chip_details/extract_image_chip idea:
  * the least-squares similarity transform that maps a canonical face template
  * onto the landmarks, sampled bilinearly, so that faces come out rotated
- * upright and at a fixed scale whatever their roll.
+ * upright and at a fixed scale whatever their roll. A face with only two
+ * eye points (from the Haar and LBP detectors) has the template's two eye
+ * centres put exactly on them instead.
  *
  * FR_ALIGN_ARCFACE (five points) and FR_ALIGN_FACENET (box and margin) live
  * in align5.c; fr__align_tensor below dispatches to all four.
@@ -56,11 +58,16 @@ static fr_status check_basic(const char *fn, const fr_image *img, const fr_face 
   return FR_OK;
 }
 
-/* The checks of the two methods that fit the 68 landmarks. */
+/* The checks of the two methods that fit the 68 landmarks; eyes_ok: two
+ * eye points (the cascades') will do too (SIMILARITY). */
 static fr_status check_args(const char *fn, const fr_image *img, const fr_face *face, int size,
-                            const void *out, fr_error *err) {
+                            const void *out, int eyes_ok, fr_error *err) {
   fr_status st = check_basic(fn, img, face, size, out, err);
   if (st != FR_OK) return st;
+  if (eyes_ok && face->n_landmarks == 2) {
+    double e[2][2];
+    return fr__face_eyes(face, e, err);
+  }
   if (face->n_landmarks != FR_MAX_LANDMARKS)
     return fr__fail(err, FR_E_INVALID,
                     "%s: the face has %d landmarks, alignment needs %d (run fr_landmarks first)",
@@ -109,7 +116,7 @@ fr_rect fr__align_upright_rect(const fr_face *face, int img_w, int img_h) {
 
 fr_status fr__align_upright_tensor(const fr_image *img, const fr_face *face, int size,
                                    float *out_rgb, fr_rect *rect_out, fr_error *err) {
-  fr_status st = check_args("face alignment", img, face, size, out_rgb, err);
+  fr_status st = check_args("face alignment", img, face, size, out_rgb, 0, err);
   if (st != FR_OK) return st;
   fr_rect r = fr__align_upright_rect(face, img->width, img->height);
   if (rect_out) *rect_out = r;
@@ -124,11 +131,50 @@ fr_status fr__align_upright_tensor(const fr_image *img, const fr_face *face, int
   return FR_OK;
 }
 
+/* The chip-to-image transform of a fit q ~ A c + t (A = [a -b; b a]) from
+ * continuous chip to continuous image coordinates: chip pixel (u, v) covers
+ * [u, u + 1) and is sampled at its centre; an image position q in
+ * continuous coordinates is pixel index q - 0.5. */
+static void chip_transform(double a, double b, double tx, double ty, double m[6]) {
+  m[0] = a;
+  m[1] = -b;
+  m[2] = 0.5 * a - 0.5 * b + tx - 0.5;
+  m[3] = b;
+  m[4] = a;
+  m[5] = 0.5 * b + 0.5 * a + ty - 0.5;
+}
+
+/* SIMILARITY for a face with two eye points (the cascades'): the template's
+ * eye centres (the means of its points 36-41 and 42-47, as the eyes of a
+ * 68-point face are taken elsewhere) go exactly onto the two eyes. */
+static fr_status similarity_from_eyes(const fr_face *face, int size, double m[6], fr_error *err) {
+  double q[2][2], c[2][2];
+  fr_status st = fr__face_eyes(face, q, err);
+  if (st != FR_OK) return st;
+  const double p = FR__TEMPLATE_PADDING, k = (double)size / (1 + 2 * p);
+  for (int e = 0; e < 2; e++) {
+    double sx = 0, sy = 0;
+    for (int i = 36 + 6 * e; i < 42 + 6 * e; i++)
+      sx += fr__landmark_template[i][0], sy += fr__landmark_template[i][1];
+    c[e][0] = (sx / 6 + p) * k;
+    c[e][1] = (sy / 6 + p) * k;
+  }
+  double t[4];
+  st = fr__fit_similarity((const double(*)[2])c, (const double(*)[2])q, 2, t, err);
+  if (st != FR_OK) {
+    fr__error_prefix(err, "similarity alignment");
+    return st;
+  }
+  chip_transform(t[0], t[1], t[2], t[3], m);
+  return FR_OK;
+}
+
 fr_status fr__align_similarity_transform(const fr_face *face, int size, double m[6],
                                          fr_error *err) {
   if (!face || !m) return fr__fail(err, FR_E_INVALID, "similarity alignment: NULL argument");
   if (size <= 0 || size > FR__MAX_CHIP)
     return fr__fail(err, FR_E_INVALID, "similarity alignment: bad chip size %d", size);
+  if (face->n_landmarks == 2) return similarity_from_eyes(face, size, m, err);
   if (face->n_landmarks != FR_MAX_LANDMARKS || !landmarks_finite(face))
     return fr__fail(err, FR_E_INVALID, "similarity alignment: the face needs %d finite landmarks",
                     FR_MAX_LANDMARKS);
@@ -162,14 +208,7 @@ fr_status fr__align_similarity_transform(const fr_face *face, int size, double m
     return fr__fail(err, FR_E_INVALID,
                     "similarity alignment: the landmarks are degenerate (fitted scale %g)", scale);
   double tx = qx - (a * cx - b * cy), ty = qy - (b * cx + a * cy);
-  /* Chip pixel (u, v) covers [u, u + 1) and is sampled at its centre; an
-   * image position q in continuous coordinates is pixel index q - 0.5. */
-  m[0] = a;
-  m[1] = -b;
-  m[2] = 0.5 * a - 0.5 * b + tx - 0.5;
-  m[3] = b;
-  m[4] = a;
-  m[5] = 0.5 * b + 0.5 * a + ty - 0.5;
+  chip_transform(a, b, tx, ty, m);
   return FR_OK;
 }
 
@@ -215,7 +254,7 @@ static fr_rect footprint(const double m[6], int size) {
 
 fr_status fr__align_similarity_tensor(const fr_image *img, const fr_face *face, int size,
                                       float *out_rgb, fr_rect *rect_out, fr_error *err) {
-  fr_status st = check_args("similarity alignment", img, face, size, out_rgb, err);
+  fr_status st = check_args("similarity alignment", img, face, size, out_rgb, 1, err);
   if (st != FR_OK) return st;
   double m[6];
   st = fr__align_similarity_transform(face, size, m, err);
@@ -243,7 +282,8 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
     return fr__fail(err, FR_E_INVALID, "fr_align: unknown alignment method %d", (int)method);
   /* ARCFACE and FACENET check the points they need themselves. */
   fr_status st = method == FR_ALIGN_UPRIGHT || method == FR_ALIGN_SIMILARITY
-                     ? check_args("fr_align", img, face, size, chip, err)
+                     ? check_args("fr_align", img, face, size, chip,
+                                  method == FR_ALIGN_SIMILARITY, err)
                      : check_basic("fr_align", img, face, size, chip, err);
   if (st != FR_OK) return st;
 
@@ -287,9 +327,11 @@ fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_me
 
 int fr__align_needs_68(fr_align_method method, const fr_face *face) {
   switch (method) {
-  case FR_ALIGN_UPRIGHT:
-  case FR_ALIGN_SIMILARITY: return face->n_landmarks != 68;
-  case FR_ALIGN_ARCFACE: return face->n_landmarks != 68 && face->n_landmarks != 5;
+  case FR_ALIGN_UPRIGHT: return face->n_landmarks != 68;
+  /* Two points are the cascades' eyes, which both fits can use. */
+  case FR_ALIGN_SIMILARITY: return face->n_landmarks != 68 && face->n_landmarks != 2;
+  case FR_ALIGN_ARCFACE:
+    return face->n_landmarks != 68 && face->n_landmarks != 5 && face->n_landmarks != 2;
   default: return 0;
   }
 }

@@ -9,6 +9,9 @@
  * 112x112 chip, then a bilinear warp with zeros outside the image. The fit
  * runs from the image to the template, the direction InsightFace estimates
  * it in, and is inverted for sampling. Other chip sizes scale the template.
+ * A face with only two points (the eyes the Haar and LBP detectors find)
+ * has them put exactly on the template's eyes: rotation, scale and position
+ * follow from two points alone.
  *
  * FR_ALIGN_FACENET follows facenet-pytorch's extract_face: the detector's box
  * grown by a margin given in chip pixels (32 of 160, FaceNet's evaluation
@@ -74,37 +77,73 @@ fr_status fr__face_points5(const fr_face *face, double pts[5][2], fr_error *err)
   return FR_OK;
 }
 
-fr_status fr__align_arcface_transform(const fr_face *face, int size, double m[6], fr_error *err) {
-  if (!m) return fr__fail(err, FR_E_INVALID, "ArcFace alignment: NULL transform");
-  if (size <= 0 || size > FR__MAX_CHIP5)
-    return fr__fail(err, FR_E_INVALID, "ArcFace alignment: bad chip size %d", size);
-  double p[5][2];
-  fr_status st = fr__face_points5(face, p, err);
-  if (st != FR_OK) return st;
-  /* Both point sets in continuous coordinates (0 = an edge, not a centre):
-   * landmarks already are; the template's pixel indices get +0.5. */
-  double q[5][2], k = size / 112.0;
-  double pcx = 0, pcy = 0, qcx = 0, qcy = 0;
-  for (int i = 0; i < 5; i++) {
-    q[i][0] = (fr__arcface_template[i][0] + 0.5) * k;
-    q[i][1] = (fr__arcface_template[i][1] + 0.5) * k;
-    pcx += p[i][0], pcy += p[i][1], qcx += q[i][0], qcy += q[i][1];
+fr_status fr__face_eyes(const fr_face *face, double pts[2][2], fr_error *err) {
+  if (!face || !pts) return fr__fail(err, FR_E_INVALID, "eye alignment: NULL argument");
+  if (face->n_landmarks != 2)
+    return fr__fail(err, FR_E_INVALID, "eye alignment: the face has %d landmarks, not 2",
+                    face->n_landmarks);
+  for (int i = 0; i < 2; i++) {
+    if (!finite_point(face->landmarks[i]))
+      return fr__fail(err, FR_E_INVALID, "eye alignment: eye %d is not finite", i);
+    pts[i][0] = face->landmarks[i].x;
+    pts[i][1] = face->landmarks[i].y;
   }
-  pcx /= 5, pcy /= 5, qcx /= 5, qcy /= 5;
-  /* q ~ A p + t with A = [a -b; b a]: the closed form over centred points. */
+  return FR_OK;
+}
+
+fr_status fr__fit_similarity(const double (*p)[2], const double (*q)[2], int n, double t[4],
+                             fr_error *err) {
+  if (!p || !q || !t || n < 2)
+    return fr__fail(err, FR_E_INVALID, "similarity fit: needs 2 or more point pairs");
+  double pcx = 0, pcy = 0, qcx = 0, qcy = 0;
+  for (int i = 0; i < n; i++) pcx += p[i][0], pcy += p[i][1], qcx += q[i][0], qcy += q[i][1];
+  pcx /= n, pcy /= n, qcx /= n, qcy /= n;
+  /* q ~ A p + t with A = [a -b; b a]: the closed form over centred points
+   * (the 2-D case of Umeyama's method; never a reflection). Two points fit
+   * exactly. */
   double ss = 0, sa = 0, sb = 0;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < n; i++) {
     double ux = p[i][0] - pcx, uy = p[i][1] - pcy, vx = q[i][0] - qcx, vy = q[i][1] - qcy;
     ss += ux * ux + uy * uy;
     sa += ux * vx + uy * vy;
     sb += ux * vy - uy * vx;
   }
-  if (!(ss > 1e-12))
-    return fr__fail(err, FR_E_INVALID, "ArcFace alignment: the five points coincide");
+  if (!(ss > 1e-12) || !isfinite(ss))
+    return fr__fail(err, FR_E_INVALID, "similarity fit: the %d points coincide", n);
   double a = sa / ss, b = sb / ss, d = a * a + b * b;
   if (!(d > 1e-12) || !isfinite(d))
-    return fr__fail(err, FR_E_INVALID, "ArcFace alignment: degenerate fit (scale %g)", sqrt(d));
-  double tx = qcx - (a * pcx - b * pcy), ty = qcy - (b * pcx + a * pcy);
+    return fr__fail(err, FR_E_INVALID, "similarity fit: degenerate (scale %g)", sqrt(d));
+  t[0] = a;
+  t[1] = b;
+  t[2] = qcx - (a * pcx - b * pcy);
+  t[3] = qcy - (b * pcx + a * pcy);
+  return FR_OK;
+}
+
+fr_status fr__align_arcface_transform(const fr_face *face, int size, double m[6], fr_error *err) {
+  if (!m) return fr__fail(err, FR_E_INVALID, "ArcFace alignment: NULL transform");
+  if (size <= 0 || size > FR__MAX_CHIP5)
+    return fr__fail(err, FR_E_INVALID, "ArcFace alignment: bad chip size %d", size);
+  /* Five points (MTCNN's, or from 68), or the two eyes of the cascades,
+   * which go onto the template's two eyes. */
+  double p[5][2];
+  int n = face && face->n_landmarks == 2 ? 2 : 5;
+  fr_status st = n == 2 ? fr__face_eyes(face, p, err) : fr__face_points5(face, p, err);
+  if (st != FR_OK) return st;
+  /* Both point sets in continuous coordinates (0 = an edge, not a centre):
+   * landmarks already are; the template's pixel indices get +0.5. */
+  double q[5][2], k = size / 112.0;
+  for (int i = 0; i < n; i++) {
+    q[i][0] = (fr__arcface_template[i][0] + 0.5) * k;
+    q[i][1] = (fr__arcface_template[i][1] + 0.5) * k;
+  }
+  double t[4];
+  st = fr__fit_similarity((const double(*)[2])p, (const double(*)[2])q, n, t, err);
+  if (st != FR_OK) {
+    fr__error_prefix(err, "ArcFace alignment");
+    return st;
+  }
+  double a = t[0], b = t[1], d = a * a + b * b, tx = t[2], ty = t[3];
   /* Inverse: p = A^-1 (q - t), A^-1 = [a b; -b a] / d. Chip pixel (u, v) is
    * sampled at its centre q = (u + 0.5, v + 0.5); image pixel index = p - 0.5. */
   double cx = 0.5 - tx, cy = 0.5 - ty;

@@ -76,7 +76,8 @@ fr_status fr__align_upright_tensor(const fr_image *img, const fr_face *face, int
 /*
  * The least-squares similarity transform (scale, rotation, translation) from
  * chip pixel indices (u, v) of a size x size chip to image pixel coordinates,
- * fitted on template points 17..67 against face->landmarks, in the layout
+ * fitted on template points 17..67 against face->landmarks (a face with
+ * n_landmarks 2: the template's eye centres onto its two eyes), in the layout
  * fr__warp_affine takes: src = (m0 u + m1 v + m2, m3 u + m4 v + m5).
  */
 fr_status fr__align_similarity_transform(const fr_face *face, int size, double m[6], fr_error *err);
@@ -98,7 +99,8 @@ fr_status fr__align_tensor(const fr_image *img, const fr_face *face, fr_align_me
                            int size, float *out_rgb, fr_error *err);
 
 /* 1 when the method needs the 68-point landmarks and the face lacks them
- * (the pipeline then runs the landmark net), else 0. */
+ * (the pipeline then runs the landmark net), else 0. SIMILARITY and ARCFACE
+ * also take a face's two eye points (n_landmarks 2) as they are. */
 int fr__align_needs_68(fr_align_method method, const fr_face *face);
 
 /* ---- five-point and box alignment, resampling (align5.c) ---------------- */
@@ -115,8 +117,22 @@ extern const float fr__arcface_template[5][2];
  */
 fr_status fr__face_points5(const fr_face *face, double pts[5][2], fr_error *err);
 
+/* The two eye points of a face with n_landmarks 2 (the Haar and LBP
+ * detectors' eyes: the eye on the image's left first). FR_E_INVALID for any
+ * other count or a non-finite point. */
+fr_status fr__face_eyes(const fr_face *face, double pts[2][2], fr_error *err);
+
 /*
- * The least-squares similarity transform from the face's five points onto
+ * The least-squares similarity transform q ~ A p + t, A = [a -b; b a], over
+ * n >= 2 point pairs (exact for 2): t = {a, b, tx, ty}. FR_E_INVALID when the
+ * points p coincide or the fit is degenerate.
+ */
+fr_status fr__fit_similarity(const double (*p)[2], const double (*q)[2], int n, double t[4],
+                             fr_error *err);
+
+/*
+ * The least-squares similarity transform from the face's five points (or,
+ * for a face with n_landmarks 2, its two eyes onto the template's eyes) onto
  * the ArcFace template scaled to a size x size chip, returned inverted in
  * fr__warp_affine's layout: chip pixel (u, v) samples image pixel position
  * (m0 u + m1 v + m2, m3 u + m4 v + m5).

@@ -25,12 +25,20 @@
  * The pool splits each scale's rows; hits go to a byte mask per window
  * position so that the order in which boxes are grouped is the sequential
  * one, whatever the thread count.
+ *
+ * After the faces, OpenCV's eye cascade (haarcascade_eye.xml) runs inside the
+ * top of each face box, as OpenCV's face-and-eyes sample does, and a face
+ * whose two eyes form a plausible pair gets their centres as 2 landmarks,
+ * which the ARCFACE and SIMILARITY alignments can use instead of the 68-point
+ * net (src/align). Small faces are enlarged for it, because their eyes are
+ * below the eye cascade's 20x20 window.
  */
 #include "detect/cascade.h"
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,11 +229,11 @@ static int run_haar_stumps(const scan *j, size_t base) {
   return 1;
 }
 
-static int run_lbp(const scan *j, size_t base) {
+static inline __attribute__((always_inline)) int run_lbp_from(const scan *j, size_t base, int first) {
   const fr__cascade *c = j->c;
   const uint32_t *p = j->sum + base;
   const lnode *nodes = j->ln;
-  for (int si = 0; si < c->n_stages; si++) {
+  for (int si = first; si < c->n_stages; si++) {
     const fr__cascade_stage *st = &c->stages[si];
     float acc = 0.f;
     if (c->stumps) {
@@ -275,7 +283,107 @@ static int run_lbp(const scan *j, size_t base) {
       }                                                                        \
     }                                                                          \
   }
+static int run_lbp(const scan *j, size_t base) { return run_lbp_from(j, base, 0); }
+
 SCAN_ROWS(scan_lbp, run_lbp)
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_LBP_AVX2 1
+
+/* Eight consecutive window positions' integral entries at offset o from p,
+ * positions step (1 or 2) apart. */
+__attribute__((target("avx2"))) static inline __m256i load8(const uint32_t *p, int32_t o, int step) {
+  if (step == 1) return _mm256_loadu_si256((const __m256i *)(const void *)(p + o));
+  const __m256i evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  __m256i lo = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + o)), evens);
+  __m256i hi = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + o + 8)), evens);
+  return _mm256_permute2x128_si256(lo, hi, 0x20);
+}
+
+/*
+ * Stage si of a stump LBP cascade for the eight windows at p, p + step, ...,
+ * p + 7 step at once: bit k of the result is set when window k passes it.
+ * Every lane does the scalar code's arithmetic in its order (block sums
+ * modulo 2^32, the same leaf additions from 0), so the answer is the scalar
+ * one's.
+ */
+__attribute__((target("avx2"))) static int lbp_stage_x8(const scan *j, const uint32_t *p, int step,
+                                                        int si) {
+  const fr__cascade_stage *st = &j->c->stages[si];
+  const lnode *n = j->ln + st->first_weak, *e = n + st->n_weak;
+  __m256 acc = _mm256_setzero_ps();
+  for (; n < e; n++) {
+    __m256i v[16];
+    for (int i = 0; i < 16; i++) v[i] = load8(p, n->ofs[i], step);
+#define BLK8(a, b, c, d) _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(v[a], v[b]), v[c]), v[d])
+    const __m256i cv = BLK8(5, 6, 9, 10);
+    /* Bit set when the block's sum >= the centre's: not (centre > block). */
+#define BIT8(a, b, c, d, bit) _mm256_andnot_si256(_mm256_cmpgt_epi32(cv, BLK8(a, b, c, d)), _mm256_set1_epi32(bit))
+    __m256i code = _mm256_or_si256(
+        _mm256_or_si256(_mm256_or_si256(BIT8(0, 1, 4, 5, 128), BIT8(1, 2, 5, 6, 64)),
+                        _mm256_or_si256(BIT8(2, 3, 6, 7, 32), BIT8(6, 7, 10, 11, 16))),
+        _mm256_or_si256(_mm256_or_si256(BIT8(10, 11, 14, 15, 8), BIT8(9, 10, 13, 14, 4)),
+                        _mm256_or_si256(BIT8(8, 9, 12, 13, 2), BIT8(4, 5, 8, 9, 1))));
+#undef BIT8
+#undef BLK8
+    /* The 256-bit subset is eight words: one in-register lookup. */
+    __m256i words = _mm256_permutevar8x32_epi32(
+        _mm256_loadu_si256((const __m256i *)(const void *)n->subset), _mm256_srli_epi32(code, 5));
+    __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(words, _mm256_and_si256(code, _mm256_set1_epi32(31))),
+                                   _mm256_set1_epi32(1));
+    __m256 left = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bit, _mm256_set1_epi32(1)));
+    acc = _mm256_add_ps(acc, _mm256_blendv_ps(_mm256_set1_ps(n->rv), _mm256_set1_ps(n->lv), left));
+  }
+  return _mm256_movemask_ps(_mm256_cmp_ps(acc, _mm256_set1_ps(st->threshold), _CMP_NLT_UQ));
+}
+
+/*
+ * scan_lbp for stump cascades with the first two stages eight windows at a
+ * time (most windows end there), the rest one window at a time. The windows
+ * visited are exactly the scalar scan's: a window rejected by the first
+ * stage still skips the next position, walked lane by lane.
+ */
+__attribute__((target("avx2"))) static void scan_lbp_avx2(void *arg, int task, int thread) {
+  (void)thread;
+  const scan *j = arg;
+  int y0 = task * j->rows_per_task, y1 = y0 + j->rows_per_task;
+  if (y1 > j->wh) y1 = j->wh;
+  const int step = j->ystep;
+  for (int y = y0; y < y1; y += step) {
+    uint8_t *m = j->mask + (size_t)y * j->ww;
+    size_t row = (size_t)y * j->S;
+    int x = 0;
+    /* Eight lanes reach x + 7 step; with step 2 the loads read one entry
+     * beyond, x + 15, which is still a window position of the row. */
+    while (x + 8 * step <= j->ww) {
+      const uint32_t *p = j->sum + row + x;
+      int pass0 = lbp_stage_x8(j, p, step, 0), k = 0;
+      /* pass1: the windows through the second stage too (a one-stage
+       * cascade has none, so passing the first is passing them all). */
+      int pass1 = pass0 && j->c->n_stages > 1 ? pass0 & lbp_stage_x8(j, p, step, 1) : pass0;
+      int from = j->c->n_stages > 1 ? 2 : 1;
+      while (k < 8) {
+        if (!((pass0 >> k) & 1)) {
+          k += 2; /* rejected at once: skip, as OpenCV does */
+          continue;
+        }
+        if (((pass1 >> k) & 1) && run_lbp_from(j, row + x + (size_t)k * step, from) > 0)
+          m[x + k * step] = 1;
+        k++;
+      }
+      x += k * step;
+    }
+    for (; x < j->ww; x += step) {
+      int r = run_lbp(j, row + x);
+      if (r > 0) m[x] = 1;
+      else if (r == 0) x += step;
+    }
+  }
+}
+#else
+#define scan_lbp_avx2 scan_lbp
+#endif
 SCAN_ROWS(scan_haar_stumps, run_haar_stumps)
 SCAN_ROWS(scan_haar, run_haar)
 
@@ -361,7 +469,10 @@ static void resize_gray(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw
     }
     uint8_t *d = dst + (size_t)y * dw;
     for (int x = 0; x < dw; x++)
-      d[x] = (uint8_t)(((int64_t)row0[x] * (2048 - b) + (int64_t)row1[x] * b + (1 << 21)) >> 22);
+      /* At most 255 * 2048 * 2048 + 2^21 < 2^32: 32 bits suffice, and let
+       * the compiler vectorise the blend. */
+      d[x] = (uint8_t)(((uint32_t)row0[x] * (uint32_t)(2048 - b) + (uint32_t)row1[x] * (uint32_t)b +
+                        (1u << 21)) >> 22);
   }
 }
 
@@ -530,9 +641,16 @@ static int group_boxes(const box *bx, int n, int min_neighbors, double eps, void
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_image *img,
-                             const fr__cascade_params *p, fr__cascade_hit *out, int max_out,
-                             int *n_out, fr_error *err) {
+/* Window positions below which a scale is not split over the pool (about
+ * half a millisecond of rejections). */
+#define SPLIT_MIN_WINDOWS 16384
+
+/* fr__cascade_detect with the pyramid's first factor f0: below 1 the image is
+ * first enlarged by 1 / f0, so that windows smaller than the training window
+ * are found too (the eyes of small faces need it); 1 is OpenCV's pyramid. */
+static fr_status detect_from(fr_context *ctx, const fr__cascade *c, const fr_image *img,
+                             const fr__cascade_params *p, double f0, fr__cascade_hit *out,
+                             int max_out, int *n_out, fr_error *err) {
   if (n_out) *n_out = 0;
   if (!ctx || !c || !img || !p || !n_out || (max_out > 0 && !out))
     return fr__fail(err, FR_E_INVALID, "fr__cascade_detect: NULL argument");
@@ -542,15 +660,20 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
   if (st != FR_OK) return st;
   if (max_out <= 0) return FR_OK;
   const int W = img->width, H = img->height, haar = c->type == FR__CASCADE_HAAR;
-  const int S = W + 1;
-  if ((size_t)S * (size_t)(H + 1) > (size_t)INT32_MAX)
-    return fr__fail(err, FR_E_LIMIT, "cascade: image %dx%d too large", W, H);
+  /* An enlarging first factor makes the first scaled image the largest. */
+  if (!(f0 >= 1.0 / 16) || f0 > 1) f0 = 1;
+  /* (One spare pixel: the scan below recomputes the sides from a float.) */
+  const int W0 = (int)lrint(W / f0) + 1, H0 = (int)lrint(H / f0) + 1;
+  const int WM = W0 > W ? W0 : W, HM = H0 > H ? H0 : H;
+  const int S = WM + 1;
+  if ((size_t)S * (size_t)(HM + 1) > (size_t)INT32_MAX)
+    return fr__fail(err, FR_E_LIMIT, "cascade: image %dx%d too large", WM, HM);
 
   /* The scales, as detectMultiScale picks them. */
   enum { MAX_SCALES = 512 };
   float scales[MAX_SCALES];
   int n_scales = 0;
-  for (double f = 1; n_scales < MAX_SCALES; f *= p->scale_factor) {
+  for (double f = f0; n_scales < MAX_SCALES; f *= p->scale_factor) {
     int win_w = (int)lrint(c->width * f), win_h = (int)lrint(c->height * f);
     int sw = (int)lrint(W / f), sh = (int)lrint(H / f);
     if (sw - c->width <= 0 || sh - c->height <= 0) break;
@@ -561,15 +684,15 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
   if (n_scales == 0) return FR_OK;
 
   /* Carve the context's scratch. */
-  const size_t pix = (size_t)W * H, ints = (size_t)S * (H + 1);
+  const size_t pix = (size_t)WM * HM, ints = (size_t)S * (HM + 1);
   const size_t node_bytes = (size_t)c->n_nodes * (haar ? sizeof(hnode) : sizeof(lnode));
   int cap = 8192 + (int)(pix / 64 < 1 << 24 ? pix / 64 : 1 << 24);
-  size_t off_gray = 0, off_scaled = off_gray + align64(pix), off_tab = off_scaled + align64(pix);
-  size_t off_sum = off_tab + align64((size_t)4 * W * sizeof(int32_t));
+  size_t off_gray = 0, off_scaled = off_gray + align64((size_t)W * H), off_tab = off_scaled + align64(pix);
+  size_t off_sum = off_tab + align64((size_t)4 * WM * sizeof(int32_t));
   size_t off_sq = off_sum + align64(ints * 4);
   size_t off_tilt = off_sq + (haar ? align64(ints * 4) : 0);
   size_t off_tmp = off_tilt + (c->has_tilted ? align64(ints * 4) : 0);
-  size_t off_mask = off_tmp + (c->has_tilted ? align64((size_t)4 * (W + 2) * 4) : 0);
+  size_t off_mask = off_tmp + (c->has_tilted ? align64((size_t)4 * (WM + 2) * 4) : 0);
   size_t off_nodes = off_mask + align64(pix);
   size_t off_boxes = off_nodes + align64(node_bytes);
   size_t total = off_boxes + (size_t)cap * GROUP_BYTES_PER_BOX;
@@ -608,6 +731,11 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
   }
   to_gray(img, gray);
   fr_pool *pool = fr__context_pool(ctx);
+#ifdef HAVE_LBP_AVX2
+  const int lbp_avx2 = !haar && c->stumps && !p->scalar && __builtin_cpu_supports("avx2");
+#else
+  const int lbp_avx2 = 0;
+#endif
   const int threads = fr_pool_size(pool);
 
   for (int si = 0; si < n_scales; si++) {
@@ -615,7 +743,7 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
     int sw = (int)lrint(W / f), sh = (int)lrint(H / f);
     const uint8_t *src = gray;
     if (sw != W || sh != H) {
-      resize_gray(gray, W, H, scaled, sw, sh, tab, tab + W, tab + 2 * W, tab + 3 * W);
+      resize_gray(gray, W, H, scaled, sw, sh, tab, tab + WM, tab + 2 * WM, tab + 3 * WM);
       src = scaled;
     }
     fr__cascade_integrals(src, sw, sh, sw, S, sum, sq, tilt, tmp);
@@ -626,16 +754,26 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
     memset(mask, 0, (size_t)j.ww * j.wh);
     j.mask = mask;
     int rows = (j.wh + j.ystep - 1) / j.ystep;
-    int tasks = threads > 1 ? (rows < 4 * threads ? rows : 4 * threads) : 1;
+    /* Small scans (the eye search in a face, a large scale's last few
+     * windows) stay on this thread: waking the pool costs more than they do. */
+    int tasks = threads > 1 && (size_t)j.ww * (size_t)j.wh >= SPLIT_MIN_WINDOWS
+                    ? (rows < 4 * threads ? rows : 4 * threads)
+                    : 1;
     j.rows_per_task = (rows + tasks - 1) / tasks * j.ystep;
     tasks = (j.wh + j.rows_per_task - 1) / j.rows_per_task;
     fr__pool_run(pool, tasks,
-                 !haar ? scan_lbp : c->stumps && !c->has_tilted ? scan_haar_stumps : scan_haar, &j);
+                 !haar ? (lbp_avx2 ? scan_lbp_avx2 : scan_lbp)
+                       : c->stumps && !c->has_tilted ? scan_haar_stumps : scan_haar,
+                 &j);
 
     const int win_w = (int)lrintf(c->width * f), win_h = (int)lrintf(c->height * f);
     for (int y = 0; y < j.wh; y++) {
       const uint8_t *m = mask + (size_t)y * j.ww;
       for (int x = 0; x < j.ww; x++) {
+        /* Hits are rare: skip empty stretches eight positions at a time. */
+        uint64_t eight;
+        while (x + 8 <= j.ww && (memcpy(&eight, m + x, 8), eight == 0)) x += 8;
+        if (x >= j.ww) break;
         if (!m[x]) continue;
         if (n_boxes == cap) {
           /* Rare: more raw hits than the scratch holds; move to the heap. */
@@ -658,40 +796,147 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
       }
     }
   }
-  if (n_boxes > 0 && p->min_neighbors <= 0) {
+  if (n_boxes > 0 && p->min_neighbors == 0) {
     /* As groupRectangles with a threshold of 0: the raw windows. */
     int n = n_boxes < max_out ? n_boxes : max_out;
     for (int i = 0; i < n; i++) out[i] = (fr__cascade_hit){boxes[i].x, boxes[i].y, boxes[i].w, boxes[i].h, 1};
     *n_out = n;
   } else if (n_boxes > 0)
-    *n_out = group_boxes(boxes, n_boxes, p->min_neighbors, p->group_eps,
+    *n_out = group_boxes(boxes, n_boxes, p->min_neighbors > 0 ? p->min_neighbors : 0, p->group_eps,
                          boxes + cap, out, max_out);
   free(heap);
   return FR_OK;
 }
 
-/* ---- the detectors ------------------------------------------------------------- */
+fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_image *img,
+                             const fr__cascade_params *p, fr__cascade_hit *out, int max_out,
+                             int *n_out, fr_error *err) {
+  return detect_from(ctx, c, img, p, 1.0, out, max_out, n_out, err);
+}
 
-/* What a cascade detector holds: the parsed cascade. */
-static fr_status cascade_load(fr_detector *det, const char *model_dir, fr_error *err) {
-  char path[4096];
-  fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
+/* ---- eyes ---------------------------------------------------------------------- */
+
+/* Where the 68-point net puts the eye centres in Haar and LBP face boxes on
+ * LFW (300 images, not those the figures in README.md are measured on):
+ * 0.36 box widths apart, 0.38 box heights below the top. */
+#define EYE_DISTANCE 0.36
+#define EYE_HEIGHT 0.38
+/* Candidates kept per face, most raw windows first. */
+#define EYE_CANDIDATES 16
+/* Faces whose eyes would need more enlargement than this are skipped. */
+#define EYE_MAX_ENLARGE 4.0
+
+fr_status fr__cascade_find_eyes(fr_context *ctx, const fr__cascade *eye, const fr_image *img,
+                                fr_face *face, int *found, fr_error *err) {
+  if (found) *found = 0;
+  if (!ctx || !eye || !img || !face)
+    return fr__fail(err, FR_E_INVALID, "fr__cascade_find_eyes: NULL argument");
+  fr_status st = fr__image_check(img, err);
   if (st != FR_OK) return st;
-  fr__cascade *c = NULL;
-  st = fr__cascade_load(path, &c, err);
+  const fr_rect b = face->box;
+  if (!isfinite(b.x) || !isfinite(b.y) || !(b.width > 0) || !(b.height > 0) ||
+      !(b.width < 1e6f) || !(b.height < 1e6f))
+    return FR_OK;
+  /* The top of the box, clipped to the image, as a view into it. */
+  const double bw = b.width, bh = b.height;
+  int x0 = (int)fmax(0.0, floor(b.x)), y0 = (int)fmax(0.0, floor(b.y));
+  int x1 = (int)fmin((double)img->width, ceil((double)b.x + bw));
+  int y1 = (int)fmin((double)img->height, ceil((double)b.y + FR__EYE_ROI_HEIGHT * bh));
+  if (x1 - x0 < 2 || y1 - y0 < 2) return FR_OK;
+  fr_image roi = *img;
+  roi.data = img->data + (size_t)y0 * (size_t)img->stride + (size_t)x0 * (size_t)fr_pixel_size(img->format);
+  roi.width = x1 - x0;
+  roi.height = y1 - y0;
+  /* Eyes from FR__EYE_MIN_SIZE of the face's width up: when that is below
+   * the cascade's window the view is enlarged to make it the window. */
+  const double min_eye = FR__EYE_MIN_SIZE * bw, max_eye = FR__EYE_MAX_SIZE * bw;
+  double f0 = min_eye / eye->width;
+  if (f0 * EYE_MAX_ENLARGE < 1.0) return FR_OK;
+  if (f0 > 1.0) f0 = 1.0;
+  fr__cascade_params p = {FR__CASCADE_SCALE, -1, (int)floor(min_eye),
+                          (int)ceil(max_eye), FR__CASCADE_EPS, 0};
+  fr__cascade_hit h[EYE_CANDIDATES];
+  int n = 0;
+  st = detect_from(ctx, eye, &roi, &p, f0, h, EYE_CANDIDATES, &n, err);
   if (st != FR_OK) return st;
-  fr__cascade_type want = det->kind == FR_DETECTOR_LBP ? FR__CASCADE_LBP : FR__CASCADE_HAAR;
-  if (c->type != want) {
-    fr__cascade_free(c);
-    return fr__fail(err, FR_E_MODEL, "%s is not a %s cascade", path, want == FR__CASCADE_LBP ? "LBP" : "Haar");
+  /* Every group of eye windows is a candidate, even a single window: the
+   * eye cascade often finds an eye only once or twice at these sizes, and
+   * requiring OpenCV's usual 4 windows lost 10 of every 100 LFW faces' eyes
+   * while the pair test below rejects most stray windows anyway.
+   * The best pair: one eye on each side of the box's centre line, level
+   * within tan 20 degrees, 0.2-0.75 box widths apart, sizes within 1.6x.
+   * Pairs score by their windows (more windows, surer eyes), less penalties
+   * for an off-centre midpoint, for tilt, and for a distance and height
+   * unlike the usual ones. */
+  const double fcx = b.x + bw / 2;
+  double best = -INFINITY;
+  int bl = -1, br = -1;
+  for (int i = 0; i < n; i++) {
+    double lx = x0 + h[i].x + h[i].w * 0.5, ly = y0 + h[i].y + h[i].h * 0.5;
+    if (lx >= fcx) continue;
+    for (int k = 0; k < n; k++) {
+      double rx = x0 + h[k].x + h[k].w * 0.5, ry = y0 + h[k].y + h[k].h * 0.5;
+      if (rx <= fcx) continue;
+      double dx = rx - lx, dy = ry - ly;
+      if (dx < 0.2 * bw || dx > 0.75 * bw || fabs(dy) > 0.364 * dx) continue;
+      int big = h[i].w > h[k].w ? h[i].w : h[k].w, small = h[i].w < h[k].w ? h[i].w : h[k].w;
+      if (big > 1.6 * small) continue;
+      double score = log((double)h[i].neighbors) + log((double)h[k].neighbors) -
+                     8.0 * fabs((lx + rx) / 2 - fcx) / bw - 2.0 * fabs(dy) / dx -
+                     10.0 * fabs(dx / bw - EYE_DISTANCE) - 10.0 * fabs(((ly + ry) / 2 - b.y) / bh - EYE_HEIGHT);
+      if (score > best) best = score, bl = i, br = k;
+    }
   }
-  det->state = c;
+  if (bl < 0) return FR_OK;
+  face->landmarks[0] = (fr_point){(float)(x0 + h[bl].x + h[bl].w * 0.5), (float)(y0 + h[bl].y + h[bl].h * 0.5)};
+  face->landmarks[1] = (fr_point){(float)(x0 + h[br].x + h[br].w * 0.5), (float)(y0 + h[br].y + h[br].h * 0.5)};
+  face->n_landmarks = 2;
+  if (found) *found = 1;
   return FR_OK;
 }
 
+/* ---- the detectors ------------------------------------------------------------- */
+
 static void cascade_unload(fr_detector *det) {
-  fr__cascade_free(det->state);
+  fr__cascade_detector *d = det->state;
+  if (d) {
+    fr__cascade_free(d->face);
+    fr__cascade_free(d->eye);
+    free(d);
+  }
   det->state = NULL;
+}
+
+/* Loads the face cascade from model_dir, and the eye cascade from there or
+ * from Debian's opencv-data folder when either has it (a detector without it
+ * gives boxes only); a broken eye cascade file is an error like a broken
+ * face cascade. */
+static fr_status cascade_load(fr_detector *det, const char *model_dir, fr_error *err) {
+  fr__cascade_detector *d = calloc(1, sizeof *d);
+  if (!d) return fr__fail(err, FR_E_NOMEM, "out of memory loading a cascade");
+  det->state = d;
+  char path[4096];
+  fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
+  if (st != FR_OK) return st;
+  st = fr__cascade_load(path, &d->face, err);
+  if (st != FR_OK) return st;
+  fr__cascade_type want = det->kind == FR_DETECTOR_LBP ? FR__CASCADE_LBP : FR__CASCADE_HAAR;
+  if (d->face->type != want)
+    return fr__fail(err, FR_E_MODEL, "%s is not a %s cascade", path, want == FR__CASCADE_LBP ? "LBP" : "Haar");
+  const char *dirs[2] = {model_dir, FR__OPENCV_DATA "/haarcascades"};
+  for (int i = 0; i < 2; i++) {
+    st = fr__path_join(path, sizeof path, dirs[i], FR__EYE_FILE, err);
+    if (st != FR_OK) return st;
+    FILE *f = fopen(path, "rb");
+    if (!f) continue;
+    fclose(f);
+    st = fr__cascade_load(path, &d->eye, err);
+    if (st != FR_OK) return st;
+    if (d->eye->type != FR__CASCADE_HAAR)
+      return fr__fail(err, FR_E_MODEL, "%s is not a Haar cascade", path);
+    break;
+  }
+  return FR_OK;
 }
 
 /*
@@ -704,10 +949,11 @@ static void cascade_unload(fr_detector *det) {
 static fr_status cascade_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
                                 const fr__detect_params *p, fr_face *faces, int *n_out,
                                 fr_error *err) {
-  const fr__cascade *c = det->state;
+  const fr__cascade_detector *d = det->state;
+  const fr__cascade *c = d->face;
   double s = p->min_score < 0.999f ? p->min_score : 0.999;
   int need = (int)ceil(NEIGHBOR_SCALE * s / (1.0 - s) - 1e-9); /* smallest n scoring >= s */
-  fr__cascade_params cp = {FR__CASCADE_SCALE, need > 1 ? need - 1 : 0, p->input_size, 0, FR__CASCADE_EPS};
+  fr__cascade_params cp = {FR__CASCADE_SCALE, need > 1 ? need - 1 : 0, p->input_size, 0, FR__CASCADE_EPS, 0};
   /* The hits are written into the caller's face array itself (a hit is far
    * smaller than a face) and turned into faces from the last one back, so
    * that each face overwrites only hits already converted. */
@@ -727,6 +973,11 @@ static fr_status cascade_detect(fr_context *ctx, const fr_detector *det, const f
   /* groupRectangles already merged overlapping windows; suppression beyond
    * that only runs when the caller asks for an overlap below 1. */
   if (p->iou_threshold < 1.f) k = fr__nms(faces, k, p->iou_threshold, p->max_keep);
+  /* Each face's eyes, when the eye cascade is loaded. */
+  for (int i = 0; i < k && d->eye && !p->skip_eyes; i++) {
+    st = fr__cascade_find_eyes(ctx, d->eye, img, &faces[i], NULL, err);
+    if (st != FR_OK) return st;
+  }
   *n_out = k;
   return FR_OK;
 }
@@ -740,7 +991,7 @@ const fr__detector_impl fr__detector_haar = {
     .min_score = 0.5f,
     .iou = 1.f,
     .input_size = 0,
-    .n_landmarks = 0,
+    .n_landmarks = 0, /* not every face: the eyes, when found, are 2 points */
     .input_min = 1,
     .input_max = 1 << 16,
     .input_step = 1,
@@ -758,7 +1009,7 @@ const fr__detector_impl fr__detector_lbp = {
     .min_score = 0.5f,
     .iou = 1.f,
     .input_size = 0,
-    .n_landmarks = 0,
+    .n_landmarks = 0, /* not every face: the eyes, when found, are 2 points */
     .input_min = 1,
     .input_max = 1 << 16,
     .input_step = 1,

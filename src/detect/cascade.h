@@ -26,6 +26,9 @@
  * the model folder lacks them). */
 #define FR__HAAR_FILE "haarcascade_frontalface_default.xml"
 #define FR__LBP_FILE "lbpcascade_frontalface.xml"
+/* The eye cascade both detectors run inside each face to give it two eye
+ * points (a stump cascade of 20x20 windows; in haarcascades/ as well). */
+#define FR__EYE_FILE "haarcascade_eye.xml"
 #define FR__OPENCV_DATA "/usr/share/opencv4"
 
 /* detectMultiScale's defaults the detectors use. */
@@ -104,10 +107,13 @@ void fr__cascade_free(fr__cascade *c);
 /* detectMultiScale's parameters. */
 typedef struct fr__cascade_params {
   double scale_factor; /* > 1: the pyramid step (OpenCV's default 1.1) */
-  int min_neighbors;   /* a group needs more raw hits than this (default 3); 0: raw windows */
+  int min_neighbors;   /* a group needs more raw hits than this (default 3); 0: raw windows;
+                          negative: grouped, every group kept */
   int min_size;        /* smallest window side in pixels; <= 0: the training window */
   int max_size;        /* largest; <= 0: no limit */
   double group_eps;    /* groupRectangles' eps (0.2) */
+  int scalar;          /* 1: stump LBP cascades take the scalar scan, not the AVX2 one
+                          (the tests check that both visit the same windows) */
 } fr__cascade_params;
 
 /* A grouped detection: a box in image pixels and its raw hit count. */
@@ -122,11 +128,39 @@ typedef struct fr__cascade_hit {
  * groupRectangles does. Writes up to max_out groups, most neighbours first,
  * and sets *n_out. Memory comes from ctx's scratch (a rare image with very
  * many raw windows also takes heap memory for the call); rows of each scale
- * are split over ctx's pool.
+ * are split over ctx's pool (not a small scale's: see SPLIT_MIN_WINDOWS).
  */
 fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_image *img,
                              const fr__cascade_params *p, fr__cascade_hit *out, int max_out,
                              int *n_out, fr_error *err);
+
+/* What a "haar" or "lbp" detector holds: its face cascade and, when the eye
+ * cascade file was found, the eye cascade (NULL otherwise: boxes only). */
+typedef struct fr__cascade_detector {
+  fr__cascade *face;
+  fr__cascade *eye;
+} fr__cascade_detector;
+
+/* The eye search's geometry, as fractions of the face box's width w and
+ * height h (see fr__cascade_find_eyes). */
+#define FR__EYE_ROI_HEIGHT 0.6 /* the top 60% of the box is searched */
+#define FR__EYE_MIN_SIZE 0.15  /* eye windows from 0.15 w ... */
+#define FR__EYE_MAX_SIZE 0.45  /* ... to 0.45 w */
+
+/*
+ * Looks for the face's two eyes with the eye cascade inside the top of its
+ * box (enlarged first when the eyes would be smaller than the cascade's
+ * window), then keeps the best plausible pair: one eye each side of the
+ * box's centre line, level within about 20 degrees, apart by 0.2-0.75 of
+ * the box's width, of similar sizes. When a pair is found, face->landmarks
+ * get the two eye-box centres (landmarks[0] the eye on the image's left,
+ * [1] the other, as MTCNN's first two points) and face->n_landmarks 2;
+ * otherwise (also for faces under about 33 pixels, whose eyes would need
+ * more than 4x enlargement) the face is left as it was. Memory comes from ctx's scratch
+ * (whose contents it overwrites). *found (may be NULL) is set to 1 or 0.
+ */
+fr_status fr__cascade_find_eyes(fr_context *ctx, const fr__cascade *eye, const fr_image *img,
+                                fr_face *face, int *found, fr_error *err);
 
 /*
  * The integral images of a w x h gray image with row stride `stride`

@@ -88,6 +88,7 @@ struct fr__detect_params {
   float iou_threshold;
   int input_size; /* the network's square input side */
   int max_keep;   /* most faces to return (already <= the caller's array) */
+  int skip_eyes;  /* cascades: no eye search (fr_detect_options.skip_eyes) */
 };
 
 /* The registered detectors (one per file). */

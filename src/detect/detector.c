@@ -160,6 +160,7 @@ fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img
   p.iou_threshold = impl->iou;
   p.input_size = impl->input_size;
   p.max_keep = max_out;
+  p.skip_eyes = opts && opts->skip_eyes;
   if (opts) {
     /* Written as "> 0" so that NaN, like zero, selects the default. */
     if (opts->min_score > 0) p.min_score = opts->min_score;
