@@ -205,6 +205,133 @@ static void test_convolutions(void) {
   for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) test_case(&more[k], 0);
 }
 
+/* ---- compressed weights ------------------------------------------------- */
+
+/* Runs a convolution with uint8 weights (pack_conv_u8) on kernel set k like
+ * run_conv: tasks in reverse order, each with its own garbage scratch. */
+static float *run_conv_u8(const fr__kernels *k, const kcase *c, const float *in,
+                          const uint8_t *codes, const float *affine, const float *bias,
+                          const float *res, int threads) {
+  fr__conv_args a = {0};
+  a.in = in;
+  a.n = c->n;
+  a.ih = c->ih;
+  a.iw = c->iw;
+  a.cin = c->cin;
+  a.oh = c->oh;
+  a.ow = c->ow;
+  a.cout = c->cout;
+  a.kh = c->kh;
+  a.kw = c->kw;
+  a.stride = c->stride;
+  a.pad_top = c->pad_top;
+  a.pad_left = c->pad_left;
+  a.bias = bias;
+  a.residual = res;
+  a.act = c->act;
+  a.alpha = 0.1f;
+  size_t nout = (size_t)c->n * c->oh * c->ow * c->cout;
+  float *out = malloc(nout * sizeof(float) + 4);
+  for (size_t i = 0; i < nout; i++) out[i] = NAN;
+  a.out = out;
+  void *packed = k->pack_conv_u8(codes, affine, c->kh, c->kw, c->cin, c->cout, c->stride);
+  CHECK(packed != NULL);
+  a.wq = packed;
+  size_t sf = k->conv_scratch(&a);
+  int nt = k->conv_tasks(&a, threads);
+  CHECK(nt >= 1);
+  for (int t = nt - 1; t >= 0; t--) {
+    float *scratch = sf ? fr__aligned_alloc(sf * sizeof(float)) : NULL;
+    for (size_t i = 0; i < sf; i++) scratch[i] = 1e30f;
+    k->conv_run(&a, t, nt, scratch);
+    fr__aligned_free(scratch);
+  }
+  fr__aligned_free(packed);
+  return out;
+}
+
+/* A compressed convolution on every set (the scalar one too) against the
+ * scalar set's float convolution with the dequantised weights
+ * (fr__dequant_u8 gives the values every set must use). Scales have both
+ * signs, and offsets and zero points vary per output channel, as when a
+ * per-channel scale is folded in. */
+static void test_case_u8(const kcase *c) {
+  size_t nin = (size_t)c->n * c->ih * c->iw * c->cin;
+  size_t nw = (size_t)c->kh * c->kw * c->cin * c->cout;
+  size_t nout = (size_t)c->n * c->oh * c->ow * c->cout;
+  float *in = malloc(nin * sizeof(float)), *w = malloc(nw * sizeof(float));
+  uint8_t *q = malloc(nw);
+  float *aff = malloc(3 * (size_t)c->cout * sizeof(float));
+  float *bias = malloc((size_t)c->cout * sizeof(float)), *res = malloc(nout * sizeof(float) + 4);
+  for (size_t i = 0; i < nin; i++) in[i] = frand();
+  for (size_t i = 0; i < nw; i++) q[i] = (uint8_t)((frand() + 1.f) * 127.9f);
+  for (int i = 0; i < c->cout; i++) {
+    aff[i] = frand() * (1.f / 256); /* scale: values within about +-0.5 */
+    aff[c->cout + i] = frand() * 0.05f;
+    aff[2 * c->cout + i] = (float)(100 + (i * 7) % 50);
+  }
+  for (int i = 0; i < c->cout; i++) bias[i] = frand();
+  for (size_t i = 0; i < nout; i++) res[i] = frand();
+  fr__dequant_u8(w, q, nw, c->cout, aff);
+  const float *r = c->residual ? res : NULL;
+  float *ref = run_conv(&fr__kernels_scalar, c, 0, in, w, bias, r, 1);
+  double tol = 1e-5 * (1 + (double)c->kh * c->kw * c->cin);
+  const fr__kernels *all[5] = {&fr__kernels_scalar};
+  int nall = 1;
+  for (int s = 0; s < n_sets; s++)
+    if (sets[s].usable) all[nall++] = sets[s].k;
+  for (int s = 0; s < nall; s++)
+    for (int threads = 1; threads <= 3; threads++) {
+      float *got = run_conv_u8(all[s], c, in, q, aff, bias, r, threads);
+      double d = max_diff(ref, got, nout);
+      /* The scalar set dequantises and then runs its float loop: exact. */
+      CHECK_MSG(s == 0 ? d == 0 : d < tol,
+                "u8 %s n%d %dx%dx%d k%dx%d s%d pad %d,%d -> %dx%dx%d act %d res %d threads %d: "
+                "max diff %g",
+                all[s]->name, c->n, c->ih, c->iw, c->cin, c->kh, c->kw, c->stride, c->pad_top,
+                c->pad_left, c->oh, c->ow, c->cout, c->act, c->residual, threads, d);
+      free(got);
+    }
+  free(ref);
+  free(in);
+  free(w);
+  free(q);
+  free(aff);
+  free(bias);
+  free(res);
+}
+
+static void test_compressed(void) {
+  /* fr__dequant_u8 is one fused multiply-add per weight, on the code minus
+   * its channel's zero point. */
+  uint8_t q[6] = {0, 1, 127, 128, 254, 255};
+  float af[9] = {0.1f, -0.3f, 1e-3f, -0.01f, 0.02f, 0.f, 128.f, 0.f, 255.f}, v[6];
+  fr__dequant_u8(v, q, 6, 3, af);
+  for (int i = 0; i < 6; i++)
+    CHECK_MSG(v[i] == fmaf((float)q[i] - af[6 + i % 3], af[i % 3], af[3 + i % 3]),
+              "dequant %d: %g", i, v[i]);
+  kcase cases[] = {
+      /* Tails: cout not a multiple of any panel width, odd k, one pixel. */
+      mk(1, 7, 9, 3, 3, 3, 5, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(2, 6, 5, 19, 3, 3, 33, 1, 1, 1, 1, FR__ACT_LEAKY, 0),
+      mk(1, 1, 1, 301, 1, 1, 129, 1, 0, 0, 0, FR__ACT_NONE, 1),
+      mk(3, 1, 1, 37, 1, 1, 17, 1, 0, 0, 0, FR__ACT_RELU6, 0),
+      /* Window rows longer than a dequantised chunk (3 x 150 and 300
+       * values), strides, VALID and SAME, residual with activation. */
+      mk(1, 4, 4, 150, 3, 3, 70, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(1, 9, 8, 100, 3, 3, 48, 2, 0, 0, 0, FR__ACT_RELU6, 0),
+      mk(2, 5, 6, 300, 1, 1, 31, 1, 0, 0, 0, FR__ACT_LEAKY, 1),
+      /* Many pixels: several tiles, and tasks that split panels. */
+      mk(2, 30, 29, 64, 1, 1, 130, 1, 0, 0, 0, FR__ACT_RELU, 1),
+      mk(1, 12, 12, 130, 3, 3, 100, 1, 1, 1, 1, FR__ACT_NONE, 1),
+      /* Shapes whose float packing has Winograd weights (16 to 64
+       * channels, 3x3 stride 1), with enough pixels to use them and not. */
+      mk(1, 11, 12, 24, 3, 3, 40, 1, 1, 1, 1, FR__ACT_RELU, 1),
+      mk(1, 4, 4, 32, 3, 3, 32, 1, 1, 1, 1, FR__ACT_LEAKY, 0),
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) test_case_u8(&cases[k]);
+}
+
 static void test_depthwise(void) {
   kcase dw[] = {
       mk(1, 9, 7, 13, 3, 3, 0, 1, 1, 1, 1, FR__ACT_RELU6, 0),
@@ -392,6 +519,7 @@ int main(void) {
   for (int s = 0; s < n_sets; s++)
     printf("kernel set %s: %s\n", sets[s].k->name, sets[s].usable ? "tested" : "not on this CPU");
   test_convolutions();
+  test_compressed();
   test_depthwise();
   test_pooling();
   test_activations();

@@ -49,6 +49,16 @@ static fr__graph *build_a(const fr__kernels *k) {
   float w1[8 * 8];
   fill(w1, 64, 6);
   int res = fr__conv2d(g, a, w1, b, 1, 1, 8, 1, FR__PAD_SAME, FR__ACT_RELU, 0.f, a);
+  /* A compressed convolution (uint8 codes, a scale and offset per channel)
+   * with a residual, and another without a bias. */
+  uint8_t q[3 * 3 * 8 * 8];
+  float qa[24];
+  for (size_t i = 0; i < sizeof q; i++) q[i] = (uint8_t)(i * 37 + 11);
+  fill(qa, 24, 12);
+  for (int i = 0; i < 8; i++) qa[16 + i] = (float)(100 + 9 * i); /* zero points */
+  int u = fr__conv2d_u8(g, res, q, qa, b, 3, 3, 8, 1, FR__PAD_SAME, FR__ACT_LEAKY, 0.2f, res);
+  u = fr__conv2d_u8(g, u, q, qa, NULL, 3, 3, 8, 2, FR__PAD_VALID, FR__ACT_NONE, 0.f, -1);
+  fr__output(g, u);
   int mp = fr__maxpool(g, res, 2, 2, FR__PAD_SAME);
   int ap = fr__avgpool(g, res, 3, 2, FR__PAD_SAME);
   int ys[2] = {mp, ap};
@@ -292,10 +302,18 @@ static void test_damage(const uint8_t *file, size_t size) {
   fr_error err = {0, ""};
   CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_E_FORMAT);
   memcpy(d, file, size);
-  d[8] = 2;
+  d[8] = FR__MODEL_VERSION + 1;
   fr__model_seal(d, size);
   CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_E_MODEL);
-  CHECK(strstr(err.message, "version 2") != NULL);
+  char want[32];
+  snprintf(want, sizeof want, "version %u", FR__MODEL_VERSION + 1);
+  CHECK_MSG(strstr(err.message, want) != NULL, "%s", err.message);
+  /* Version 1 is still read, but had no compressed convolutions. */
+  memcpy(d, file, size);
+  d[8] = 1;
+  fr__model_seal(d, size);
+  CHECK(fr__model_parse(d, size, NULL, "t", &m, &err) == FR_E_MODEL);
+  CHECK_MSG(strstr(err.message, "unknown operator") != NULL, "%s", err.message);
   /* A resealed copy of the original loads (the seal is right). */
   memcpy(d, file, size);
   fr__model_seal(d, size);
@@ -429,6 +447,13 @@ static void test_networks(void) {
       drop(&orig);
       continue;
     }
+    /* SSD and FaceRecognitionNet keep their large layers as the shipped
+     * uint8 codes, and the file records them so. */
+    int u8 = 0;
+    fr__node_info ni;
+    for (int k = 0; fr__graph_node_info(rec.g, k, &ni); k++) u8 += ni.op == FR__NODE_CONV_U8;
+    int want_u8 = strcmp(n->name, "ssd") == 0 || strcmp(n->name, "faceapi") == 0;
+    CHECK_MSG(want_u8 ? u8 > 0 : u8 == 0, "%s: %d compressed convolutions", n->name, u8);
     fr__model m;
     memset(&m, 0, sizeof m);
     m.role = n->role;
@@ -534,9 +559,9 @@ static int write_seeds(const char *dir) {
     bad |= write_file(dir, name, buf, size);
     if (ng == 1) {
       bad |= write_file(dir, "model-truncated.frm", buf, 1000);
-      buf[8] = 2;
-      bad |= write_file(dir, "model-version-2.frm", buf, size);
-      buf[8] = 1;
+      buf[8] = FR__MODEL_VERSION + 1;
+      bad |= write_file(dir, "model-version-next.frm", buf, size);
+      buf[8] = FR__MODEL_VERSION;
       buf[0] = 'f';
       bad |= write_file(dir, "format-magic.frm", buf, size);
     }

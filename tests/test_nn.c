@@ -5,6 +5,7 @@
  * the activation planner's memory sharing.
  */
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 #include "check.h"
 
@@ -399,11 +400,113 @@ static void test_planner(void) {
   fr__graph_destroy(g2);
 }
 
+/* A graph of two compressed convolutions (fr__conv2d_u8: the second with
+ * a residual) on kernels k, or with float32 weights dequantised by
+ * fr__dequant_u8 when u8 == 0; optionally int8-quantised (the input in
+ * [-1, 1], the first convolution's output in [0, 6]). Runs it at 2 x 9 x 7 with nthreads and returns the output. */
+static float *run_u8_graph(const fr__kernels *k, int u8, int int8, int nthreads, fr_pool *pool,
+                           int *int8_nodes) {
+  enum { CIN = 21, C1 = 40, N = 2, H = 9, W = 7 };
+  static uint8_t q1[3 * 3 * CIN * C1], q2[C1 * C1];
+  static float a1[3 * C1], a2[3 * C1], b1[C1], w1[sizeof q1], w2[sizeof q2], in[N * H * W * CIN];
+  unsigned keep = rng_state;
+  rng_state = 777; /* the same weights and input on every call */
+  for (size_t i = 0; i < sizeof q1; i++) q1[i] = (uint8_t)((frand() + 1.f) * 127.9f);
+  for (size_t i = 0; i < sizeof q2; i++) q2[i] = (uint8_t)((frand() + 1.f) * 127.9f);
+  for (int i = 0; i < C1; i++) {
+    a1[i] = frand() / 512, a1[C1 + i] = frand() * 0.01f, a1[2 * C1 + i] = 128.f;
+    a2[i] = frand() / 512, a2[C1 + i] = frand() * 0.1f, a2[2 * C1 + i] = (float)(i * 5);
+  }
+  fill(b1, C1);
+  fill(in, sizeof in / sizeof in[0]);
+  rng_state = keep;
+  fr__dequant_u8(w1, q1, sizeof q1, C1, a1);
+  fr__dequant_u8(w2, q2, sizeof q2, C1, a2);
+  fr__graph *g;
+  fr_error err = {0};
+  fr__graph_create(k, "u8", &g, &err);
+  fr__quant_range ranges[3] = {{-1.f, 1.f}, {0.f, 6.f}, {0.f, 6.f}};
+  if (int8) fr__graph_set_quant(g, ranges, 3);
+  int x = fr__input(g, CIN), y;
+  if (u8) {
+    y = fr__conv2d_u8(g, x, q1, a1, b1, 3, 3, C1, 1, FR__PAD_SAME, FR__ACT_RELU, 0.f, -1);
+    y = fr__conv2d_u8(g, y, q2, a2, NULL, 1, 1, C1, 1, FR__PAD_VALID, FR__ACT_LEAKY, 0.1f, y);
+  } else {
+    y = fr__conv2d(g, x, w1, b1, 3, 3, C1, 1, FR__PAD_SAME, FR__ACT_RELU, 0.f, -1);
+    y = fr__conv2d(g, y, w2, NULL, 1, 1, C1, 1, FR__PAD_VALID, FR__ACT_LEAKY, 0.1f, y);
+  }
+  fr__output(g, y);
+  CHECK_OK(fr__graph_finish(g, &err), &err);
+  *int8_nodes = fr__graph_int8_nodes(g);
+  fr__plan *p = NULL;
+  float *out = NULL;
+  if (fr__plan_create(g, N, H, W, nthreads, &p, &err) == FR_OK) {
+    memcpy(fr__plan_input(p), in, sizeof in);
+    fr__run(g, p, nthreads > 1 ? pool : NULL);
+    out = malloc((size_t)N * H * W * C1 * sizeof *out);
+    memcpy(out, fr__plan_output(p, 0, NULL), (size_t)N * H * W * C1 * sizeof *out);
+  }
+  fr__plan_destroy(p);
+  fr__graph_destroy(g);
+  return out;
+}
+
+/* fr__conv2d_u8 on every kernel set against fr__conv2d with the weights
+ * dequantised: the same values (bit for bit on the scalar set, which
+ * dequantises first; within rounding on the others, which add partial sums
+ * of chunks), also on a set that cannot keep codes (it falls back to float
+ * weights) and when int8 quantisation is on (its weights come from the
+ * dequantised values). */
+static void test_conv_u8(fr_pool *pool) {
+  const size_t n = 2 * 9 * 7 * 40;
+  int q8;
+  float *ref = run_u8_graph(&fr__kernels_scalar, 0, 0, 1, pool, &q8);
+  CHECK(ref != NULL);
+  const fr__kernels *sets[3] = {&fr__kernels_scalar, fr__kernels_best(), NULL};
+  fr__kernels no_u8 = *fr__kernels_best();
+  no_u8.pack_conv_u8 = NULL;
+  sets[2] = &no_u8;
+  for (int s = 0; s < 3 && ref; s++)
+    for (int t = 1; t <= 2; t++) {
+      float *got = run_u8_graph(sets[s], 1, 0, t, pool, &q8);
+      float *flt = run_u8_graph(sets[s], 0, 0, t, pool, &q8);
+      double d = got ? max_abs_diff(ref, got, n) : 1e30;
+      double df = got && flt ? max_abs_diff(flt, got, n) : 1e30;
+      CHECK_MSG(s == 0 ? d == 0 : d < 1e-4, "u8 graph on %s, %d threads: %g from scalar float",
+                sets[s]->name, t, d);
+      /* Without codes the same float graph is built. */
+      if (s == 2) CHECK_MSG(df == 0, "fallback differs from float by %g", df);
+      free(got);
+      free(flt);
+    }
+  float *q = run_u8_graph(fr__kernels_best(), 1, 1, 1, pool, &q8);
+  float *qf = run_u8_graph(fr__kernels_best(), 0, 1, 1, pool, &q8);
+  CHECK(q8 == 2);
+  CHECK_MSG(q && qf && max_abs_diff(q, qf, n) == 0, "int8 from codes differs from int8 from floats");
+  float zero[2 * 9 * 7 * 40] = {0};
+  double top = ref ? max_abs_diff(ref, zero, n) : 0;
+  CHECK_MSG(q && max_abs_diff(q, ref, n) < 0.05 * top, "int8 u8 graph %g from float (up to %g)",
+            q ? max_abs_diff(q, ref, n) : -1, top);
+  free(q);
+  free(qf);
+  free(ref);
+  /* Missing codes: the builder's error, reported by finish. */
+  fr__graph *g;
+  fr_error err = {0};
+  fr__graph_create(NULL, "bad", &g, &err);
+  float af[12] = {1, 1, 1, 1};
+  int x = fr__input(g, 2);
+  CHECK(fr__conv2d_u8(g, x, NULL, af, NULL, 1, 1, 4, 1, FR__PAD_SAME, FR__ACT_NONE, 0.f, -1) < 0);
+  CHECK(fr__graph_finish(g, &err) == FR_E_INVALID);
+  fr__graph_destroy(g);
+}
+
 int main(void) {
   fr_pool *pool;
   fr_error err = {0};
   CHECK_OK(fr_pool_create(2, &pool, &err), &err);
   test_convs(pool);
+  test_conv_u8(pool);
   test_misc_ops();
   test_planner();
   fr_pool_destroy(pool);

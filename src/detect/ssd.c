@@ -58,6 +58,25 @@ static int pointwise(fr__graph *g, const fr__weights *wm, const char *scope, int
   const float *b =
       w ? get(wm, err, 1, bd, "%s/Conv2d_%d_pointwise/convolution_bn_offset", scope, idx) : NULL;
   if (!b) return -1;
+  /* The large layers keep the shipped uint8 codes (a quarter of the memory
+   * of float32): one scale and offset for the whole tensor. */
+  char name[160];
+  snprintf(name, sizeof name, "%s/Conv2d_%d_pointwise/weights", scope, idx);
+  const uint8_t *q;
+  double qs, qm;
+  if ((size_t)k * k * cin * cout >= FR__CONV_U8_MIN_WEIGHTS &&
+      fr__weights_get_u8(wm, name, 4, wd, &q, &qs, &qm, err) == 1) {
+    float *aff = malloc(3 * (size_t)cout * sizeof *aff);
+    if (!aff) {
+      fr__fail(err, FR_E_NOMEM, "out of memory building %s", name);
+      return -1;
+    }
+    fr__weights_u8_affine(aff, cout, 0, cout, qs, qm, NULL);
+    int y = fr__conv2d_u8(g, x, q, aff, b, k, k, cout, stride, FR__PAD_SAME, FR__ACT_RELU6, 0.f,
+                          -1);
+    free(aff);
+    return y;
+  }
   return fr__conv2d(g, x, w, b, k, k, cout, stride, FR__PAD_SAME, FR__ACT_RELU6, 0.f, -1);
 }
 

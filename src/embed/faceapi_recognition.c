@@ -27,14 +27,35 @@
 
 static const float k_mean_rgb[3] = {122.782f, 117.001f, 104.298f};
 
-/* Loads one conv + scale pair and folds the scale into it. On failure sets
- * err and returns NULL; the caller frees w and b. */
-static int load_conv(const fr__weights *wm, const char *prefix, int k, int cin, int cout,
-                     float **w_out, float **b_out, fr_error *err) {
+/* One conv + scale pair with the scale folded in: the bias b, and either
+ * the float32 weights w or (with u8, for a large layer stored as uint8
+ * codes) the codes q, which stay owned by wm, with their affine map aff. On
+ * failure sets err and returns 0; the caller frees w, b and aff. */
+typedef struct folded {
+  float *w, *b, *aff;
+  const uint8_t *q;
+} folded;
+
+/* The large layers (the 256-channel ones) keep the shipped uint8 codes, a
+ * quarter of the memory of float32: the folded weight (q * scale + min) *
+ * s[c] is (q - z) * (scale * s[c]) + (min + z * scale) * s[c], one scale,
+ * offset and zero point per output channel (fr__weights_u8_affine). The
+ * int8 graph does not use that: its weights are quantised from the float32
+ * values, and quantised from the compressed form's (which differ in the
+ * last bits) they measured worse: descriptors 0.10 from float32 on
+ * tests/test_int8.c's faces instead of 0.04. */
+static int load_conv(const fr__weights *wm, const char *prefix, int k, int cin, int cout, int u8,
+                     folded *f, fr_error *err) {
   char name[128];
   int wd[4] = {k, k, cin, cout}, vd[1] = {cout};
+  memset(f, 0, sizeof *f);
   snprintf(name, sizeof name, "%s/conv/filters", prefix);
   const float *w = fr__weights_get(wm, name, 4, wd, err);
+  double qs = 0, qm = 0;
+  size_t n = (size_t)k * k * cin * cout;
+  if (w && u8 && n >= FR__CONV_U8_MIN_WEIGHTS &&
+      fr__weights_get_u8(wm, name, 4, wd, &f->q, &qs, &qm, err) != 1)
+    f->q = NULL;
   snprintf(name, sizeof name, "%s/conv/bias", prefix);
   const float *b = w ? fr__weights_get(wm, name, 1, vd, err) : NULL;
   snprintf(name, sizeof name, "%s/scale/weights", prefix);
@@ -42,61 +63,70 @@ static int load_conv(const fr__weights *wm, const char *prefix, int k, int cin, 
   snprintf(name, sizeof name, "%s/scale/biases", prefix);
   const float *sb = s ? fr__weights_get(wm, name, 1, vd, err) : NULL;
   if (!sb) return 0;
-  size_t n = (size_t)k * k * cin * cout;
-  float *fw = malloc(n * sizeof *fw), *fb = malloc((size_t)cout * sizeof *fb);
-  if (!fw || !fb) {
-    free(fw);
-    free(fb);
+  f->b = malloc((size_t)cout * sizeof *f->b);
+  if (f->q)
+    f->aff = malloc(3 * (size_t)cout * sizeof *f->aff);
+  else
+    f->w = malloc(n * sizeof *f->w);
+  if (!f->b || !(f->aff || f->w)) {
+    free(f->b);
+    free(f->aff);
+    free(f->w);
     fr__fail(err, FR_E_NOMEM, "out of memory loading %s", prefix);
     return 0;
   }
-  for (size_t i = 0; i < n; i++) fw[i] = w[i] * s[i % (size_t)cout];
-  for (int c = 0; c < cout; c++) fb[c] = b[c] * s[c] + sb[c];
-  *w_out = fw;
-  *b_out = fb;
+  if (f->q)
+    fr__weights_u8_affine(f->aff, cout, 0, cout, qs, qm, s);
+  else
+    for (size_t i = 0; i < n; i++) f->w[i] = w[i] * s[i % (size_t)cout];
+  for (int c = 0; c < cout; c++) f->b[c] = b[c] * s[c] + sb[c];
   return 1;
 }
 
-/* Adds conv(prefix) to the graph; returns the tensor or -1. */
+/* Adds conv(prefix) to the graph; returns the tensor or -1. u8: large
+ * layers may stay compressed (load_conv). */
 static int conv(fr__graph *g, const fr__weights *wm, const char *prefix, int x, int k, int cout,
-                int stride, fr__padding pad, int relu, int residual, fr_error *err) {
-  float *w = NULL, *b = NULL;
-  if (!load_conv(wm, prefix, k, fr__channels(g, x), cout, &w, &b, err)) return -1;
-  int y = fr__conv2d(g, x, w, b, k, k, cout, stride, pad, relu ? FR__ACT_RELU : FR__ACT_NONE, 0.f,
-                     residual);
-  free(w);
-  free(b);
+                int stride, fr__padding pad, int relu, int residual, int u8, fr_error *err) {
+  folded f;
+  if (!load_conv(wm, prefix, k, fr__channels(g, x), cout, u8, &f, err)) return -1;
+  fr__act act = relu ? FR__ACT_RELU : FR__ACT_NONE;
+  int y = f.q ? fr__conv2d_u8(g, x, f.q, f.aff, f.b, k, k, cout, stride, pad, act, 0.f, residual)
+              : fr__conv2d(g, x, f.w, f.b, k, k, cout, stride, pad, act, 0.f, residual);
+  free(f.w);
+  free(f.b);
+  free(f.aff);
   return y;
 }
 
 /* residual(): conv, convNoRelu, + x, relu. */
-static int residual(fr__graph *g, const fr__weights *wm, const char *name, int x, fr_error *err) {
+static int residual(fr__graph *g, const fr__weights *wm, const char *name, int x, int u8,
+                    fr_error *err) {
   char p[96];
   int c = fr__channels(g, x);
   snprintf(p, sizeof p, "%s/conv1", name);
-  int y = conv(g, wm, p, x, 3, c, 1, FR__PAD_SAME, 1, -1, err);
+  int y = conv(g, wm, p, x, 3, c, 1, FR__PAD_SAME, 1, -1, u8, err);
   if (y < 0) return -1;
   snprintf(p, sizeof p, "%s/conv2", name);
-  return conv(g, wm, p, y, 3, c, 1, FR__PAD_SAME, 1, x, err);
+  return conv(g, wm, p, y, 3, c, 1, FR__PAD_SAME, 1, x, u8, err);
 }
 
 /* residualDown(); *hw tracks the spatial size (the net only runs at 150x150,
  * so whether the branch needs padding is known while building). */
 static int residual_down(fr__graph *g, const fr__weights *wm, const char *name, int x, int cout,
-                         int *hw, fr_error *err) {
+                         int *hw, int u8, fr_error *err) {
   char p[96];
   int cin = fr__channels(g, x);
   snprintf(p, sizeof p, "%s/conv1", name);
-  int y = conv(g, wm, p, x, 3, cout, 2, FR__PAD_VALID, 1, -1, err);
+  int y = conv(g, wm, p, x, 3, cout, 2, FR__PAD_VALID, 1, -1, u8, err);
   if (y < 0) return -1;
   int branch_hw = (*hw - 3) / 2 + 1, pooled_hw = *hw / 2;
   int s = fr__avgpool(g, x, 2, 2, FR__PAD_VALID);
   if (cout != cin) s = fr__pad(g, s, 0, 0, cout - cin);
   snprintf(p, sizeof p, "%s/conv2", name);
   if (branch_hw == pooled_hw) {
-    y = conv(g, wm, p, y, 3, cout, 1, FR__PAD_SAME, 1, s, err);
+    y = conv(g, wm, p, y, 3, cout, 1, FR__PAD_SAME, 1, s, u8, err);
   } else {
-    y = conv(g, wm, p, y, 3, cout, 1, FR__PAD_SAME, 0, -1, err);
+    y = conv(g, wm, p, y, 3, cout, 1, FR__PAD_SAME, 0, -1, u8, err);
     int d = pooled_hw - branch_hw;
     y = fr__pad(g, y, d, d, 0);
     int xs[2] = {s, y};
@@ -109,8 +139,9 @@ static int residual_down(fr__graph *g, const fr__weights *wm, const char *name, 
 /* ranges (NULL for float32): the int8 calibration table by tensor id. */
 static fr_status build(fr__graph *g, const fr__weights *wm, const fr__quant_range *ranges,
                        int nranges, fr_error *err) {
+  int u8 = ranges == NULL;
   int x = fr__input(g, 3);
-  x = conv(g, wm, "conv32_down", x, 7, 32, 2, FR__PAD_VALID, 1, -1, err);
+  x = conv(g, wm, "conv32_down", x, 7, 32, 2, FR__PAD_VALID, 1, -1, u8, err);
   if (x < 0) return err ? err->status : FR_E_MODEL;
   /* int8 from here on: the first conv stays float32 (its input is the image,
    * and its 3 channels would fill only 3 of every 4 bytes of the dot
@@ -121,17 +152,17 @@ static fr_status build(fr__graph *g, const fr__weights *wm, const fr__quant_rang
   x = fr__maxpool(g, x, 3, 2, FR__PAD_VALID);
   hw = (hw - 3) / 2 + 1; /* 35 */
   static const char *const names32[] = {"conv32_1", "conv32_2", "conv32_3"};
-  for (int i = 0; i < 3 && x >= 0; i++) x = residual(g, wm, names32[i], x, err);
-  if (x >= 0) x = residual_down(g, wm, "conv64_down", x, 64, &hw, err);
+  for (int i = 0; i < 3 && x >= 0; i++) x = residual(g, wm, names32[i], x, u8, err);
+  if (x >= 0) x = residual_down(g, wm, "conv64_down", x, 64, &hw, u8, err);
   static const char *const names64[] = {"conv64_1", "conv64_2", "conv64_3"};
-  for (int i = 0; i < 3 && x >= 0; i++) x = residual(g, wm, names64[i], x, err);
-  if (x >= 0) x = residual_down(g, wm, "conv128_down", x, 128, &hw, err);
-  if (x >= 0) x = residual(g, wm, "conv128_1", x, err);
-  if (x >= 0) x = residual(g, wm, "conv128_2", x, err);
-  if (x >= 0) x = residual_down(g, wm, "conv256_down", x, 256, &hw, err);
-  if (x >= 0) x = residual(g, wm, "conv256_1", x, err);
-  if (x >= 0) x = residual(g, wm, "conv256_2", x, err);
-  if (x >= 0) x = residual_down(g, wm, "conv256_down_out", x, 256, &hw, err);
+  for (int i = 0; i < 3 && x >= 0; i++) x = residual(g, wm, names64[i], x, u8, err);
+  if (x >= 0) x = residual_down(g, wm, "conv128_down", x, 128, &hw, u8, err);
+  if (x >= 0) x = residual(g, wm, "conv128_1", x, u8, err);
+  if (x >= 0) x = residual(g, wm, "conv128_2", x, u8, err);
+  if (x >= 0) x = residual_down(g, wm, "conv256_down", x, 256, &hw, u8, err);
+  if (x >= 0) x = residual(g, wm, "conv256_1", x, u8, err);
+  if (x >= 0) x = residual(g, wm, "conv256_2", x, u8, err);
+  if (x >= 0) x = residual_down(g, wm, "conv256_down_out", x, 256, &hw, u8, err);
   if (x < 0) {
     /* A weight lookup failure has set err; a graph failure is reported below. */
     if (err && err->status != FR_OK) return err->status;

@@ -46,6 +46,7 @@ typedef struct node {
   float alpha;
   int pad_bottom, pad_right, pad_channels;
   float *w; /* packed weights (owned) */
+  void *wq; /* or compressed ones (owned; fr__conv2d_u8), w then NULL */
   float *b; /* bias (owned) or NULL */
   /* General ops: the operator, axis or flags, the constant operand's shape
    * (OP_BINARY with nin == 1; the constant is w), the fixed output size of
@@ -99,6 +100,7 @@ void fr__graph_destroy(fr__graph *g) {
   if (!g) return;
   for (int i = 0; i < g->n_nodes; i++) {
     fr__aligned_free(g->nodes[i].w);
+    fr__aligned_free(g->nodes[i].wq);
     fr__aligned_free(g->nodes[i].b);
     fr__qconv_destroy(g->nodes[i].q);
   }
@@ -209,6 +211,63 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
     if (!nd->q) return gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
   }
   return nd->out;
+}
+
+int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *affine,
+                  const float *bias, int kh, int kw, int cout, int stride, fr__padding pad,
+                  fr__act act, float alpha, int residual) {
+  if (g->failed) return -1;
+  if (!valid_tensor(g, x) || !codes_hwio || !affine || kh <= 0 || kw <= 0 || stride <= 0 ||
+      cout <= 0)
+    return gfail(g, FR_E_INVALID, "bad conv2d_u8 arguments", x);
+  int cin = g->chan[x];
+  size_t n = (size_t)kh * kw * cin * cout;
+  /* The float weights are needed when the kernel set cannot keep codes (it
+   * then packs floats as fr__conv2d does) and for an int8 convolution, which
+   * quantises them its own way. */
+  int want_q = g->qr && x < g->nqr && g->qr[x].hi > 0.f;
+  float *fw = NULL;
+  if (!g->k->pack_conv_u8 || want_q) {
+    fw = malloc(n * sizeof *fw);
+    if (!fw) return gfail(g, FR_E_NOMEM, "out of memory dequantising weights", cout);
+    fr__dequant_u8(fw, codes_hwio, n, cout, affine);
+  }
+  if (!g->k->pack_conv_u8) {
+    int y = fr__conv2d(g, x, fw, bias, kh, kw, cout, stride, pad, act, alpha, residual);
+    free(fw);
+    return y;
+  }
+  int y = -1;
+  node *nd = NULL;
+  if (residual >= 0 && (!valid_tensor(g, residual) || g->chan[residual] != cout))
+    gfail(g, FR_E_INVALID, "conv2d residual channel mismatch", residual);
+  else
+    nd = new_node(g, OP_CONV, cout);
+  if (nd) {
+    nd->in[0] = x;
+    nd->nin = 1;
+    nd->kh = kh;
+    nd->kw = kw;
+    nd->cin = cin;
+    nd->cout = cout;
+    nd->stride = stride;
+    nd->pad = pad;
+    nd->act = act;
+    nd->alpha = alpha;
+    nd->residual = residual;
+    nd->wq = g->k->pack_conv_u8(codes_hwio, affine, kh, kw, cin, cout, stride);
+    if (!nd->wq)
+      gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
+    else if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout)))
+      ;
+    else if (want_q &&
+             !(nd->q = fr__qconv_create(fw, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi)))
+      gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
+    else
+      y = nd->out;
+  }
+  free(fw);
+  return y;
 }
 
 int fr__dwconv2d(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
@@ -542,6 +601,10 @@ int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info) {
   memcpy(info->pads, nd->pads, sizeof nd->pads);
   info->w = nd->w;
   info->b = nd->b;
+  if (nd->wq) {
+    info->op = FR__NODE_CONV_U8;
+    info->wq = nd->wq;
+  }
   return 1;
 }
 
@@ -740,6 +803,7 @@ static void conv_args(const node *nd, const shape *sh, const float *in, float *o
     window_out(i.w, nd->kw, nd->stride, nd->pad, &a->pad_left);
   }
   a->w = nd->w;
+  a->wq = nd->wq;
   a->bias = nd->b;
   a->residual = res;
   a->act = nd->act;

@@ -43,18 +43,37 @@ static float *rec_pack(const float *hwio, int kh, int kw, int cin, int cout, int
   return w;
 }
 
+/* Compressed weights are kept as the file stores them: the HWIO codes, then
+ * (from byte fr__u8_affine_at(codes), the gap zeroed) the 3 * cout floats of
+ * the affine map, the layout fr__node_info promises for this set. */
+static void *rec_pack_u8(const uint8_t *hwio, const float *affine, int kh, int kw, int cin,
+                         int cout, int stride) {
+  (void)stride;
+  size_t n = (size_t)kh * kw * cin * cout, at = fr__u8_affine_at(n);
+  uint8_t *blk = fr__aligned_calloc(at + 3 * (size_t)cout * sizeof(float));
+  if (!blk) return NULL;
+  memcpy(blk, hwio, n);
+  memcpy(blk + at, affine, 3 * (size_t)cout * sizeof(float));
+  return blk;
+}
+
+/* That layout is also the scalar set's, so its kernel runs compressed
+ * layers (with its own task split and scratch). */
 static size_t rec_scratch(const fr__conv_args *a) {
-  (void)a;
-  return 0;
+  return a->wq ? fr__kernels_scalar.conv_scratch(a) : 0;
 }
 
 static int rec_tasks(const fr__conv_args *a, int nthreads) {
-  (void)nthreads;
+  if (a->wq) return fr__kernels_scalar.conv_tasks(a, nthreads);
   return a->n * a->oh > 0 ? a->n * a->oh : 1;
 }
 
 /* One output row of a convolution with HWIO weights, by the definition. */
 static void rec_conv(const fr__conv_args *a, int task, int ntasks, float *scratch) {
+  if (a->wq) {
+    fr__kernels_scalar.conv_run(a, task, ntasks, scratch);
+    return;
+  }
   (void)ntasks;
   (void)scratch;
   int b = task / a->oh, oy = task % a->oh;
@@ -95,6 +114,7 @@ static void rec_act(float *y, const float *x, size_t n, fr__act act, float alpha
 const fr__kernels fr__kernels_record = {
     .name = "record",
     .pack_conv = rec_pack,
+    .pack_conv_u8 = rec_pack_u8,
     .conv_scratch = rec_scratch,
     .conv_tasks = rec_tasks,
     .conv_run = rec_conv,
@@ -299,6 +319,11 @@ static void weight_counts(const fr__graph *g, const fr__node_info *nd, size_t *n
     *nw = (size_t)nd->kh * nd->kw * c_in * nd->cout;
     *nb = (size_t)nd->cout;
     break;
+  case FR__NODE_CONV_U8:
+    /* The codes, in whole 32-bit words (rec_pack_u8 zeroes the tail). */
+    *nw = ((size_t)nd->kh * nd->kw * c_in * nd->cout + 3) / 4;
+    *nb = (size_t)nd->cout;
+    break;
   case FR__NODE_DWCONV:
     *nw = (size_t)nd->kh * nd->kw * c_in;
     *nb = c_in;
@@ -414,8 +439,17 @@ fr_status fr__model_serialize(const fr__model *m, uint8_t **out, size_t *size, f
       for (int k = 0; k < 6; k++) rec[31 + k] = (uint32_t)nd.pads[k];
       size_t nw, nb;
       weight_counts(g, &nd, &nw, &nb);
-      if (!add_blob(&bl, nw ? nd.w : NULL, nw, &rec[37]) ||
-          !add_blob(&bl, nb ? nd.b : NULL, nb, &rec[38])) {
+      const float *wsrc = nd.w, *affine = NULL;
+      rec[39] = NONE;
+      if (nd.op == FR__NODE_CONV_U8) {
+        /* The codes block, and the affine map as a third block. */
+        size_t n = (size_t)nd.kh * nd.kw * fr__channels(g, nd.in[0]) * nd.cout;
+        wsrc = (const float *)nd.wq;
+        affine = (const float *)(const void *)((const uint8_t *)nd.wq + fr__u8_affine_at(n));
+      }
+      if (!add_blob(&bl, nw ? wsrc : NULL, nw, &rec[37]) ||
+          !add_blob(&bl, nb ? nd.b : NULL, nb, &rec[38]) ||
+          !add_blob(&bl, affine, 3 * (size_t)nd.cout, &rec[39])) {
         st = fr__fail(err, FR_E_NOMEM, "out of memory saving a model");
         break;
       }
@@ -579,7 +613,7 @@ static size_t mul_sat(size_t a, size_t b) {
 
 /* Rebuilds one node through its builder; returns the new tensor or -1 with a
  * reason in *why. tmap maps file tensor ids to graph tensor ids. */
-static int build_node(fr__graph *g, const uint32_t *rec, const int *tmap, int i,
+static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const int *tmap, int i,
                       const parsed_blob *b, uint32_t nb, const char **why) {
   uint32_t op = rec[0], nin = rec[1];
   int x[8];
@@ -608,7 +642,11 @@ static int build_node(fr__graph *g, const uint32_t *rec, const int *tmap, int i,
   int windowed = one && in_range(kh, 1, LIM_SPATIAL) && in_range(kw, 1, LIM_SPATIAL) &&
                  in_range(stride, 1, LIM_SPATIAL) && pad <= FR__PAD_SAME;
   int act_ok = act <= FR__ACT_LEAKY;
-  if (residual >= 0 && op != FR__NODE_CONV) BAD("bad arguments");
+  if (residual >= 0 && op != FR__NODE_CONV && op != FR__NODE_CONV_U8) BAD("bad arguments");
+  /* Only a compressed convolution names a third block; version 1 had
+   * neither (its word 39 is zero and means nothing). */
+  if (version == 1 && op == FR__NODE_CONV_U8) BAD("unknown operator");
+  if (version > 1 && rec[39] != NONE && op != FR__NODE_CONV_U8) BAD("bad arguments");
   switch ((fr__node_op)op) {
   case FR__NODE_CONV:
     if (!windowed || !act_ok || !in_range(cout, 1, LIM_CHANNELS)) BAD("bad arguments");
@@ -617,6 +655,17 @@ static int build_node(fr__graph *g, const uint32_t *rec, const int *tmap, int i,
       BAD("weights of the wrong size");
     return fr__conv2d(g, x[0], w, bias, (int)kh, (int)kw, (int)cout, (int)stride,
                       (fr__padding)pad, (fr__act)act, alpha, residual);
+  case FR__NODE_CONV_U8: {
+    if (!windowed || !act_ok || !in_range(cout, 1, LIM_CHANNELS)) BAD("bad arguments");
+    size_t n = mul_sat((size_t)kh * kw * (size_t)c0, cout);
+    const float *affine = NULL;
+    if (n == SIZE_MAX || !node_blob(b, nb, rec[37], (n + 3) / 4, 0, &w) ||
+        !node_blob(b, nb, rec[38], cout, 1, &bias) ||
+        !node_blob(b, nb, rec[39], 3 * (size_t)cout, 0, &affine))
+      BAD("weights of the wrong size");
+    return fr__conv2d_u8(g, x[0], (const uint8_t *)w, affine, bias, (int)kh, (int)kw,
+                         (int)cout, (int)stride, (fr__padding)pad, (fr__act)act, alpha, residual);
+  }
   case FR__NODE_DWCONV:
     if (!windowed || !act_ok) BAD("bad arguments");
     if (!node_blob(b, nb, rec[37], (size_t)kh * kw * (size_t)c0, 0, &w) ||
@@ -694,7 +743,7 @@ static int build_node(fr__graph *g, const uint32_t *rec, const int *tmap, int i,
 }
 
 /* Reads one graph from the table of contents and builds it. */
-static fr_status read_graph(reader *r, const parsed_blob *b, uint32_t nb,
+static fr_status read_graph(reader *r, uint32_t version, const parsed_blob *b, uint32_t nb,
                             const fr__kernels *kernels, const char *label, int gi,
                             fr__graph **out, fr_error *err) {
   char name[FR__MODEL_NAME_MAX];
@@ -719,7 +768,7 @@ static fr_status read_graph(reader *r, const parsed_blob *b, uint32_t nb,
       const uint32_t *rec = r->w + r->pos;
       r->pos += NODE_WORDS;
       const char *why;
-      int t = build_node(g, rec, tmap, (int)i, b, nb, &why);
+      int t = build_node(g, version, rec, tmap, (int)i, b, nb, &why);
       if (t < 0) {
         /* A builder's own complaint (recorded in the graph) says more. */
         fr_error gerr = {0, ""};
@@ -784,9 +833,12 @@ fr_status fr__model_parse(const void *data, size_t size, const fr__kernels *kern
   memcpy(&toc_words, d + 24, 4);
   memcpy(&zero, d + 28, 4);
   memcpy(&data_off, d + 32, 8);
-  if (version != FR__MODEL_VERSION)
+  /* Version 1 files are version 2 files without compressed convolutions,
+   * so they still load (with float32 weights throughout: converting again
+   * gives the smaller graphs). */
+  if (version != FR__MODEL_VERSION && version != 1)
     return fr__fail(err, FR_E_MODEL,
-                    "%s: model file version %u, this build reads version %u (run facerec "
+                    "%s: model file version %u, this build reads versions 1 to %u (run facerec "
                     "convert again)",
                     label, version, FR__MODEL_VERSION);
   if (fsize != size)
@@ -841,7 +893,7 @@ fr_status fr__model_parse(const void *data, size_t size, const fr__kernels *kern
   if (st == FR_OK && (r.bad || !in_range(ng, 1, FR__MODEL_MAX_GRAPHS)))
     st = fr__fail(err, FR_E_MODEL, "%s: %u graphs", label, ng);
   for (uint32_t gi = 0; gi < ng && st == FR_OK; gi++) {
-    st = read_graph(&r, blobs, nb, kernels, label, (int)gi, &m->graphs[gi], err);
+    st = read_graph(&r, version, blobs, nb, kernels, label, (int)gi, &m->graphs[gi], err);
     if (st == FR_OK) m->n_graphs++;
   }
   uint32_t na = st == FR_OK ? get(&r) : 0;

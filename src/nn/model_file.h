@@ -4,14 +4,19 @@
  * TFLite) into a compact, versioned file that loads in milliseconds.
  *
  * The file stores what the builder calls of nn.h were given - each node's
- * operator, arguments and unpacked float weights - not the kernels' packed
+ * operator, arguments and unpacked weights (float32, or for fr__conv2d_u8
+ * the uint8 codes with their per-channel scales and offsets) - not the kernels' packed
  * weights, so a file stays valid when the kernels or their packing change:
  * loading repeats the builder calls with the kernel set in use. The weights
  * are 64-byte-aligned float32 blocks, read in place from a read-only mapping
  * of the file (the builders copy them, so the mapping is dropped once the
  * graphs are built).
  *
- * Layout (little-endian; version 1):
+ * Layout (little-endian; version 2, which added compressed convolutions -
+ * a record naming a block of uint8 codes (counted in whole 32-bit words),
+ * the bias, and a block of scales, offsets and zero points in its words 37
+ * to 39. Version 1 files, which have none, are
+ * still read: they give float32 graphs until converted again):
  *   0   "FRMODEL\0"
  *   8   u32 format version (FR__MODEL_VERSION)
  *   12  u32 checksum of bytes 16 .. file end: CRC-32C of the CRC-32Cs of
@@ -43,7 +48,7 @@
 #include "nn/nn.h"
 
 #define FR__MODEL_MAGIC "FRMODEL"
-#define FR__MODEL_VERSION 1u
+#define FR__MODEL_VERSION 2u
 #define FR__MODEL_EXT ".frm"
 
 /* Limits of what a model file may hold. */

@@ -39,6 +39,9 @@ typedef struct fr__conv_args {
   int oh, ow, cout;
   int kh, kw, stride, pad_top, pad_left;
   const float *w;        /* weights in the kernel table's packed layout */
+  /* When not NULL, the weights are uint8 codes instead (w is then unused):
+   * the kernel table's pack_conv_u8 block, dequantised while convolving. */
+  const void *wq;
   const float *bias;     /* [cout] or NULL */
   const float *residual; /* [n, oh, ow, cout] added before the activation, or NULL */
   fr__act act;
@@ -57,6 +60,13 @@ typedef struct fr__kernels {
    * stride into the kernel's layout (returns an fr__aligned_alloc block, or
    * NULL on allocation failure). */
   float *(*pack_conv)(const float *hwio, int kh, int kw, int cin, int cout, int stride);
+  /* The same for weights kept compressed: uint8 HWIO codes and the
+   * per-output-channel affine map of fr__dequant_u8 (3 * cout floats).
+   * Returns an fr__aligned_alloc block that conv_run reads through
+   * fr__conv_args.wq, or NULL on allocation failure. conv_scratch and
+   * conv_run must handle both forms. */
+  void *(*pack_conv_u8)(const uint8_t *hwio, const float *affine, int kh, int kw, int cin,
+                        int cout, int stride);
   size_t (*conv_scratch)(const fr__conv_args *a);
   int (*conv_tasks)(const fr__conv_args *a, int nthreads);
   void (*conv_run)(const fr__conv_args *a, int task, int ntasks, float *scratch);
@@ -86,6 +96,19 @@ extern const fr__kernels fr__kernels_avx512;
 #define FR__HAVE_AVX512_KERNELS 1
 #endif
 
+/*
+ * The value of a compressed weight, exactly as every kernel set computes it:
+ * for i < n and output channel c = i % cout,
+ *   dst[i] = fmaf(codes[i] - zero[c], scale[c], offset[c])
+ * where affine = {scale[cout], offset[cout], zero[cout]} and the zero points
+ * are whole numbers in [0, 255], so that codes[i] - zero[c] is exact. With
+ * the zero point taken out first the offset is small, and its rounding no
+ * longer swamps weights near zero: for weights shipped as q * s + min, a
+ * zero point z = round(-min / s) and offset min + z * s reproduce them about
+ * as closely as float32 can hold them (fmaf(q, s, min) was ten times off).
+ */
+void fr__dequant_u8(float *dst, const uint8_t *codes, size_t n, int cout, const float *affine);
+
 /* The best kernel set this CPU supports (FACEREC_KERNELS=scalar, avx2 or avx512
  * forces one; a set the CPU lacks is not chosen). */
 const fr__kernels *fr__kernels_best(void);
@@ -114,6 +137,24 @@ int fr__input(fr__graph *g, int channels);
  * of the output's shape added before the activation. */
 int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
                int cout, int stride, fr__padding pad, fr__act act, float alpha, int residual);
+
+/* fr__conv2d with weights kept compressed (4x less memory than float32):
+ * codes_hwio are uint8 HWIO codes, and a weight's value is given by the
+ * per-output-channel affine map of fr__dequant_u8 (3 * cout floats). All
+ * arrays are copied. Meant for large layers of networks whose weights ship
+ * uint8-quantised; the kernels dequantise while convolving. */
+int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *affine,
+                  const float *bias, int kh, int kw, int cout, int stride, fr__padding pad,
+                  fr__act act, float alpha, int residual);
+
+/* Layers with fewer weights than this stay float32 in the network builders.
+ * The larger ones hold 88% of SSD-MobileNetV1's weights and 79% of
+ * FaceRecognitionNet's (its 256-channel layers). Also compressing down to
+ * 65536 weights (FaceRecognitionNet's 128-channel layers, which run on 64
+ * pixels) saved 2.4 MB more but measured about 2% slower per descriptor:
+ * dequantising is a pass over the weights per tile of pixels, which pays
+ * only where few pixels share the weights. */
+#define FR__CONV_U8_MIN_WEIGHTS 262144
 
 /* Depthwise convolution (channel multiplier 1), weights [kh][kw][c]. */
 int fr__dwconv2d(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
@@ -235,7 +276,7 @@ typedef enum {
   FR__NODE_CONV, FR__NODE_DWCONV, FR__NODE_FC, FR__NODE_ADD, FR__NODE_MAXPOOL,
   FR__NODE_AVGPOOL, FR__NODE_PAD, FR__NODE_MEAN, FR__NODE_ACT, FR__NODE_BINARY,
   FR__NODE_UNARY, FR__NODE_PRELU, FR__NODE_SOFTMAX, FR__NODE_REDUCE, FR__NODE_CONCAT,
-  FR__NODE_RESHAPE, FR__NODE_RESIZE, FR__NODE_PAD_FULL
+  FR__NODE_RESHAPE, FR__NODE_RESIZE, FR__NODE_PAD_FULL, FR__NODE_CONV_U8
 } fr__node_op;
 
 /*
@@ -257,7 +298,16 @@ typedef struct fr__node_info {
   int pad_bottom, pad_right, pad_channels;
   int sub, axis, flags, kshape[3], oh, ow, pads[6];
   const float *w, *b;
+  /* CONV_U8: the kernels' packed block instead of w, which for a graph
+   * built with fr__kernels_record is the HWIO codes, then from byte
+   * fr__u8_affine_at(kh * kw * cin * cout) the 3 * cout floats of its
+   * affine map (fr__dequant_u8). */
+  const void *wq;
 } fr__node_info;
+
+/* Where the scales follow the codes in a block laid out as described above
+ * (the codes padded to 64 bytes, so the floats stay aligned). */
+static inline size_t fr__u8_affine_at(size_t codes) { return (codes + 63) & ~(size_t)63; }
 
 /* Fills *info for node i of a finished graph; 0 if i is out of range. */
 int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info);

@@ -56,6 +56,10 @@ typedef struct tfjs_tensor {
   int dims[TFJS_MAX_DIMS];
   size_t count;
   const float *data; /* points into fr__weights.block */
+  /* A float32 tensor stored as uint8 codes keeps them too (in
+   * fr__weights.codes) with its dequantisation parameters; NULL otherwise. */
+  const uint8_t *codes;
+  double qscale, qmin;
 } tfjs_tensor;
 
 struct fr__weights {
@@ -64,6 +68,7 @@ struct fr__weights {
   tfjs_tensor *tensors;
   char *names;     /* all names, NUL-separated, in one allocation */
   float *block;    /* all values, each tensor 64-byte aligned */
+  uint8_t *codes;  /* the uint8 codes of the tensors stored as such, or NULL */
   uint32_t *slots; /* open-addressing hash of names: tensor index + 1, 0 = empty */
   size_t mask;     /* number of slots - 1 (a power of two minus one) */
 };
@@ -540,6 +545,19 @@ static fr_status manifest_decode(tfjs_manifest *m, fr_error *err) {
   if (!w->block)
     return fr__fail(err, FR_E_NOMEM, "%s: out of memory for %zu bytes of weights", m->label, bytes);
 
+  /* The uint8 codes of float32 tensors are kept beside their values, so
+   * that builders can keep large layers compressed (fr__weights_get_u8).
+   * They take a quarter of the values' bytes and live only as long as the
+   * weight map, which builders free once the graph is built. */
+  size_t ncodes = 0;
+  for (int i = 0; i < w->n; i++)
+    if (m->specs[i].storage == ST_UINT8 && m->specs[i].dtype == DT_FLOAT32)
+      ncodes += w->tensors[i].count;
+  if (ncodes && !(w->codes = malloc(ncodes)))
+    return fr__fail(err, FR_E_NOMEM, "%s: out of memory for %zu bytes of weights", m->label,
+                    ncodes);
+  uint8_t *cdst = w->codes;
+
   float *dst = w->block;
   for (int i = 0; i < w->n; i++) {
     const tfjs_spec *s = &m->specs[i];
@@ -562,6 +580,13 @@ static fr_status manifest_decode(tfjs_manifest *m, fr_error *err) {
       }
       break;
     case ST_UINT8:
+      if (s->dtype == DT_FLOAT32 && n) {
+        memcpy(cdst, src, n);
+        w->tensors[i].codes = cdst;
+        w->tensors[i].qscale = s->scale;
+        w->tensors[i].qmin = s->min;
+        cdst += n;
+      }
       for (size_t k = 0; k < n; k++)
         dst[k] = s->dtype == DT_INT32 ? dequantize_int(src[k], s->scale, s->min)
                                       : dequantize(src[k], s->scale, s->min);
@@ -713,11 +738,14 @@ void fr__weights_destroy(fr__weights *w) {
   free(w->names);
   free(w->slots);
   fr__aligned_free(w->block);
+  free(w->codes);
   free(w);
 }
 
-const float *fr__weights_get(const fr__weights *w, const char *name, int ndim, const int *dims,
-                             fr_error *err) {
+/* The tensor `name` if it has exactly the shape dims[0..ndim-1]; else NULL
+ * with err set as fr__weights_get describes. */
+static const tfjs_tensor *lookup(const fr__weights *w, const char *name, int ndim,
+                                 const int *dims, fr_error *err) {
   if (!w || !name || ndim < 0 || (ndim > 0 && !dims)) {
     fr__fail(err, FR_E_INVALID, "fr__weights_get: invalid argument");
     return NULL;
@@ -737,7 +765,47 @@ const float *fr__weights_get(const fr__weights *w, const char *name, int ndim, c
              want, ndim > TFJS_MAX_DIMS ? " (and more)" : "");
     return NULL;
   }
-  return t->data;
+  return t;
+}
+
+const float *fr__weights_get(const fr__weights *w, const char *name, int ndim, const int *dims,
+                             fr_error *err) {
+  const tfjs_tensor *t = lookup(w, name, ndim, dims, err);
+  return t ? t->data : NULL;
+}
+
+int fr__weights_get_u8(const fr__weights *w, const char *name, int ndim, const int *dims,
+                       const uint8_t **codes, double *scale, double *min, fr_error *err) {
+  const tfjs_tensor *t = lookup(w, name, ndim, dims, err);
+  if (!t) return -1;
+  if (!t->codes) return 0;
+  *codes = t->codes;
+  *scale = t->qscale;
+  *min = t->qmin;
+  return 1;
+}
+
+/* double to float with values beyond the float range becoming infinities,
+ * as IEEE arithmetic would give, rather than a conversion C leaves
+ * undefined (a hostile manifest's scales can get there). */
+static float to_float(double v) {
+  if (v > FLT_MAX) return INFINITY;
+  if (v < -FLT_MAX) return -INFINITY;
+  return (float)v;
+}
+
+void fr__weights_u8_affine(float *affine, int cout, int c0, int n, double scale, double min,
+                           const float *mul) {
+  double z = scale != 0.0 ? floor(-min / scale + 0.5) : 0.0;
+  if (!(z >= 0.0)) z = 0.0; /* also NaN */
+  if (z > 255.0) z = 255.0;
+  double off = min + z * scale;
+  for (int c = c0; c < c0 + n; c++) {
+    double m = mul ? (double)mul[c] : 1.0;
+    affine[c] = to_float(scale * m);
+    affine[cout + c] = to_float(off * m);
+    affine[2 * cout + c] = (float)z;
+  }
 }
 
 int fr__weights_count(const fr__weights *w) { return w ? w->n : 0; }

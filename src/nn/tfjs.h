@@ -39,6 +39,27 @@ void fr__weights_destroy(fr__weights *w);
 const float *fr__weights_get(const fr__weights *w, const char *name, int ndim, const int *dims,
                              fr_error *err);
 
+/*
+ * The uint8 codes of a float32 tensor that the manifest stores uint8-
+ * quantised: the tensor's value i is (float)(codes[i] * scale + min) computed
+ * in double (what fr__weights_get returns). Returns 1 with *codes (count
+ * bytes owned by w, valid until fr__weights_destroy), *scale and *min set; 0
+ * if the tensor exists with that shape but is stored otherwise (the caller
+ * uses its float values); -1 with err set as fr__weights_get would.
+ */
+int fr__weights_get_u8(const fr__weights *w, const char *name, int ndim, const int *dims,
+                       const uint8_t **codes, double *scale, double *min, fr_error *err);
+
+/*
+ * Fills channels [c0, c0 + n) of an affine map for fr__dequant_u8 (3 * cout
+ * floats: scales, offsets, zero points) for codes that stand for
+ * q * scale + min, times mul[c] for channel c when mul is not NULL (a scale
+ * folded into the weights). The zero point is round(-min / scale) within
+ * [0, 255]; the offset min + zero * scale is then small, computed in double.
+ */
+void fr__weights_u8_affine(float *affine, int cout, int c0, int n, double scale, double min,
+                           const float *mul);
+
 /* Number of tensors, and the i-th tensor's name (for diagnostics and tests). */
 int fr__weights_count(const fr__weights *w);
 const char *fr__weights_name(const fr__weights *w, int i);

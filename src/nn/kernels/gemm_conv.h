@@ -26,17 +26,35 @@
  * least 64 output pixels run as Winograd F(2x2, 3x3) instead, on the same
  * micro-kernel (see the end of this file).
  *
+ * Weights may also be kept compressed (pack_conv_u8, fr__conv_args.wq): the
+ * panels then hold one uint8 code per weight, in the same [panel][k][NR]
+ * order, followed by a scale, an offset and a zero point per panel column.
+ * The task dequantises a panel GC_KC rows at a time into its scratch and
+ * runs the micro-kernel over the tile's rows on those rows, so the
+ * micro-kernel is the same; the chunks' partial sums go through the output
+ * (each later chunk adds what the earlier ones stored, as a residual), and
+ * bias and activation come with the last chunk. Dequantising costs one pass
+ * over the weights per tile, which matters only on layers of few pixels:
+ * on FaceRecognitionNet's 4x4 256-channel layers it measured about 20% of
+ * the layer, on its 1x1 ones (where reading the weights dominates) the
+ * quarter-size weights made the layer 30% faster. Winograd layers keep
+ * their transformed weights in float32 after the codes (transforming codes
+ * at run time would cost more than it saves).
+ *
  * The including file defines, before including this header:
  *   GC_MR, GC_NR     rows and columns of its micro-kernel;
  *   GC_MT            pixels per tile (a multiple of GC_MR is best);
  *   GC_MICRO         its micro-kernel, with the signature of gc_micro_fn;
  *   GC_ACT8(v, act, alpha)  an activation on an AVX2 vector (for Winograd);
- *   GC_FN(name)      a prefix for the functions defined here.
+ *   GC_FN(name)      a prefix for the functions defined here;
+ * and optionally GC_AVX512 when AVX-512F may be used (compressed weights are
+ * then dequantised 16 lanes at a time).
  */
 #ifndef GC_MR
 #error "define GC_MR, GC_NR, GC_MT, GC_MICRO and GC_FN before including gemm_conv.h"
 #endif
 
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -80,6 +98,111 @@ static void GC_FN(pack_panels)(const float *src, size_t k, size_t ld, int cout, 
 }
 
 static void GC_FN(wino_pack)(const float *hwio, int cin, int cout, float *dst);
+
+/* The compressed block (pack_conv_u8): codes, at byte `affine` the scales,
+ * offsets and zero points (fr__dequant_u8; one float each per panel column,
+ * zero past cout), and at byte `wino` the Winograd weights when has_wino. */
+typedef struct GC_FN(u8_layout) {
+  size_t codes, affine, wino, total;
+} GC_FN(u8_layout);
+
+static GC_FN(u8_layout) GC_FN(u8_at)(int kh, int kw, int cin, int cout, int stride) {
+  GC_FN(u8_layout) l;
+  size_t k = (size_t)kh * kw * cin;
+  size_t cols = (size_t)((cout + GC_NR - 1) / GC_NR) * GC_NR;
+  l.codes = k * cols;
+  l.affine = fr__u8_affine_at(l.codes);
+  l.wino = fr__u8_affine_at(l.affine + 3 * cols * sizeof(float));
+  l.total = l.wino;
+  if (GC_FN(has_wino)(kh, kw, cin, cout, stride)) l.total += 16 * (size_t)cin * cols * sizeof(float);
+  return l;
+}
+
+static void *GC_FN(pack_conv_u8)(const uint8_t *hwio, const float *affine, int kh, int kw,
+                                 int cin, int cout, int stride) {
+  GC_FN(u8_layout) l = GC_FN(u8_at)(kh, kw, cin, cout, stride);
+  size_t k = (size_t)kh * kw * cin, cols = (size_t)((cout + GC_NR - 1) / GC_NR) * GC_NR;
+  uint8_t *blk = fr__aligned_calloc(l.total);
+  if (!blk) return NULL;
+  for (int n0 = 0; n0 < cout; n0 += GC_NR) {
+    int nv = cout - n0 < GC_NR ? cout - n0 : GC_NR;
+    uint8_t *d = blk + (size_t)n0 * k;
+    for (size_t r = 0; r < k; r++) memcpy(d + r * GC_NR, hwio + r * cout + n0, (size_t)nv);
+  }
+  float *sc = (float *)(void *)(blk + l.affine);
+  for (int j = 0; j < 3; j++)
+    memcpy(sc + j * cols, affine + (size_t)j * cout, (size_t)cout * sizeof(float));
+  if (l.total > l.wino) {
+    /* The Winograd transform is computed from the dequantised weights. */
+    float *fw = malloc(k * cout * sizeof(float));
+    if (!fw) {
+      fr__aligned_free(blk);
+      return NULL;
+    }
+    fr__dequant_u8(fw, hwio, k * cout, cout, affine);
+    GC_FN(wino_pack)(fw, cin, cout, (float *)(void *)(blk + l.wino));
+    free(fw);
+  }
+  return blk;
+}
+
+/* Rows of a compressed panel dequantised at a time: few enough that they
+ * stay in L1 (16 KB at 32 columns) between the dequantisation and the
+ * micro-kernel calls that read them. Dequantising a whole panel first (up
+ * to 295 KB for a 256-channel 3x3 layer) cost FaceRecognitionNet's 4x4
+ * 256-channel layers about 30 us each over float32, these chunks about 20;
+ * chunks of 256 and 512 rows measured the same within the noise of a busy
+ * machine. */
+#ifndef GC_KC
+#define GC_KC 128
+#endif
+
+/* Dequantises panel rows [0, k) of NR codes into dst (64-byte aligned) with
+ * the panel's NR scales, offsets and zero points (each `cols` floats after
+ * the previous): the same subtraction and fused multiply-add as
+ * fr__dequant_u8. 8 lanes at a time, which both including sets have. */
+static void GC_FN(dequant_panel)(const uint8_t *q, const float *sc, size_t cols, size_t k,
+                                 float *dst) {
+#ifdef GC_AVX512
+  /* 16 lanes where the including set has them: half the instructions, and
+   * for the layers that run on a few pixels this pass is a visible part of
+   * the time. */
+  __m512 s16[GC_NR / 16], o16[GC_NR / 16], z16[GC_NR / 16];
+  for (int j = 0; j < GC_NR / 16; j++) {
+    s16[j] = _mm512_loadu_ps(sc + 16 * j);
+    o16[j] = _mm512_loadu_ps(sc + cols + 16 * j);
+    z16[j] = _mm512_loadu_ps(sc + 2 * cols + 16 * j);
+  }
+  for (size_t r = 0; r < k; r++, q += GC_NR, dst += GC_NR)
+    for (int j = 0; j < GC_NR / 16; j++) {
+      __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + 16 * j)));
+      __m512 c = _mm512_sub_ps(_mm512_cvtepi32_ps(v), z16[j]);
+      _mm512_store_ps(dst + 16 * j, _mm512_fmadd_ps(c, s16[j], o16[j]));
+    }
+  return;
+#endif
+  __m256 s[GC_NR / 8], o[GC_NR / 8], z[GC_NR / 8];
+  for (int j = 0; j < GC_NR / 8; j++) {
+    s[j] = _mm256_loadu_ps(sc + 8 * j);
+    o[j] = _mm256_loadu_ps(sc + cols + 8 * j);
+    z[j] = _mm256_loadu_ps(sc + 2 * cols + 8 * j);
+  }
+  for (size_t r = 0; r < k; r++, q += GC_NR, dst += GC_NR)
+    for (int j = 0; j < GC_NR / 8; j++) {
+      __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(q + 8 * j)));
+      __m256 c = _mm256_sub_ps(_mm256_cvtepi32_ps(v), z[j]);
+      _mm256_store_ps(dst + 8 * j, _mm256_fmadd_ps(c, s[j], o[j]));
+    }
+}
+
+/* Floats of scratch a compressed layer's dequantised panel takes (kept a
+ * multiple of 16 so that what follows stays 64-byte aligned). */
+static size_t GC_FN(panel_floats)(const fr__conv_args *a) {
+  if (!a->wq) return 0;
+  size_t rows = (size_t)a->kw * a->cin; /* a chunk stays within one window row */
+  if (rows > GC_KC) rows = GC_KC;
+  return (rows * GC_NR + 15) & ~(size_t)15;
+}
 
 /* Packs HWIO weights: the plain panels, then (when has_wino) the 16
  * transformed matrices. */
@@ -134,13 +257,14 @@ static void GC_FN(wino_run)(const fr__conv_args *a, int task, int ntasks, float 
 
 static size_t GC_FN(conv_scratch)(const fr__conv_args *a) {
   if (GC_FN(use_wino)(a)) return GC_FN(wino_scratch)(a);
-  if (GC_FN(is_pointwise)(a) || !GC_FN(needs_pad)(a)) return 0;
+  size_t panel = GC_FN(panel_floats)(a);
+  if (GC_FN(is_pointwise)(a) || !GC_FN(needs_pad)(a)) return panel;
   /* A tile's pixels span at most this many output rows. */
   long orows = (GC_FN(tiles)(a).size + a->ow - 2) / a->ow + 1;
   if (orows > a->oh) orows = a->oh;
   size_t rows = (size_t)(orows - 1) * a->stride + a->kh;
   size_t wp = (size_t)(a->ow - 1) * a->stride + a->kw;
-  return rows * wp * a->cin;
+  return panel + rows * wp * a->cin;
 }
 
 /* Below this many multiply-adds a layer runs as one task: waking a pool
@@ -158,11 +282,42 @@ static int GC_FN(conv_tasks)(const fr__conv_args *a, int nthreads) {
   return t.count * (groups < panels ? groups : panels);
 }
 
-/* Computes panels [p0, p1) of the tile'th tile. */
+/* The micro-kernel's row pointers for pixels m .. m + MR - 1 (those below
+ * m1) of panel column n0: where each row of A starts (for a 1x1 convolution,
+ * ystep == 0, the input pixel itself; otherwise base + (oy - oy0) * ystep +
+ * ox * xstep for pixel (oy, ox), advanced in *oy, *ox), its output and its
+ * residual. */
+static inline void GC_FN(rows)(const fr__conv_args *a, long m, long m1, int n0, const float *base,
+                               size_t ystep, size_t xstep, int oy0, int *oy, int *ox,
+                               const float **A, float **C, const float **R) {
+  size_t cin = (size_t)a->cin, cout = (size_t)a->cout;
+  int mr = m1 - m < GC_MR ? (int)(m1 - m) : GC_MR;
+  for (int r = 0; r < GC_MR; r++) {
+    if (r < mr) {
+      if (ystep)
+        A[r] = base + (size_t)(*oy - oy0) * ystep + (size_t)*ox * xstep;
+      else
+        A[r] = a->in + (size_t)(m + r) * cin;
+      C[r] = a->out + (size_t)(m + r) * cout + n0;
+      R[r] = a->residual ? a->residual + (size_t)(m + r) * cout + n0 : NULL;
+      if (++*ox == a->ow) *ox = 0, ++*oy;
+    } else {
+      /* Missing rows repeat row 0 and are not stored. */
+      A[r] = A[0];
+      C[r] = NULL;
+      R[r] = NULL;
+    }
+  }
+}
+
+/* Computes panels [p0, p1) of the tile'th tile. The scratch holds the
+ * dequantised panel of a compressed layer first, then the padded input. */
 static void GC_FN(run_tile)(const fr__conv_args *a, const GC_FN(tiling) * t, int tile, int p0,
                             int p1, float *scratch) {
+  float *wbuf = scratch;
+  scratch += GC_FN(panel_floats)(a);
   size_t k = (size_t)a->kh * a->kw * a->cin;
-  size_t cin = (size_t)a->cin, cout = (size_t)a->cout;
+  size_t cin = (size_t)a->cin;
   int s = a->stride;
   int b = GC_FN(is_pointwise)(a) ? 0 : tile / t->per;
   long q0 = (long)(tile % t->per) * t->size;
@@ -211,6 +366,42 @@ static void GC_FN(run_tile)(const fr__conv_args *a, const GC_FN(tiling) * t, int
     xstep = (size_t)s * cin;
   }
 
+  if (a->wq) {
+    GC_FN(u8_layout) l = GC_FN(u8_at)(a->kh, a->kw, a->cin, a->cout, a->stride);
+    const uint8_t *codes = a->wq;
+    const float *scales = (const float *)(const void *)(codes + l.affine);
+    size_t cols = (size_t)((a->cout + GC_NR - 1) / GC_NR) * GC_NR;
+    for (int p = p0; p < p1; p++) {
+      int n0 = p * GC_NR, nv = a->cout - n0;
+      const uint8_t *pq = codes + (size_t)p * k * GC_NR;
+      size_t kk = 0; /* the chunk's first row of the panel */
+      for (int sg = 0; sg < nseg; sg++)
+        for (int i0 = 0; i0 < seglen; i0 += GC_KC) {
+          int len = seglen - i0 < GC_KC ? seglen - i0 : GC_KC;
+          int first = kk == 0, last = kk + (size_t)len == k;
+          GC_FN(dequant_panel)(pq + kk * GC_NR, scales + n0, cols, (size_t)len, wbuf);
+          size_t at = (size_t)sg * segstride + (size_t)i0;
+          int oy = oy0, ox = ox0;
+          for (long m = m0; m < m1; m += GC_MR) {
+            const float *A[GC_MR];
+            float *C[GC_MR];
+            const float *R[GC_MR];
+            GC_FN(rows)(a, m, m1, n0, base, ystep, xstep, oy0, &oy, &ox, A, C, R);
+            for (int r = 0; r < GC_MR; r++) {
+              A[r] += at;
+              /* Later chunks add to what the earlier ones stored. */
+              if (!first) R[r] = C[r];
+            }
+            GC_MICRO(A, 0, 1, len, wbuf, C, first && !a->residual ? NULL : R,
+                     last && a->bias ? a->bias + n0 : NULL, nv, last ? a->act : FR__ACT_NONE,
+                     a->alpha);
+          }
+          kk += (size_t)len;
+        }
+    }
+    return;
+  }
+  (void)wbuf;
   for (int p = p0; p < p1; p++) {
     const float *Bp = a->w + (size_t)p * k * GC_NR;
     int n0 = p * GC_NR, nv = a->cout - n0;
@@ -220,23 +411,7 @@ static void GC_FN(run_tile)(const fr__conv_args *a, const GC_FN(tiling) * t, int
       const float *A[GC_MR];
       float *C[GC_MR];
       const float *R[GC_MR];
-      int mr = m1 - m < GC_MR ? (int)(m1 - m) : GC_MR;
-      for (int r = 0; r < GC_MR; r++) {
-        if (r < mr) {
-          if (ystep)
-            A[r] = base + (size_t)(oy - oy0) * ystep + (size_t)ox * xstep;
-          else
-            A[r] = base + (size_t)(m + r - m0) * cin;
-          C[r] = a->out + (size_t)(m + r) * cout + n0;
-          R[r] = a->residual ? a->residual + (size_t)(m + r) * cout + n0 : NULL;
-          if (++ox == a->ow) ox = 0, oy++;
-        } else {
-          /* Missing rows repeat row 0 and are not stored. */
-          A[r] = A[0];
-          C[r] = NULL;
-          R[r] = NULL;
-        }
-      }
+      GC_FN(rows)(a, m, m1, n0, base, ystep, xstep, oy0, &oy, &ox, A, C, R);
       GC_MICRO(A, segstride, nseg, seglen, Bp, C, a->residual ? R : NULL, bias, nv, a->act,
                a->alpha);
     }
@@ -396,7 +571,11 @@ static void GC_FN(wino_block)(const fr__conv_args *a, int t0, int t1, int p0, in
   }
   int panels = (cout + GC_NR - 1) / GC_NR;
   size_t per = (size_t)cin * panels * GC_NR;
-  const float *U = a->w + (size_t)9 * cin * panels * GC_NR; /* after the plain panels */
+  /* After the plain panels, or after a compressed layer's codes. */
+  const float *U =
+      a->wq ? (const float *)(const void *)((const uint8_t *)a->wq +
+                                            GC_FN(u8_at)(3, 3, cin, cout, 1).wino)
+            : a->w + (size_t)9 * cin * panels * GC_NR;
   for (int e = 0; e < 16; e++)
     for (int p = p0; p < p1; p++) {
       const float *Bp = U + (size_t)e * per + (size_t)p * cin * GC_NR;

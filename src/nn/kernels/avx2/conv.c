@@ -281,6 +281,7 @@ void fr__avx2_prelu_run(float *y, const float *x, size_t pixels, int c, const fl
 const fr__kernels fr__kernels_avx2 = {
     .name = "avx2",
     .pack_conv = avx2_pack_conv,
+    .pack_conv_u8 = avx2_pack_conv_u8,
     .conv_scratch = avx2_conv_scratch,
     .conv_tasks = avx2_conv_tasks,
     .conv_run = avx2_conv_run,

@@ -163,6 +163,7 @@ static void micro_12x32(const float *const *A, size_t segstride, int nseg, int s
   }
 }
 
+#define GC_AVX512 1
 #define GC_MR 12
 #define GC_NR 32
 #define GC_MT 144
@@ -234,6 +235,12 @@ static float *pack_conv(const float *hwio, int kh, int kw, int cin, int cout, in
   return avx512_pack_conv(hwio, kh, kw, cin, cout, stride);
 }
 
+static void *pack_conv_u8(const uint8_t *hwio, const float *affine, int kh, int kw, int cin,
+                          int cout, int stride) {
+  if (cout <= NARROW) return narrow_pack_conv_u8(hwio, affine, kh, kw, cin, cout, stride);
+  return avx512_pack_conv_u8(hwio, affine, kh, kw, cin, cout, stride);
+}
+
 static size_t conv_scratch(const fr__conv_args *a) {
   if (a->cout <= NARROW) return narrow_conv_scratch(a);
   return avx512_conv_scratch(a);
@@ -279,6 +286,7 @@ static void dw_run(const fr__conv_args *a, int task, int ntasks) {
 const fr__kernels fr__kernels_avx512 = {
     .name = "avx512",
     .pack_conv = pack_conv,
+    .pack_conv_u8 = pack_conv_u8,
     .conv_scratch = conv_scratch,
     .conv_tasks = conv_tasks,
     .conv_run = conv_run,
