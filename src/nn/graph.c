@@ -182,6 +182,16 @@ int fr__input(fr__graph *g, int channels) {
   return g->input;
 }
 
+/* An int8 convolution runs only on its own quantised weights (see run), so
+ * the packed float or uint8 copies would be dead weight: the int8
+ * FaceRecognitionNet would otherwise hold all three. */
+static void drop_float_weights(node *nd) {
+  fr__aligned_free(nd->w);
+  fr__aligned_free(nd->wq);
+  nd->w = NULL;
+  nd->wq = NULL;
+}
+
 int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
                int cout, int stride, fr__padding pad, fr__act act, float alpha, int residual) {
   if (g->failed) return -1;
@@ -209,6 +219,7 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   if (g->qr && x < g->nqr && g->qr[x].hi > 0.f) {
     nd->q = fr__qconv_create(w_hwio, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi);
     if (!nd->q) return gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
+    drop_float_weights(nd);
   }
   return nd->out;
 }
@@ -265,6 +276,7 @@ int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *a
       gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
     else
       y = nd->out;
+    if (nd->q) drop_float_weights(nd);
   }
   free(fw);
   return y;
