@@ -7,10 +7,12 @@
  * node.js the way tfjs-core decodes them (`q * scale + min` on doubles, stored
  * into a Float32Array), so they pin the loader to tfjs bit for bit.
  */
+#include "nn/nn.h"
 #include "nn/tfjs.h"
 
 #include "check.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -339,6 +341,51 @@ static void test_uint8_uint16(void) {
     int exact = v != NULL;
     for (int q = 0; v && q < 256; q++) exact &= v[q] == -1.0f + 0.5f * (float)q;
     CHECK(exact);
+    /* The same tensor as its codes: the bytes as stored, scale and min as
+     * written, and a wrong shape or name is an error like fr__weights_get's. */
+    const uint8_t *codes = NULL;
+    double scale = 0, min = 0;
+    CHECK(fr__weights_get_u8(w, "q", 2, d, &codes, &scale, &min, &e) == 1);
+    CHECK(codes && memcmp(codes, bin, sizeof bin) == 0 && scale == 0.5 && min == -1.0);
+    const int bad[2] = {16, 15};
+    CHECK(fr__weights_get_u8(w, "q", 2, bad, &codes, &scale, &min, &e) == -1 &&
+          e.status == FR_E_MODEL);
+    CHECK(fr__weights_get_u8(w, "nope", 2, d, &codes, &scale, &min, &e) == -1 &&
+          e.status == FR_E_MODEL);
+    /* The affine map reproduces the float values through fr__dequant_u8,
+     * with a per-channel factor folded in on request. */
+    enum { COUT = 16 };
+    float affine[3 * COUT], mul[COUT], out[256];
+    for (int c = 0; c < COUT; c++) mul[c] = 1.0f + 0.25f * (float)c;
+    fr__weights_u8_affine(affine, COUT, 0, COUT, scale, min, NULL);
+    fr__dequant_u8(out, codes, 256, COUT, affine);
+    exact = 1;
+    for (int q = 0; v && q < 256; q++) exact &= out[q] == v[q];
+    CHECK_MSG(exact, "dequantised codes differ from the float values");
+    fr__weights_u8_affine(affine, COUT, 0, 8, scale, min, mul);
+    fr__weights_u8_affine(affine, COUT, 8, 8, scale, min, mul);
+    fr__dequant_u8(out, codes, 256, COUT, affine);
+    double worst = 0;
+    for (int q = 0; v && q < 256; q++) {
+      double want = (double)v[q] * mul[q % COUT];
+      worst = fmax(worst, fabs(out[q] - want) / (fabs(want) + 1e-3));
+    }
+    CHECK_MSG(worst < 1e-6, "folded channel scale: relative error %g", worst);
+    fr__weights_destroy(w);
+  }
+
+  /* A float32 tensor stored as float32 has no codes: 0, and its floats stand. */
+  const float f4[4] = {1, 2, 3, 4};
+  w = NULL;
+  CHECK_OK(parse("[{\"paths\":[\"f.bin\"],\"weights\":[{\"name\":\"f\",\"shape\":[4],"
+                 "\"dtype\":\"float32\"}]}]",
+                 f4, sizeof f4, &w, &e),
+           &e);
+  if (w) {
+    const int d = 4;
+    const uint8_t *codes = NULL;
+    double scale = 0, min = 0;
+    CHECK(fr__weights_get_u8(w, "f", 1, &d, &codes, &scale, &min, &e) == 0);
     fr__weights_destroy(w);
   }
 
