@@ -472,6 +472,30 @@ static void test_lbp_simd(fr_context *ctx, fr_context *ctx2, const fr_image *img
   fr__cascade_free(c);
 }
 
+/* A detector made with the scalar kernels (what FACEREC_KERNELS=scalar
+ * selects) keeps its LBP scan scalar too, and finds the same faces. */
+static void test_lbp_scalar_kernels(fr_context *ctx, const fr_image *img) {
+  fr_error err = {0};
+  fr_detector *vec = NULL, *sc = NULL;
+  CHECK_OK(fr__detector_create_with_kernels(FR_DETECTOR_LBP, check_models_dir(), &fr__kernels_scalar, &sc, &err),
+           &err);
+  CHECK_OK(fr_detector_create(FR_DETECTOR_LBP, check_models_dir(), &vec, &err), &err);
+  if (sc && vec) {
+    CHECK(((const fr__cascade_detector *)sc->state)->scalar == 1);
+    static fr_face a[MAX_FACES], b[MAX_FACES];
+    int na = 0, nb = 0;
+    fr_detect_options o = {0};
+    o.input_size = 60; /* faces.jpg's are 98 pixels and more: a quicker scan */
+    CHECK_OK(fr_detect(ctx, sc, img, &o, a, MAX_FACES, &na, &err), &err);
+    CHECK_OK(fr_detect(ctx, vec, img, &o, b, MAX_FACES, &nb, &err), &err);
+    int same = na == nb && na > 0;
+    for (int i = 0; same && i < na; i++) same = memcmp(&a[i], &b[i], sizeof a[i]) == 0;
+    CHECK_MSG(same, "LBP with scalar kernels: %d faces, default kernels %d", na, nb);
+  }
+  fr_detector_destroy(sc);
+  fr_detector_destroy(vec);
+}
+
 /* ---- eyes ------------------------------------------------------------------ */
 
 typedef struct eye_stats {
@@ -554,7 +578,7 @@ static void test_eyes_vs_landmarks(fr_context *ctx) {
       eyes_on_photo(ctx, det, image, ref, i == 0 ? &faces : &all);
     }
     const char *name = fr_detector_kind_name(kinds[d]);
-    for (int i = 0; i < faces.n; i++) all.err[all.n++] = faces.err[i];
+    for (int i = 0; i < faces.n && all.n < 64; i++) all.err[all.n++] = faces.err[i];
     all.faces += faces.faces, all.with_eyes += faces.with_eyes;
     qsort(all.err, (size_t)all.n, sizeof all.err[0], cmp_double);
     double median = all.n ? all.err[all.n / 2] : 1, worst = all.n ? all.err[all.n - 1] : 1;
@@ -591,7 +615,10 @@ static void test_eyes_edges(fr_context *ctx) {
   memset(flat.data, 128, (size_t)flat.stride * 160);
   static const fr_rect boxes[] = {{20, 10, 120, 120}, {0, 0, 200, 160}, {190, 150, 100, 100},
                                   {-500, -500, 100, 100}, {10, 10, 8, 8}, {NAN, 0, 50, 50},
-                                  {10, 10, INFINITY, 50}, {10, 10, -40, 40}, {0, 0, 1e30f, 1e30f}};
+                                  {10, 10, INFINITY, 50}, {10, 10, -40, 40}, {0, 0, 1e30f, 1e30f},
+                                  /* finite but far outside: no int overflow on the way */
+                                  {3e9f, 10, 50, 50}, {10, 3e9f, 50, 50}, {-3e9f, -3e9f, 100, 100},
+                                  {1e20f, -1e20f, 100, 100}};
   for (size_t i = 0; i < sizeof boxes / sizeof boxes[0]; i++) {
     fr_face f;
     memset(&f, 0, sizeof f);
@@ -694,8 +721,14 @@ static void test_pipeline_eyes(fr_context *ctx, const fr_image *img) {
     CHECK(memcmp(&faces[i].box, &det[i].box, sizeof det[i].box) == 0);
     if (det[i].n_landmarks != 2) continue;
     eyes++;
-    fr_image chip;
     float d[192];
+    /* fr_pipeline_describe_face on the detector's face with its 2 eyes runs
+     * the 68-point net first, as fr_pipeline_run did: the same descriptor. */
+    CHECK_OK(fr_pipeline_describe_face(ctx, pipe, img, &det[i], d, &err), &err);
+    double dd = 0;
+    for (int k = 0; k < 192; k++) dd = fmax(dd, fabs((double)d[k] - desc[i * 192 + k]));
+    CHECK_MSG(dd < 1e-5, "face %d: describe_face differs from the pipeline's by %g", i, dd);
+    fr_image chip;
     CHECK_OK(fr_align(img, &det[i], FR_ALIGN_ARCFACE, 112, &chip, &err), &err);
     if (!chip.data) continue;
     CHECK_OK(fr_pipeline_describe_chip(ctx, pipe, &chip, d, &err), &err);
@@ -737,6 +770,7 @@ int main(void) {
     check_against_opencv(ctx, &img, cascade_path("haarcascades", "haarcascade_eye_tree_eyeglasses.xml"),
                          k_cv_eyes, 7, 2);
     test_lbp_simd(ctx, ctx2, &img);
+    test_lbp_scalar_kernels(ctx, &img);
     test_faces_vs_ssd(ctx, ctx2, &img);
     test_formats(ctx, &img);
     test_pipeline_eyes(ctx, &img);

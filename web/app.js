@@ -128,7 +128,8 @@ async function sendFrame() {
   if (!ws || ws.readyState !== WebSocket.OPEN || inFlight >= MAX_IN_FLIGHT || !video.videoWidth) return;
   inFlight++;
   const blob = await encodeFrame();
-  if (!blob || !ws || ws.readyState !== WebSocket.OPEN) { inFlight--; return; }
+  // A reconnect during the encoding resets inFlight to 0: never count below it.
+  if (!blob || !ws || ws.readyState !== WebSocket.OPEN) { inFlight = Math.max(0, inFlight - 1); return; }
   const n = seq++;
   sentAt.set(n, performance.now());
   ws.send(new Blob([frameHeader(n), blob]));

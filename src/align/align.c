@@ -179,36 +179,25 @@ fr_status fr__align_similarity_transform(const fr_face *face, int size, double m
     return fr__fail(err, FR_E_INVALID, "similarity alignment: the face needs %d finite landmarks",
                     FR_MAX_LANDMARKS);
   /* Template points in continuous chip coordinates: the template's unit
-   * square padded by FR__TEMPLATE_PADDING on every side fills the chip. */
+   * square padded by FR__TEMPLATE_PADDING on every side fills the chip. The
+   * least-squares fit q ~ A c + t (the 2-D case of Umeyama's method, never a
+   * reflection) is the one the two-eye and ArcFace alignments use too. */
   const double p = FR__TEMPLATE_PADDING, k = (double)size / (1 + 2 * p);
-  const int n = FR_MAX_LANDMARKS - FR__TEMPLATE_FIRST;
-  double cx = 0, cy = 0, qx = 0, qy = 0;
-  for (int i = FR__TEMPLATE_FIRST; i < FR_MAX_LANDMARKS; i++) {
-    cx += (fr__landmark_template[i][0] + p) * k;
-    cy += (fr__landmark_template[i][1] + p) * k;
-    qx += face->landmarks[i].x;
-    qy += face->landmarks[i].y;
+  enum { N = FR_MAX_LANDMARKS - FR__TEMPLATE_FIRST };
+  double c[N][2], q[N][2];
+  for (int i = 0; i < N; i++) {
+    c[i][0] = (fr__landmark_template[FR__TEMPLATE_FIRST + i][0] + p) * k;
+    c[i][1] = (fr__landmark_template[FR__TEMPLATE_FIRST + i][1] + p) * k;
+    q[i][0] = face->landmarks[FR__TEMPLATE_FIRST + i].x;
+    q[i][1] = face->landmarks[FR__TEMPLATE_FIRST + i].y;
   }
-  cx /= n, cy /= n, qx /= n, qy /= n;
-  /* For q ~ A c + t with A = [a -b; b a], the least-squares a and b have a
-   * closed form over the centred points; this is the 2-D case of Umeyama's
-   * method, which never yields a reflection. */
-  double ss = 0, sa = 0, sb = 0;
-  for (int i = FR__TEMPLATE_FIRST; i < FR_MAX_LANDMARKS; i++) {
-    double ux = (fr__landmark_template[i][0] + p) * k - cx;
-    double uy = (fr__landmark_template[i][1] + p) * k - cy;
-    double vx = face->landmarks[i].x - qx, vy = face->landmarks[i].y - qy;
-    ss += ux * ux + uy * uy;
-    sa += ux * vx + uy * vy;
-    sb += ux * vy - uy * vx;
+  double t[4];
+  fr_status st = fr__fit_similarity((const double(*)[2])c, (const double(*)[2])q, N, t, err);
+  if (st != FR_OK) {
+    fr__error_prefix(err, "similarity alignment");
+    return st;
   }
-  double a = sa / ss, b = sb / ss;
-  double scale = sqrt(a * a + b * b);
-  if (!(scale > 1e-6) || !isfinite(scale))
-    return fr__fail(err, FR_E_INVALID,
-                    "similarity alignment: the landmarks are degenerate (fitted scale %g)", scale);
-  double tx = qx - (a * cx - b * cy), ty = qy - (b * cx + a * cy);
-  chip_transform(a, b, tx, ty, m);
+  chip_transform(t[0], t[1], t[2], t[3], m);
   return FR_OK;
 }
 

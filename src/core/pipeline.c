@@ -287,7 +287,8 @@ static fr_status detect(fr_context *ctx, const fr_pipeline *p, const fr_image *i
  * with the Haar detector, aligning on the eyes where they were found gave
  * 97.90% against 98.73% with the 68 points (FaceRecognitionNet, similarity
  * alignment) and 97.47% against 99.05% (MobileFaceNet, ArcFace alignment).
- * The eyes serve fr_align and pipelines without the net.
+ * So the eyes never align a pipeline's faces (a cascade pipeline has the
+ * net unless it aligns on the box alone); they serve fr_align callers.
  */
 static int wants_68(const fr_pipeline *p, const fr_face *face) {
   return p->lm && (fr__align_needs_68(p->opts.align, face) ||

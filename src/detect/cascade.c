@@ -662,6 +662,10 @@ static fr_status detect_from(fr_context *ctx, const fr__cascade *c, const fr_ima
   const int W = img->width, H = img->height, haar = c->type == FR__CASCADE_HAAR;
   /* An enlarging first factor makes the first scaled image the largest. */
   if (!(f0 >= 1.0 / 16) || f0 > 1) f0 = 1;
+  /* Bounds the enlarged sides (and S below) in floating point first, so that
+   * none of the int sizes computed next can overflow. */
+  if ((W / f0 + 3) * (H / f0 + 3) > (double)INT32_MAX)
+    return fr__fail(err, FR_E_LIMIT, "cascade: image %dx%d too large", W, H);
   /* (One spare pixel: the scan below recomputes the sides from a float.) */
   const int W0 = (int)lrint(W / f0) + 1, H0 = (int)lrint(H / f0) + 1;
   const int WM = W0 > W ? W0 : W, HM = H0 > H ? H0 : H;
@@ -837,11 +841,13 @@ fr_status fr__cascade_find_eyes(fr_context *ctx, const fr__cascade *eye, const f
   if (!isfinite(b.x) || !isfinite(b.y) || !(b.width > 0) || !(b.height > 0) ||
       !(b.width < 1e6f) || !(b.height < 1e6f))
     return FR_OK;
-  /* The top of the box, clipped to the image, as a view into it. */
-  const double bw = b.width, bh = b.height;
-  int x0 = (int)fmax(0.0, floor(b.x)), y0 = (int)fmax(0.0, floor(b.y));
-  int x1 = (int)fmin((double)img->width, ceil((double)b.x + bw));
-  int y1 = (int)fmin((double)img->height, ceil((double)b.y + FR__EYE_ROI_HEIGHT * bh));
+  /* The top of the box, clipped to the image, as a view into it. Each edge
+   * is clamped to the image before it becomes an int: a box far outside
+   * (x = 1e20 is finite) would otherwise overflow the conversion. */
+  const double bw = b.width, bh = b.height, iw = img->width, ih = img->height;
+  int x0 = (int)fmin(iw, fmax(0.0, floor(b.x))), y0 = (int)fmin(ih, fmax(0.0, floor(b.y)));
+  int x1 = (int)fmax(0.0, fmin(iw, ceil((double)b.x + bw)));
+  int y1 = (int)fmax(0.0, fmin(ih, ceil((double)b.y + FR__EYE_ROI_HEIGHT * bh)));
   if (x1 - x0 < 2 || y1 - y0 < 2) return FR_OK;
   fr_image roi = *img;
   roi.data = img->data + (size_t)y0 * (size_t)img->stride + (size_t)x0 * (size_t)fr_pixel_size(img->format);
@@ -915,6 +921,9 @@ static fr_status cascade_load(fr_detector *det, const char *model_dir, fr_error 
   fr__cascade_detector *d = calloc(1, sizeof *d);
   if (!d) return fr__fail(err, FR_E_NOMEM, "out of memory loading a cascade");
   det->state = d;
+  /* The kernel choice (FACEREC_KERNELS=scalar, or a test's scalar table)
+   * covers the cascade scan's own vector code as well. */
+  d->scalar = (det->kernels ? det->kernels : fr__kernels_best()) == &fr__kernels_scalar;
   char path[4096];
   fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
   if (st != FR_OK) return st;
@@ -953,7 +962,8 @@ static fr_status cascade_detect(fr_context *ctx, const fr_detector *det, const f
   const fr__cascade *c = d->face;
   double s = p->min_score < 0.999f ? p->min_score : 0.999;
   int need = (int)ceil(NEIGHBOR_SCALE * s / (1.0 - s) - 1e-9); /* smallest n scoring >= s */
-  fr__cascade_params cp = {FR__CASCADE_SCALE, need > 1 ? need - 1 : 0, p->input_size, 0, FR__CASCADE_EPS, 0};
+  fr__cascade_params cp = {FR__CASCADE_SCALE, need > 1 ? need - 1 : 0, p->input_size, 0, FR__CASCADE_EPS,
+                           d->scalar};
   /* The hits are written into the caller's face array itself (a hit is far
    * smaller than a face) and turned into faces from the last one back, so
    * that each face overwrites only hits already converted. */

@@ -139,6 +139,8 @@ fr_status fr__cascade_detect(fr_context *ctx, const fr__cascade *c, const fr_ima
 typedef struct fr__cascade_detector {
   fr__cascade *face;
   fr__cascade *eye;
+  int scalar; /* 1 when the detector's kernels are the scalar ones (FACEREC_KERNELS=scalar):
+                 the LBP scan then skips its AVX2 path too */
 } fr__cascade_detector;
 
 /* The eye search's geometry, as fractions of the face box's width w and
