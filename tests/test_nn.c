@@ -357,7 +357,6 @@ static void test_planner(void) {
       if (kind == 0) {
         cy = 1 + rand() % 16;
         y = fr__conv2d(g, a, wr, NULL, 1, 1, cy, 1, FR__PAD_SAME, FR__ACT_NONE, 0, -1);
-        (void)ca;
       } else if (kind == 1) {
         cy = ca;
         y = fr__dwconv2d(g, a, wr, NULL, 3, 3, 1, FR__PAD_SAME, FR__ACT_RELU, 0);

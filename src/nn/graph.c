@@ -941,12 +941,24 @@ static int placement_valid(const block *blocks, int n) {
 
 /* The first-fit placement in order of birth; it wins on some graphs (those
  * whose tensors grow along the chain), so the plan keeps the better one. */
-static size_t place_by_birth(block *blocks, int n, block *live) {
+static int cmp_by_birth(const void *x, const void *y) {
+  const by_size *a = x, *b = y;
+  if (a->birth != b->birth) return a->birth < b->birth ? -1 : 1;
+  return a->t < b->t ? -1 : a->t > b->t;
+}
+
+static size_t place_by_birth(block *blocks, int n, by_size *order, block *live) {
+  /* Tensors are numbered in order of birth today (each node creates its
+   * output), but the first-fit below depends on that order, so it sorts
+   * rather than assume it. */
+  int m = 0;
+  for (int t = 0; t < n; t++)
+    if (blocks[t].size) order[m++] = (by_size){blocks[t].size, blocks[t].birth, t};
+  qsort(order, (size_t)m, sizeof *order, cmp_by_birth);
   int nlive = 0;
   size_t top = 0;
-  for (int t = 0; t < n; t++) {
-    block *b = &blocks[t];
-    if (!b->size) continue;
+  for (int k = 0; k < m; k++) {
+    block *b = &blocks[order[k].t];
     int j = 0;
     for (int i = 0; i < nlive; i++)
       if (live[i].death >= b->birth) live[j++] = live[i];
@@ -1016,15 +1028,20 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
     need = (need + 15) & ~(size_t)15; /* keep every tensor 64-byte aligned */
     blocks[t] = (block){0, need, birth[t], death[t]};
   }
-  /* Two placements; the plan keeps the smaller arena (ties: by size). */
+  /* Two placements, each checked; the plan keeps the smaller valid arena
+   * (ties: by size). Neither should ever be invalid, but a mistake here
+   * would not crash, it would compute garbage, so a bad one is dropped and
+   * the plan fails only if both are. */
   size_t top = place_by_size(blocks, nt, order, work), scratch = 0;
+  int valid = placement_valid(blocks, nt);
   for (int t = 0; t < nt; t++) p->off[t] = blocks[t].off;
-  size_t top_birth = place_by_birth(blocks, nt, work);
-  if (top_birth < top) top = top_birth;
-  else
-    for (int t = 0; t < nt; t++) blocks[t].off = p->off[t];
-  for (int t = 0; t < nt; t++) p->off[t] = blocks[t].off;
-  if (!placement_valid(blocks, nt)) {
+  size_t top_birth = place_by_birth(blocks, nt, order, work);
+  if (placement_valid(blocks, nt) && (!valid || top_birth < top)) {
+    top = top_birth;
+    valid = 1;
+    for (int t = 0; t < nt; t++) p->off[t] = blocks[t].off;
+  }
+  if (!valid) {
     fr__fail(err, FR_E_INTERNAL, "%s: activation plan overlaps live tensors", g->name);
     goto fail;
   }
