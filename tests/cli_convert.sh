@@ -42,6 +42,35 @@ else
   bad "same faces, landmarks and descriptors either way"
 fi
 
+# The TFLite detectors: MTCNN's three graphs in one file, BlazeFace short and
+# full range; detect gives the same faces and points with them as without.
+if [ -f "$MODELS/pnet.tflite" ] && [ -f "$MODELS/face_detection_short_range.tflite" ] &&
+   [ -f "$MODELS/face_detection_full_range.tflite" ]; then
+  expect "convert mtcnn, blazeface and blazeface-full" 0 "$BIN" convert --models "$M" mtcnn blazeface blazeface-full
+  cp "$T/out" "$T/convert.txt"
+  for n in mtcnn blazeface blazeface-full; do
+    if grep -q "^$n .*outputs identical" "$T/convert.txt" && [ -s "$M/$n.frm" ]; then
+      ok "$n.frm written and checked"
+    else
+      bad "$n.frm written and checked"
+    fi
+    expect "detect --detector $n with $n.frm" 0 "$BIN" detect --json --detector $n --models "$M" "$IMG"
+    cp "$T/out" "$T/$n.json"
+    expect "detect --detector $n with FACEREC_NO_FRM=1" 0 env FACEREC_NO_FRM=1 "$BIN" detect --json --detector $n --models "$M" "$IMG"
+    if cmp -s "$T/out" "$T/$n.json" && grep -q '"landmarks"' "$T/out"; then
+      ok "$n: same faces and points either way"
+    else
+      bad "$n: same faces and points either way"
+    fi
+  done
+  # A truncated mtcnn.frm is an error naming the truncation.
+  head -c 100000 "$M/mtcnn.frm" > "$T/cut.frm" && mv "$T/cut.frm" "$M/mtcnn.frm"
+  expect "a truncated mtcnn.frm fails" nonzero "$BIN" detect --detector mtcnn --models "$M" "$IMG"
+  if grep -q "truncated" "$T/err"; then ok "the error says truncated"; else bad "the error says truncated"; fi
+else
+  echo "TFLite detector models not fetched: their conversions skipped"
+fi
+
 # A damaged file is an error (not a silent fallback); FACEREC_NO_FRM=1
 # still loads the originals.
 printf 'garbage' | dd of="$M/tiny.frm" bs=1 seek=200 conv=notrunc 2>/dev/null

@@ -2,7 +2,8 @@
  * test_model_file.c - the facerec model file (src/nn/model_file.c): a
  * synthetic graph using every builder round-trips to the same outputs, every
  * shipped network converts to a file whose graph computes exactly what the
- * original computes, the registries load converted files (and FACEREC_NO_FRM
+ * original computes (and, for the detectors, finds the same faces on a real
+ * image), the registries load converted files (and FACEREC_NO_FRM
  * turns them off), and damaged files - truncated, bit-flipped, of another
  * version or magic, randomly mutated and resealed - are errors, never
  * crashes.
@@ -382,13 +383,16 @@ static void test_files(const uint8_t *file, size_t size) {
 typedef fr__model_net net;
 #define k_nets fr__model_nets
 
+/* A loaded network: its object, its graphs (MTCNN has three) with the
+ * square input side each is compared at, and SSD's anchors. */
 typedef struct held {
   fr_detector *det;
   fr_embedder *emb;
   fr_landmarker *lm;
-  const fr__graph *g;
+  int n;
+  const fr__graph *g[FR__MODEL_MAX_GRAPHS];
+  int side[FR__MODEL_MAX_GRAPHS];
   const float *anchors;
-  int size;
 } held;
 
 static fr_status load_net(const net *n, const char *dir, const fr__kernels *k, held *h,
@@ -397,14 +401,18 @@ static fr_status load_net(const net *n, const char *dir, const fr__kernels *k, h
   fr_status st;
   if (n->role == FR__MODEL_DETECTOR) {
     st = fr__detector_create_with_kernels((fr_detector_kind)n->kind, dir, k, &h->det, err);
-    if (st == FR_OK) h->g = h->det->g, h->anchors = h->det->anchors, h->size = h->det->impl->input_size;
+    if (st == FR_OK) {
+      h->n = fr__detector_graphs(h->det, h->g, h->side, FR__MODEL_MAX_GRAPHS);
+      h->anchors = h->det->anchors;
+    }
   } else if (n->role == FR__MODEL_EMBEDDER) {
     st = fr__embedder_create_with((fr_embedder_kind)n->kind, dir, k, &h->emb, err);
-    if (st == FR_OK) h->g = h->emb->g, h->size = h->emb->size;
+    if (st == FR_OK) h->n = 1, h->g[0] = h->emb->g, h->side[0] = h->emb->size;
   } else {
     st = fr__landmarker_create_with((fr_landmarker_kind)n->kind, dir, k, &h->lm, err);
-    if (st == FR_OK) h->g = fr__landmarker_graph(h->lm), h->size = FR__LANDMARK_INPUT;
+    if (st == FR_OK) h->n = 1, h->g[0] = fr__landmarker_graph(h->lm), h->side[0] = FR__LANDMARK_INPUT;
   }
+  if (st == FR_OK && (h->n < 1 || h->n > FR__MODEL_MAX_GRAPHS || !h->g[0])) h->n = 0;
   return st;
 }
 
@@ -415,10 +423,153 @@ static void drop(held *h) {
   memset(h, 0, sizeof *h);
 }
 
+/* Saves the graphs g[0..n) (built with the recording kernels) as network
+ * n's model file at path. */
+static fr_status save_graphs(const net *n, const fr__graph *const *g, int ng, const float *anchors,
+                             const char *path, fr_error *err) {
+  fr__model m;
+  memset(&m, 0, sizeof m);
+  m.role = n->role;
+  snprintf(m.name, sizeof m.name, "%s", n->name);
+  m.n_graphs = ng;
+  for (int k = 0; k < ng; k++) m.graphs[k] = (fr__graph *)g[k];
+  if (anchors) {
+    m.n_arrays = 1;
+    snprintf(m.arrays[0].name, sizeof m.arrays[0].name, "anchors");
+    m.arrays[0].data = (float *)anchors;
+    m.arrays[0].count = (size_t)FR__SSD_ANCHORS * 4;
+  }
+  /* Borrowed graphs and anchors: m is never released. */
+  return fr__model_save(&m, path, err);
+}
+
+/* Two detectors find bit-identical faces on img. */
+static void same_faces(const fr_detector *a, const fr_detector *b, const fr_image *img,
+                       const char *name) {
+  fr_context *ca = NULL, *cb = NULL;
+  fr_error err = {0, ""};
+  fr_face fa[32], fb[32];
+  memset(fa, 0, sizeof fa);
+  memset(fb, 0, sizeof fb);
+  int na = -1, nb = -2;
+  CHECK_OK(fr_context_create(NULL, &ca, &err), &err);
+  CHECK_OK(fr_context_create(NULL, &cb, &err), &err);
+  if (ca && cb) {
+    CHECK_OK(fr_detect(ca, a, img, NULL, fa, 32, &na, &err), &err);
+    CHECK_OK(fr_detect(cb, b, img, NULL, fb, 32, &nb, &err), &err);
+  }
+  CHECK_MSG(na > 0 && na == nb && memcmp(fa, fb, (size_t)na * sizeof *fa) == 0,
+            "%s: %d faces from the original files, %d from the model file%s", name, na, nb,
+            na == nb ? " (different)" : "");
+  fr_context_destroy(ca);
+  fr_context_destroy(cb);
+}
+
+/* Damage to a real model file image (the TFLite detectors' conversions):
+ * truncations and single bit flips anywhere are refused with a clean error,
+ * and resealed random changes to its table of contents fail cleanly or give
+ * a model that plans and runs. Sampled positions: every byte of a 2 MB file
+ * would take minutes under the sanitizers. */
+static void damage_real(const char *name, const uint8_t *file, size_t size) {
+  uint8_t *d = malloc(size);
+  if (!d) return;
+  fr_status st;
+  uint32_t toc_words;
+  memcpy(&toc_words, file + 24, 4);
+  size_t toc_end = 64 + (size_t)toc_words * 4;
+  int ok = toc_end < size, n_cuts = 0, n_flips = 0;
+  size_t fixed[] = {0, 7, 8, 16, 63, 64, 65, toc_end - 1, toc_end, toc_end + 1, size / 2,
+                    size - 64, size - 4, size - 1};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 48 && ok; i++, n_cuts++) {
+    size_t n = i < sizeof fixed / sizeof fixed[0]
+                   ? fixed[i]
+                   : (i * 2654435761u) % size; /* spread over the file */
+    ok = parse_and_exercise(file, n, &st) && st != FR_OK;
+    if (!ok) fprintf(stderr, "%s truncated to %zu: status %d\n", name, n, st);
+  }
+  CHECK_MSG(ok, "%s: %d truncations are errors", name, n_cuts);
+  ok = 1;
+  for (size_t i = 0; i < 96 && ok; i++, n_flips++) {
+    /* Half in the header and table of contents, half anywhere. */
+    size_t at = i % 2 ? (i * 2654435761u) % size : (i * 40503u) % toc_end;
+    memcpy(d, file, size);
+    d[at] ^= (uint8_t)(1u << (i % 8));
+    ok = parse_and_exercise(d, size, &st) && st != FR_OK;
+    if (!ok) fprintf(stderr, "%s: flip at %zu: status %d\n", name, at, st);
+  }
+  CHECK_MSG(ok, "%s: %d bit flips are errors", name, n_flips);
+  uint32_t s = 11;
+  ok = 1;
+  int loaded = 0;
+  for (int iter = 0; iter < 150 && ok; iter++) {
+    memcpy(d, file, size);
+    for (int f = 0; f < 1 + iter % 3; f++) {
+      s = s * 1664525u + 1013904223u;
+      size_t at = 16 + (s >> 8) % (toc_end - 16);
+      s = s * 1664525u + 1013904223u;
+      d[at] = iter % 2 ? (uint8_t)(s >> 24) : (uint8_t)(d[at] ^ (1u << (s >> 29)));
+    }
+    fr__model_seal(d, size);
+    ok = parse_and_exercise(d, size, &st);
+    loaded += st == FR_OK;
+    if (!ok) fprintf(stderr, "%s: mutation %d: status %d\n", name, iter, st);
+  }
+  CHECK_MSG(ok, "%s: resealed table-of-contents mutations fail cleanly", name);
+  printf("%s: %d of 150 resealed mutations still loaded\n", name, loaded);
+  free(d);
+}
+
+/* Reads a whole file into a malloc'ed buffer; NULL on failure. */
+static uint8_t *read_all(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  uint8_t *buf = NULL;
+  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
+      fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *size = buf ? (size_t)n : 0;
+  return buf;
+}
+
+static int write_file(const char *dir, const char *name, const uint8_t *d, size_t n);
+
+/* The TFLite detectors' own checks of a model file's content: the graph
+ * count, and (MTCNN) the graphs' order, which find_outputs tells by the
+ * outputs' shapes. */
+static void wrong_content(const net *n, const held *rec, const char *dir) {
+  char path[4096];
+  fr_error err = {0, ""};
+  snprintf(path, sizeof path, "%s/%s.frm", dir, n->name);
+  held h;
+  if (n->kind == FR_DETECTOR_MTCNN) {
+    CHECK_OK(save_graphs(n, rec->g, 2, NULL, path, &err), &err);
+    CHECK(load_net(n, dir, NULL, &h, &err) == FR_E_MODEL && !h.det);
+    CHECK_MSG(strstr(err.message, "3") != NULL, "%s", err.message);
+    const fr__graph *rev[3] = {rec->g[2], rec->g[1], rec->g[0]};
+    CHECK_OK(save_graphs(n, rev, 3, NULL, path, &err), &err);
+    CHECK(load_net(n, dir, NULL, &h, &err) != FR_OK && !h.det);
+  } else {
+    /* Two copies of the graph: one too many. */
+    const fr__graph *two[2] = {rec->g[0], rec->g[0]};
+    CHECK_OK(save_graphs(n, two, 2, NULL, path, &err), &err);
+    CHECK(load_net(n, dir, NULL, &h, &err) == FR_E_MODEL && !h.det);
+  }
+  drop(&h);
+  remove(path);
+}
+
 static void test_networks(void) {
   const char *models = check_models_dir();
   char tmp[] = "/tmp/frm-netsXXXXXX";
   CHECK(mkdtemp(tmp) != NULL);
+  fr_image img;
+  fr_error ierr = {0, ""};
+  int have_img = fr_image_load(check_data("bbt/test/images/faces.jpg"), NULL, &img, &ierr) == FR_OK;
+  if (!have_img) printf("bbt/test/images/faces.jpg: %s; detections not compared\n", ierr.message);
   int tested = 0;
   for (int i = 0; i < fr__model_n_nets; i++) {
     const net *n = &k_nets[i];
@@ -430,7 +581,7 @@ static void test_networks(void) {
       continue;
     }
     /* A folder with links to the original files, for the registries. */
-    for (int f = 0; f < 2 && n->files[f]; f++) {
+    for (int f = 0; f < FR__MODEL_NET_FILES && n->files[f]; f++) {
       char abs_src[4096];
       snprintf(src, sizeof src, "%s/%s", models, n->files[f]);
       snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[f]);
@@ -442,7 +593,10 @@ static void test_networks(void) {
     CHECK_OK(load_net(n, tmp, &fr__kernels_record, &rec, &err), &err);
     CHECK_OK(load_net(n, tmp, NULL, &orig, &err), &err);
     unsetenv("FACEREC_NO_FRM");
-    if (!rec.g || !orig.g) {
+    int want_graphs = n->kind == FR_DETECTOR_MTCNN && n->role == FR__MODEL_DETECTOR ? 3 : 1;
+    CHECK_MSG(rec.n == want_graphs && orig.n == want_graphs, "%s: %d and %d graphs", n->name,
+              rec.n, orig.n);
+    if (rec.n != want_graphs || orig.n != want_graphs) {
       drop(&rec);
       drop(&orig);
       continue;
@@ -451,35 +605,49 @@ static void test_networks(void) {
      * uint8 codes, and the file records them so. */
     int u8 = 0;
     fr__node_info ni;
-    for (int k = 0; fr__graph_node_info(rec.g, k, &ni); k++) u8 += ni.op == FR__NODE_CONV_U8;
+    for (int g = 0; g < rec.n; g++)
+      for (int k = 0; fr__graph_node_info(rec.g[g], k, &ni); k++) u8 += ni.op == FR__NODE_CONV_U8;
     int want_u8 = strcmp(n->name, "ssd") == 0 || strcmp(n->name, "faceapi") == 0;
     CHECK_MSG(want_u8 ? u8 > 0 : u8 == 0, "%s: %d compressed convolutions", n->name, u8);
-    fr__model m;
-    memset(&m, 0, sizeof m);
-    m.role = n->role;
-    snprintf(m.name, sizeof m.name, "%s", n->name);
-    m.n_graphs = 1;
-    m.graphs[0] = (fr__graph *)rec.g;
-    if (rec.anchors) {
-      m.n_arrays = 1;
-      snprintf(m.arrays[0].name, sizeof m.arrays[0].name, "anchors");
-      m.arrays[0].data = (float *)rec.anchors;
-      m.arrays[0].count = (size_t)FR__SSD_ANCHORS * 4;
-    }
     snprintf(dst, sizeof dst, "%s/%s.frm", tmp, n->name);
-    CHECK_OK(fr__model_save(&m, dst, &err), &err);
-    drop(&rec);
+    CHECK_OK(save_graphs(n, rec.g, rec.n, rec.anchors, dst, &err), &err);
 
     /* Through the registry: the converted file is used... */
     held conv;
     CHECK_OK(load_net(n, tmp, NULL, &conv, &err), &err);
-    if (conv.g) {
-      CHECK_MSG(same_outputs(orig.g, conv.g, 1, orig.size, orig.size), "%s", n->name);
+    if (conv.n == orig.n) {
+      for (int g = 0; g < orig.n; g++)
+        CHECK_MSG(same_outputs(orig.g[g], conv.g[g], 1, orig.side[g], orig.side[g]),
+                  "%s graph %d", n->name, g);
       if (orig.anchors)
         CHECK(conv.anchors &&
               memcmp(orig.anchors, conv.anchors, (size_t)FR__SSD_ANCHORS * 4 * sizeof(float)) == 0);
+      /* ...and a detector finds the same faces on a real image. */
+      if (orig.det && have_img) same_faces(orig.det, conv.det, &img, n->name);
+    } else {
+      CHECK_MSG(0, "%s: %d graphs from the model file, %d from the original", n->name, conv.n,
+                orig.n);
     }
     drop(&conv);
+    int tflite_detector = n->role == FR__MODEL_DETECTOR && n->kind != FR_DETECTOR_SSD &&
+                          n->kind != FR_DETECTOR_TINY;
+    if (tflite_detector) {
+      size_t size = 0;
+      uint8_t *bytes = read_all(dst, &size);
+      CHECK(bytes != NULL);
+      if (bytes) {
+        damage_real(n->name, bytes, size);
+        /* A truncated file in the model folder is an error, not a fallback. */
+        char file[64];
+        snprintf(file, sizeof file, "%s.frm", n->name);
+        CHECK(write_file(tmp, file, bytes, size / 2) == 0);
+        CHECK(load_net(n, tmp, NULL, &conv, &err) == FR_E_MODEL && !conv.det);
+        CHECK_MSG(strstr(err.message, "truncated") != NULL, "%s", err.message);
+        drop(&conv);
+        CHECK(write_file(tmp, file, bytes, size) == 0);
+        free(bytes);
+      }
+    }
     /* ...which a damaged file proves: it fails to load, unless converted
      * files are turned off. */
     FILE *f = fopen(dst, "r+b");
@@ -494,15 +662,17 @@ static void test_networks(void) {
     CHECK_OK(load_net(n, tmp, NULL, &conv, &err), &err);
     unsetenv("FACEREC_NO_FRM");
     drop(&conv);
-    /* A file of another network under this name is refused. */
+    if (tflite_detector) wrong_content(n, &rec, tmp);
+    drop(&rec);
     drop(&orig);
     remove(dst);
-    for (int k = 0; k < 2 && n->files[k]; k++) {
+    for (int k = 0; k < FR__MODEL_NET_FILES && n->files[k]; k++) {
       snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[k]);
       remove(dst);
     }
     tested++;
   }
+  if (have_img) fr_image_free(&img);
   rmdir(tmp);
   printf("%d networks round-tripped\n", tested);
 }

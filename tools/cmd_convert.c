@@ -20,19 +20,23 @@
 const char fr_cli_convert_usage[] =
     "  convert [NAME...]          convert networks to facerec model files (NAME.frm) that\n"
     "                             load in milliseconds (--models DIR, --out DIR; names:\n"
-    "                             ssd tiny faceapi mobilefacenet landmarks68 landmarks68-tiny)\n";
+    "                             ssd tiny mtcnn blazeface blazeface-full faceapi\n"
+    "                             mobilefacenet landmarks68 landmarks68-tiny)\n";
 
 typedef fr__model_net net;
 #define k_nets fr__model_nets
 #define N_NETS fr__model_n_nets
 
 /* A network loaded from its original files: whichever object holds it, and
- * borrowed pointers to its graph and (SSD) anchors. */
+ * borrowed pointers to its graphs (MTCNN has three, the others one), the
+ * square input side each is compared at, and (SSD) its anchors. */
 typedef struct loaded {
   fr_detector *det;
   fr_embedder *emb;
   fr_landmarker *lm;
-  const fr__graph *g;
+  int n_graphs;
+  const fr__graph *g[FR__MODEL_MAX_GRAPHS];
+  int side[FR__MODEL_MAX_GRAPHS];
   const float *anchors;
   int input_size, dim;
 } loaded;
@@ -54,26 +58,31 @@ static fr_status load_original(const net *n, const char *dir, const fr__kernels 
   if (n->role == FR__MODEL_DETECTOR) {
     st = fr__detector_create_with_kernels((fr_detector_kind)n->kind, dir, k, &l->det, err);
     if (st == FR_OK) {
-      l->g = l->det->g;
+      l->n_graphs = fr__detector_graphs(l->det, l->g, l->side, FR__MODEL_MAX_GRAPHS);
       l->anchors = l->det->anchors;
       l->input_size = l->det->impl->input_size;
+      if (l->n_graphs < 1 || l->n_graphs > FR__MODEL_MAX_GRAPHS)
+        st = fr__fail(err, FR_E_INTERNAL, "%s has %d networks", n->name, l->n_graphs);
     }
   } else if (n->role == FR__MODEL_EMBEDDER) {
     st = fr__embedder_create_with((fr_embedder_kind)n->kind, dir, k, &l->emb, err);
     if (st == FR_OK) {
-      l->g = l->emb->g;
-      l->input_size = l->emb->size;
+      l->n_graphs = 1;
+      l->g[0] = l->emb->g;
+      l->side[0] = l->input_size = l->emb->size;
       l->dim = l->emb->dim;
     }
   } else {
     st = fr__landmarker_create_with((fr_landmarker_kind)n->kind, dir, k, &l->lm, err);
     if (st == FR_OK) {
-      l->g = fr__landmarker_graph(l->lm);
-      l->input_size = FR__LANDMARK_INPUT;
+      l->n_graphs = 1;
+      l->g[0] = fr__landmarker_graph(l->lm);
+      l->side[0] = l->input_size = FR__LANDMARK_INPUT;
       l->dim = 2 * FR_MAX_LANDMARKS;
     }
   }
   unsetenv("FACEREC_NO_FRM");
+  if (st != FR_OK) unload(l);
   return st;
 }
 
@@ -179,9 +188,9 @@ static int convert_one(const net *n, const char *models, const char *out_dir) {
   snprintf(m.name, sizeof m.name, "%s", n->name);
   m.input_size = rec.input_size;
   m.dim = rec.dim;
-  m.n_graphs = 1;
   /* Borrowed: the model is serialised, never released. */
-  m.graphs[0] = (fr__graph *)rec.g;
+  m.n_graphs = rec.n_graphs;
+  for (int k = 0; k < rec.n_graphs; k++) m.graphs[k] = (fr__graph *)rec.g[k];
   if (rec.anchors) {
     m.n_arrays = 1;
     snprintf(m.arrays[0].name, sizeof m.arrays[0].name, "anchors");
@@ -204,7 +213,12 @@ static int convert_one(const net *n, const char *models, const char *out_dir) {
   memset(&back, 0, sizeof back);
   st = load_original(n, models, NULL, &orig, &err);
   if (st == FR_OK) st = fr__model_load(path, NULL, &back, &err);
-  double diff = st == FR_OK ? compare_graphs(orig.g, back.graphs[0], orig.input_size, &err) : -1;
+  double diff = -1;
+  if (st == FR_OK && back.n_graphs == orig.n_graphs) {
+    diff = 0;
+    for (int k = 0; k < orig.n_graphs && diff == 0; k++)
+      diff = compare_graphs(orig.g[k], back.graphs[k], orig.side[k], &err);
+  }
   unload(&orig);
   fr__model_release(&back);
   if (st != FR_OK || diff != 0) {
@@ -225,7 +239,9 @@ static int convert_one(const net *n, const char *models, const char *out_dir) {
   printf("%-17s %s: %.2f MB (original %.2f MB); load %.1f ms -> %.1f ms (median of %d); "
          "outputs identical\n",
          n->name, path, file_mb(out_dir, file),
-         file_mb(models, n->files[0]) + file_mb(models, n->files[1]), orig_ms, frm_ms, RUNS);
+         file_mb(models, n->files[0]) + file_mb(models, n->files[1]) +
+             file_mb(models, n->files[2]),
+         orig_ms, frm_ms, RUNS);
   return 0;
 }
 
@@ -249,8 +265,8 @@ int fr_cli_convert(int argc, char **argv) {
       int k = 0;
       while (k < N_NETS && strcmp(k_nets[k].name, a) != 0) k++;
       if (k == N_NETS)
-        return cli_die("convert: unknown network '%s' (ssd, tiny, faceapi, mobilefacenet, "
-                       "landmarks68, landmarks68-tiny)",
+        return cli_die("convert: unknown network '%s' (ssd, tiny, mtcnn, blazeface, "
+                       "blazeface-full, faceapi, mobilefacenet, landmarks68, landmarks68-tiny)",
                        a);
       if (n_names == N_NETS || n_names == 32) return cli_die("convert: too many names");
       names[n_names++] = a;

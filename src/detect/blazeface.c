@@ -35,6 +35,7 @@
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
+#include "nn/model_file.h"
 #include "nn/tflite.h"
 
 #include <math.h>
@@ -321,13 +322,37 @@ static fr_status bf_load(fr_detector *det, const char *model_dir, fr_error *err)
   if (fr__blazeface_anchors(det->kind, s->anchors, cfg->n_anchors) != cfg->n_anchors)
     return fr__fail(err, FR_E_INTERNAL, "BlazeFace: anchor count is not %d", cfg->n_anchors);
 
-  char path[4096];
-  fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
-  if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &det->g, err);
+  /* The network comes from model_dir/<name>.frm (`facerec convert`: the one
+   * graph, nothing else) when there is one and converted files are not
+   * turned off, else from the TFLite file. The anchors are not stored in the
+   * file: they are a function of the kind alone, computed above in
+   * microseconds, and a stored copy would only be one more thing a damaged
+   * file could get wrong. */
+  fr__model m;
+  int found = 0;
+  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
+                                &found, err);
   if (st != FR_OK) return st;
+  if (found) {
+    int ng = m.n_graphs;
+    if (ng == 1) det->g = fr__model_take_graph(&m, 0);
+    fr__model_release(&m);
+    if (ng != 1)
+      return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, %s has 1", det->impl->name,
+                      FR__MODEL_EXT, ng, det->impl->title);
+  } else {
+    char path[4096];
+    st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
+    if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &det->g, err);
+    if (st != FR_OK) return st;
+  }
 
   /* Check the model's input and outputs once, so that a wrong file fails at
-   * load and not at the first frame. */
+   * load and not at the first frame. The letterbox writes three floats per
+   * input pixel, so another channel count would write past the input. */
+  int cin = fr__channels(det->g, fr__graph_input(det->g));
+  if (cin != 3)
+    return fr__fail(err, FR_E_MODEL, "%s takes %d input channels, not 3", det->impl->title, cin);
   fr__plan *plan;
   st = fr__plan_create(det->g, 1, cfg->input_size, cfg->input_size, 1, &plan, err);
   if (st != FR_OK) return st;

@@ -115,6 +115,18 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
 const fr__graph *fr__detector_graph(const fr_detector *det);
 
 /*
+ * All of a detector's networks, in the order its model file (`facerec
+ * convert`) keeps them, with a square input side each accepts (SSD 512, Tiny
+ * 416, BlazeFace 128 or 192, MTCNN's P-, R- and O-Net 12, 24 and 48): writes
+ * up to max of each (graph pointers borrowed from det) and returns how many
+ * the detector has, 0 for the cascades. For conversion and its tests.
+ */
+int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
+
+/* MTCNN's part of that (mtcnn.c): its three networks, P-Net first. */
+int fr__mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
+
+/*
  * Shared loader of the face-api detectors: reads the TF.js manifest
  * det->impl->model_file from model_dir, creates det->g and calls build.
  */

@@ -46,9 +46,10 @@ fr_detector_kind fr_detector_kind_from_name(const char *name) {
 /*
  * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
  * there is one, setting *done. Only the detectors whose whole loaded state is
- * their graph (and SSD's anchors) can; MTCNN and BlazeFace build state in
- * their own files and the cascades have no graph, so they always load their
- * original files. FACEREC_NO_FRM=1 turns converted files off.
+ * their graph (and SSD's anchors) are loaded here; MTCNN and BlazeFace build
+ * state beside their graphs, so their own load functions look for their .frm
+ * (mtcnn.c, blazeface.c), and the cascades have no graph. FACEREC_NO_FRM=1
+ * turns converted files off.
  */
 static fr_status load_converted(fr_detector *det, const char *model_dir, int *done,
                                 fr_error *err) {
@@ -137,6 +138,17 @@ void fr_detector_destroy(fr_detector *det) {
 }
 
 const fr__graph *fr__detector_graph(const fr_detector *det) { return det ? det->g : NULL; }
+
+int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max) {
+  if (!det) return 0;
+  if (det->kind == FR_DETECTOR_MTCNN) return fr__mtcnn_graphs(det, g, side, max);
+  if (!det->g) return 0;
+  if (max > 0) {
+    g[0] = det->g;
+    side[0] = det->impl->input_size;
+  }
+  return 1;
+}
 
 fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img,
                     const fr_detect_options *opts, fr_face *faces, int max_out, int *n_out,

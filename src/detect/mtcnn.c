@@ -67,6 +67,7 @@
 #include "align/align_internal.h"
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
+#include "nn/model_file.h"
 #include "nn/tflite.h"
 
 #include <math.h>
@@ -398,8 +399,15 @@ static fr_status mtcnn_detect(fr_context *ctx, const fr_detector *det, const fr_
   return FR_OK;
 }
 
-/* Finds the outputs of net k by their channel count with a batch-1 plan. */
+/* Finds the outputs of net k by their channel count with a batch-1 plan.
+ * The input must take RGB pixels: the stages write three floats per pixel
+ * into it, so a model file (or TFLite file) with another channel count would
+ * have them write past the input. */
 static fr_status find_outputs(mtcnn_nets *nets, int k, int size, fr_error *err) {
+  int cin = fr__channels(nets->net[k], fr__graph_input(nets->net[k]));
+  if (cin != 3)
+    return fr__fail(err, FR_E_MODEL, "MTCNN: %s takes %d input channels, not 3",
+                    k == 0 ? "P-Net" : k == 1 ? "R-Net" : "O-Net", cin);
   fr__plan *plan;
   fr_status st = fr__plan_create(nets->net[k], 1, size, size, 1, &plan, err);
   if (st != FR_OK) return st;
@@ -427,20 +435,58 @@ static void mtcnn_unload(fr_detector *det) {
   det->state = NULL;
 }
 
+/* The input side each network is checked at: P-Net's window, then R-Net's
+ * and O-Net's crops. */
+static const int k_sides[3] = {FR__MTCNN_CELL, 24, 48};
+
+/*
+ * Loads the three networks from model_dir/mtcnn.frm (written by `facerec
+ * convert`: the three graphs in this order, each with its output list as the
+ * TFLite file had it) when there is one and converted files are not turned
+ * off, else from the three TFLite files. Either way find_outputs then tells
+ * the score, regression and landmark outputs apart by their shapes, as it
+ * does for the TFLite files: that costs three batch-1 plans of tiny inputs,
+ * and it is also what checks a converted file's outputs (a file with other
+ * output shapes is refused here, not at the first image).
+ */
 static fr_status mtcnn_load(fr_detector *det, const char *model_dir, fr_error *err) {
   static const char *const files[3] = {FR__MTCNN_PNET, FR__MTCNN_RNET, FR__MTCNN_ONET};
-  static const int sizes[3] = {FR__MTCNN_CELL, 24, 48};
   mtcnn_nets *nets = calloc(1, sizeof *nets);
   if (!nets) return fr__fail(err, FR_E_NOMEM, "out of memory loading MTCNN");
   det->state = nets;
+  fr__model m;
+  int found = 0;
+  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
+                                &found, err);
+  if (st != FR_OK) return st;
+  if (found) {
+    int ng = m.n_graphs;
+    for (int k = 0; k < 3 && ng == 3; k++) nets->net[k] = fr__model_take_graph(&m, k);
+    fr__model_release(&m);
+    if (ng != 3)
+      return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, MTCNN has 3 (P-, R- and O-Net)",
+                      det->impl->name, FR__MODEL_EXT, ng);
+  }
   for (int k = 0; k < 3; k++) {
-    char path[4096];
-    fr_status st = fr__path_join(path, sizeof path, model_dir, files[k], err);
-    if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &nets->net[k], err);
-    if (st == FR_OK) st = find_outputs(nets, k, sizes[k], err);
+    if (!found) {
+      char path[4096];
+      st = fr__path_join(path, sizeof path, model_dir, files[k], err);
+      if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &nets->net[k], err);
+    }
+    if (st == FR_OK) st = find_outputs(nets, k, k_sides[k], err);
     if (st != FR_OK) return st;
   }
   return FR_OK;
+}
+
+int fr__mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max) {
+  const mtcnn_nets *nets = det->state;
+  if (!nets) return 0;
+  for (int k = 0; k < 3 && k < max; k++) {
+    g[k] = nets->net[k];
+    side[k] = k_sides[k];
+  }
+  return 3;
 }
 
 const fr__detector_impl fr__detector_mtcnn = {

@@ -30,7 +30,9 @@
  * The table of contents is a sequence of u32 words: the metadata (role, name,
  * input size, descriptor length), the block table (offset and float count of
  * each weight block), the graphs (name, input channels, outputs, and one
- * fixed-size record per node), and named extra arrays (SSD's anchor boxes).
+ * fixed-size record per node; a graph's output list is its output tensor
+ * ids in the order the graph had them), and named extra arrays (SSD's
+ * anchor boxes).
  * Strings are a u32 length (< 32) and the bytes padded to whole words. A
  * node's tensors are numbered 0 for the graph input and i + 1 for node i's
  * output, and may only name earlier tensors.
@@ -129,14 +131,17 @@ fr_status fr__model_load(const char *path, const fr__kernels *kernels, fr__model
 
 /*
  * The networks a model file can hold, with the short name of their .frm file
- * and their original files (the second NULL when there is one): the table
- * `facerec convert` works through, and the tests with it.
+ * (the registry name: a detector's CLI name) and their original files, up to
+ * three (MTCNN's three TFLite graphs; unused entries NULL): the table
+ * `facerec convert` works through, and the tests with it. One file holds
+ * all of a network's graphs, in the order its loader uses them.
  */
+#define FR__MODEL_NET_FILES 3
 typedef struct fr__model_net {
   const char *name;
   fr__model_role role;
   int kind; /* fr_detector_kind, fr_embedder_kind or fr_landmarker_kind */
-  const char *files[2];
+  const char *files[FR__MODEL_NET_FILES];
 } fr__model_net;
 extern const fr__model_net fr__model_nets[];
 extern const int fr__model_n_nets;
