@@ -328,19 +328,10 @@ static fr_status bf_load(fr_detector *det, const char *model_dir, fr_error *err)
    * file: they are a function of the kind alone, computed above in
    * microseconds, and a stored copy would only be one more thing a damaged
    * file could get wrong. */
-  fr__model m;
   int found = 0;
-  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
-                                &found, err);
+  fr_status st = fr__detector_take_converted(det, model_dir, 1, &det->g, &found, err);
   if (st != FR_OK) return st;
-  if (found) {
-    int ng = m.n_graphs;
-    if (ng == 1) det->g = fr__model_take_graph(&m, 0);
-    fr__model_release(&m);
-    if (ng != 1)
-      return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, %s has 1", det->impl->name,
-                      FR__MODEL_EXT, ng, det->impl->title);
-  } else {
+  if (!found) {
     char path[4096];
     st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
     if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &det->g, err);

@@ -123,6 +123,13 @@ const fr__graph *fr__detector_graph(const fr_detector *det);
  */
 int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
 
+/* For detectors that keep state beside their graphs (MTCNN, BlazeFace): when
+ * model_dir has <name>.frm (and FACEREC_NO_FRM is not set), sets *found and
+ * moves its n graphs into graphs[0..n) (owned by the caller afterwards); a
+ * file with another number of graphs is FR_E_MODEL. *found = 0 otherwise. */
+fr_status fr__detector_take_converted(const fr_detector *det, const char *model_dir, int n,
+                                      fr__graph **graphs, int *found, fr_error *err);
+
 /* MTCNN's part of that (mtcnn.c): its three networks, P-Net first. */
 int fr__mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
 

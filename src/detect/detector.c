@@ -73,6 +73,21 @@ static fr_status load_converted(fr_detector *det, const char *model_dir, int *do
   return FR_OK;
 }
 
+fr_status fr__detector_take_converted(const fr_detector *det, const char *model_dir, int n,
+                                      fr__graph **graphs, int *found, fr_error *err) {
+  fr__model m;
+  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
+                                found, err);
+  if (st != FR_OK || !*found) return st;
+  int ng = m.n_graphs;
+  for (int k = 0; k < n && ng == n; k++) graphs[k] = fr__model_take_graph(&m, k);
+  fr__model_release(&m);
+  if (ng != n)
+    return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, %s has %d", det->impl->name,
+                    FR__MODEL_EXT, ng, det->impl->title, n);
+  return FR_OK;
+}
+
 fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *model_dir,
                                            const fr__kernels *kernels, fr_detector **out,
                                            fr_error *err) {

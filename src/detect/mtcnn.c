@@ -454,19 +454,9 @@ static fr_status mtcnn_load(fr_detector *det, const char *model_dir, fr_error *e
   mtcnn_nets *nets = calloc(1, sizeof *nets);
   if (!nets) return fr__fail(err, FR_E_NOMEM, "out of memory loading MTCNN");
   det->state = nets;
-  fr__model m;
   int found = 0;
-  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
-                                &found, err);
+  fr_status st = fr__detector_take_converted(det, model_dir, 3, nets->net, &found, err);
   if (st != FR_OK) return st;
-  if (found) {
-    int ng = m.n_graphs;
-    for (int k = 0; k < 3 && ng == 3; k++) nets->net[k] = fr__model_take_graph(&m, k);
-    fr__model_release(&m);
-    if (ng != 3)
-      return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, MTCNN has 3 (P-, R- and O-Net)",
-                      det->impl->name, FR__MODEL_EXT, ng);
-  }
   for (int k = 0; k < 3; k++) {
     if (!found) {
       char path[4096];

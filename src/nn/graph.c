@@ -886,6 +886,16 @@ static int cmp_by_size(const void *x, const void *y) {
   return a->t < b->t ? -1 : a->t > b->t;
 }
 
+/* The tensors to place (size > 0) in order[0..m), sorted by cmp; returns m. */
+static int placement_order(const block *blocks, int n, by_size *order,
+                           int (*cmp)(const void *, const void *)) {
+  int m = 0;
+  for (int t = 0; t < n; t++)
+    if (blocks[t].size) order[m++] = (by_size){blocks[t].size, blocks[t].birth, t};
+  qsort(order, (size_t)m, sizeof *order, cmp);
+  return m;
+}
+
 /*
  * Places tensors in the arena in order of decreasing size, each at the
  * smallest gap between the already placed tensors whose lifetimes overlap
@@ -899,10 +909,7 @@ static int cmp_by_size(const void *x, const void *y) {
  * receives its offset; scratch holds n blocks. Returns the arena size.
  */
 static size_t place_by_size(block *blocks, int n, by_size *order, block *scratch) {
-  int m = 0;
-  for (int t = 0; t < n; t++)
-    if (blocks[t].size) order[m++] = (by_size){blocks[t].size, blocks[t].birth, t};
-  qsort(order, (size_t)m, sizeof *order, cmp_by_size);
+  int m = placement_order(blocks, n, order, cmp_by_size);
   size_t top = 0;
   for (int i = 0; i < m; i++) {
     block *b = &blocks[order[i].t];
@@ -939,22 +946,19 @@ static int placement_valid(const block *blocks, int n) {
   return 1;
 }
 
-/* The first-fit placement in order of birth; it wins on some graphs (those
- * whose tensors grow along the chain), so the plan keeps the better one. */
 static int cmp_by_birth(const void *x, const void *y) {
   const by_size *a = x, *b = y;
   if (a->birth != b->birth) return a->birth < b->birth ? -1 : 1;
   return a->t < b->t ? -1 : a->t > b->t;
 }
 
+/* The first-fit placement in order of birth; it wins on some graphs (those
+ * whose tensors grow along the chain), so the plan keeps the better one.
+ * Tensors are numbered in order of birth today (each node creates its
+ * output), but the first-fit depends on that order, so it sorts rather than
+ * assume it. */
 static size_t place_by_birth(block *blocks, int n, by_size *order, block *live) {
-  /* Tensors are numbered in order of birth today (each node creates its
-   * output), but the first-fit below depends on that order, so it sorts
-   * rather than assume it. */
-  int m = 0;
-  for (int t = 0; t < n; t++)
-    if (blocks[t].size) order[m++] = (by_size){blocks[t].size, blocks[t].birth, t};
-  qsort(order, (size_t)m, sizeof *order, cmp_by_birth);
+  int m = placement_order(blocks, n, order, cmp_by_birth);
   int nlive = 0;
   size_t top = 0;
   for (int k = 0; k < m; k++) {
