@@ -182,14 +182,28 @@ int fr__input(fr__graph *g, int channels) {
   return g->input;
 }
 
-/* An int8 convolution runs only on its own quantised weights (see run), so
- * the packed float or uint8 copies would be dead weight: the int8
- * FaceRecognitionNet would otherwise hold all three. */
-static void drop_float_weights(node *nd) {
-  fr__aligned_free(nd->w);
-  fr__aligned_free(nd->wq);
-  nd->w = NULL;
-  nd->wq = NULL;
+/* A convolution node with its arguments set and no weights yet; NULL (the
+ * graph failed) when residual does not fit or memory runs out. */
+static node *conv_node(fr__graph *g, int x, int kh, int kw, int cout, int stride, fr__padding pad,
+                       fr__act act, float alpha, int residual) {
+  if (residual >= 0 && (!valid_tensor(g, residual) || g->chan[residual] != cout)) {
+    gfail(g, FR_E_INVALID, "conv2d residual channel mismatch", residual);
+    return NULL;
+  }
+  node *nd = new_node(g, OP_CONV, cout);
+  if (!nd) return NULL;
+  nd->in[0] = x;
+  nd->nin = 1;
+  nd->kh = kh;
+  nd->kw = kw;
+  nd->cin = g->chan[x];
+  nd->cout = cout;
+  nd->stride = stride;
+  nd->pad = pad;
+  nd->act = act;
+  nd->alpha = alpha;
+  nd->residual = residual;
+  return nd;
 }
 
 int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
@@ -197,30 +211,19 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   if (g->failed) return -1;
   if (!valid_tensor(g, x) || !w_hwio || kh <= 0 || kw <= 0 || stride <= 0)
     return gfail(g, FR_E_INVALID, "bad conv2d arguments", x);
-  if (residual >= 0 && (!valid_tensor(g, residual) || g->chan[residual] != cout))
-    return gfail(g, FR_E_INVALID, "conv2d residual channel mismatch", residual);
   int cin = g->chan[x];
-  node *nd = new_node(g, OP_CONV, cout);
+  node *nd = conv_node(g, x, kh, kw, cout, stride, pad, act, alpha, residual);
   if (!nd) return -1;
-  nd->in[0] = x;
-  nd->nin = 1;
-  nd->kh = kh;
-  nd->kw = kw;
-  nd->cin = cin;
-  nd->cout = cout;
-  nd->stride = stride;
-  nd->pad = pad;
-  nd->act = act;
-  nd->alpha = alpha;
-  nd->residual = residual;
-  nd->w = g->k->pack_conv(w_hwio, kh, kw, cin, cout, stride);
-  if (!nd->w) return gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
   if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout))) return -1;
   if (g->qr && x < g->nqr && g->qr[x].hi > 0.f) {
+    /* An int8 convolution runs only on its own quantised weights (see run),
+     * so it packs no float copy. */
     nd->q = fr__qconv_create(w_hwio, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi);
     if (!nd->q) return gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
-    drop_float_weights(nd);
+    return nd->out;
   }
+  nd->w = g->k->pack_conv(w_hwio, kh, kw, cin, cout, stride);
+  if (!nd->w) return gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
   return nd->out;
 }
 
@@ -232,54 +235,23 @@ int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *a
       cout <= 0)
     return gfail(g, FR_E_INVALID, "bad conv2d_u8 arguments", x);
   int cin = g->chan[x];
-  size_t n = (size_t)kh * kw * cin * cout;
-  /* The float weights are needed when the kernel set cannot keep codes (it
-   * then packs floats as fr__conv2d does) and for an int8 convolution, which
-   * quantises them its own way. */
-  int want_q = g->qr && x < g->nqr && g->qr[x].hi > 0.f;
-  float *fw = NULL;
-  if (!g->k->pack_conv_u8 || want_q) {
-    fw = malloc(n * sizeof *fw);
+  /* A kernel set that cannot keep codes, and an int8 convolution (which
+   * quantises the float weights its own way), get an ordinary float layer. */
+  if (!g->k->pack_conv_u8 || (g->qr && x < g->nqr && g->qr[x].hi > 0.f)) {
+    size_t n = (size_t)kh * kw * cin * cout;
+    float *fw = malloc(n * sizeof *fw);
     if (!fw) return gfail(g, FR_E_NOMEM, "out of memory dequantising weights", cout);
     fr__dequant_u8(fw, codes_hwio, n, cout, affine);
-  }
-  if (!g->k->pack_conv_u8) {
     int y = fr__conv2d(g, x, fw, bias, kh, kw, cout, stride, pad, act, alpha, residual);
     free(fw);
     return y;
   }
-  int y = -1;
-  node *nd = NULL;
-  if (residual >= 0 && (!valid_tensor(g, residual) || g->chan[residual] != cout))
-    gfail(g, FR_E_INVALID, "conv2d residual channel mismatch", residual);
-  else
-    nd = new_node(g, OP_CONV, cout);
-  if (nd) {
-    nd->in[0] = x;
-    nd->nin = 1;
-    nd->kh = kh;
-    nd->kw = kw;
-    nd->cin = cin;
-    nd->cout = cout;
-    nd->stride = stride;
-    nd->pad = pad;
-    nd->act = act;
-    nd->alpha = alpha;
-    nd->residual = residual;
-    nd->wq = g->k->pack_conv_u8(codes_hwio, affine, kh, kw, cin, cout, stride);
-    if (!nd->wq)
-      gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
-    else if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout)))
-      ;
-    else if (want_q &&
-             !(nd->q = fr__qconv_create(fw, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi)))
-      gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
-    else
-      y = nd->out;
-    if (nd->q) drop_float_weights(nd);
-  }
-  free(fw);
-  return y;
+  node *nd = conv_node(g, x, kh, kw, cout, stride, pad, act, alpha, residual);
+  if (!nd) return -1;
+  if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout))) return -1;
+  nd->wq = g->k->pack_conv_u8(codes_hwio, affine, kh, kw, cin, cout, stride);
+  if (!nd->wq) return gfail(g, FR_E_NOMEM, "out of memory packing weights", cout);
+  return nd->out;
 }
 
 int fr__dwconv2d(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
