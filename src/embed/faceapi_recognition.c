@@ -178,14 +178,20 @@ static fr_status build(fr__graph *g, const fr__weights *wm, const fr__quant_rang
   return fr__graph_finish(g, err);
 }
 
-static fr_status load(fr_embedder *e, const char *model_dir, fr_error *err) {
+/* Loads the weights and builds the graph; ranges as for build(). */
+static fr_status load_with(fr_embedder *e, const char *model_dir, const char *name,
+                           const fr__quant_range *ranges, int nranges, fr_error *err) {
   fr__weights *wm = NULL;
   fr_status st = fr__tfjs_load(model_dir, FR__REC_MANIFEST, &wm, err);
   if (st != FR_OK) return st;
-  st = fr__graph_create(e->kernels, "FaceRecognitionNet", &e->g, err);
-  if (st == FR_OK) st = build(e->g, wm, NULL, 0, err);
+  st = fr__graph_create(e->kernels, name, &e->g, err);
+  if (st == FR_OK) st = build(e->g, wm, ranges, nranges, err);
   fr__weights_destroy(wm);
   return st;
+}
+
+static fr_status load(fr_embedder *e, const char *model_dir, fr_error *err) {
+  return load_with(e, model_dir, "FaceRecognitionNet", NULL, 0, err);
 }
 
 /* The int8 variant: the same graph with its 3x3 convs quantised by the
@@ -195,13 +201,8 @@ static fr_status load_int8(fr_embedder *e, const char *model_dir, fr_error *err)
   if (fr__faceapi_int8_nranges <= 0)
     return fr__fail(err, FR_E_MODEL, "FaceRecognitionNet int8: no calibration table (run "
                                      "facerec quantize)");
-  fr__weights *wm = NULL;
-  fr_status st = fr__tfjs_load(model_dir, FR__REC_MANIFEST, &wm, err);
-  if (st != FR_OK) return st;
-  st = fr__graph_create(e->kernels, "FaceRecognitionNet-int8", &e->g, err);
-  if (st == FR_OK)
-    st = build(e->g, wm, fr__faceapi_int8_ranges, fr__faceapi_int8_nranges, err);
-  fr__weights_destroy(wm);
+  fr_status st = load_with(e, model_dir, "FaceRecognitionNet-int8", fr__faceapi_int8_ranges,
+                           fr__faceapi_int8_nranges, err);
   if (st == FR_OK && fr__graph_tensors(e->g) != fr__faceapi_int8_nranges)
     st = fr__fail(err, FR_E_MODEL,
                   "FaceRecognitionNet int8: calibration table has %d tensors, graph %d",
