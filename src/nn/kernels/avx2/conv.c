@@ -11,23 +11,11 @@
  */
 #include "nn/nn.h"
 #include "nn/kernels/kernels_internal.h"
+#include "nn/kernels/act_simd.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-static inline __m256 act8(__m256 v, fr__act act, float alpha) {
-  switch (act) {
-  case FR__ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-  case FR__ACT_RELU6:
-    return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.f));
-  case FR__ACT_LEAKY: {
-    __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(alpha));
-    return _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-  }
-  default: return v;
-  }
-}
 
 /* Lane mask with the first n (0..8) lanes set. */
 static inline __m256i mask8(int n) {
@@ -43,12 +31,12 @@ static inline void epilogue(__m256 acc, float *out, const float *bias, const flo
   if (nv >= 8) {
     if (bias) acc = _mm256_add_ps(acc, _mm256_loadu_ps(bias));
     if (res) acc = _mm256_add_ps(acc, _mm256_loadu_ps(res));
-    _mm256_storeu_ps(out, act8(acc, act, alpha));
+    _mm256_storeu_ps(out, fr__act8(acc, act, alpha));
   } else if (nv > 0) {
     __m256i m = mask8(nv);
     if (bias) acc = _mm256_add_ps(acc, _mm256_maskload_ps(bias, m));
     if (res) acc = _mm256_add_ps(acc, _mm256_maskload_ps(res, m));
-    _mm256_maskstore_ps(out, m, act8(acc, act, alpha));
+    _mm256_maskstore_ps(out, m, fr__act8(acc, act, alpha));
   }
 }
 
@@ -103,7 +91,7 @@ static void micro_6x16(const float *const *A, size_t segstride, int nseg, int se
 #define GC_NR 16
 #define GC_MT 96
 #define GC_MICRO micro_6x16
-#define GC_ACT8 act8
+#define GC_ACT8 fr__act8
 #define GC_FN(name) avx2_##name
 #include "nn/kernels/gemm_conv.h"
 
@@ -127,7 +115,7 @@ int fr__avx2_dw_tasks(const fr__conv_args *a, int nthreads) {
   ((full) ? _mm256_storeu_ps((p), (v)) : _mm256_maskstore_ps((p), (m), (v)))
 #define DW_ZERO() _mm256_setzero_ps()
 #define DW_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define DW_ACT(v, act, alpha) act8((v), (act), (alpha))
+#define DW_ACT(v, act, alpha) fr__act8((v), (act), (alpha))
 #define DW_FN(name) avx2_##name
 #include "nn/kernels/dw3x3.h"
 
@@ -231,7 +219,7 @@ void fr__avx2_act_run(float *y, const float *x, size_t n, fr__act act, float alp
     return;
   }
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, act8(_mm256_loadu_ps(x + i), act, alpha));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, fr__act8(_mm256_loadu_ps(x + i), act, alpha));
   for (; i < n; i++) y[i] = fr__apply_act(x[i], act, alpha);
 }
 

@@ -16,23 +16,12 @@
  */
 #include "nn/quant.h"
 
+#include "nn/kernels/act_simd.h"
+
 #include <immintrin.h>
 #include <string.h>
 
 #define MR 4 /* output pixels per tile */
-
-static inline __m256 act8(__m256 v, fr__act act, __m256 alpha) {
-  switch (act) {
-  case FR__ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-  case FR__ACT_RELU6:
-    return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.f));
-  case FR__ACT_LEAKY: {
-    __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
-    return _mm256_blendv_ps(v, _mm256_mul_ps(v, alpha), neg);
-  }
-  default: return v;
-  }
-}
 
 void fr__quantize_u8_avx2(const float *src, uint8_t *dst, int n, float inv, float zf, float top) {
   const __m256 vi = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zf), lo = _mm256_setzero_ps(),
@@ -74,7 +63,7 @@ static inline __attribute__((always_inline)) void store_tile(const fr__qconv_arg
     memcpy(co, pc, (size_t)nc * sizeof *co);
     ps = sc, pb = bi, pc = co;
   }
-  const __m256 alpha = _mm256_set1_ps(a->alpha);
+  const float alpha = a->alpha;
   for (int p = 0; p < np; p++) {
     size_t o = o0 + (size_t)p * a->cout + (size_t)c0;
     for (int h = 0; h < 2; h++) {
@@ -83,7 +72,7 @@ static inline __attribute__((always_inline)) void store_tile(const fr__qconv_arg
       v = _mm256_add_ps(v, _mm256_loadu_ps(pb + 8 * h));
       if (full) {
         if (a->residual) v = _mm256_add_ps(v, _mm256_loadu_ps(a->residual + o + 8 * h));
-        _mm256_storeu_ps(a->out + o + 8 * h, act8(v, a->act, alpha));
+        _mm256_storeu_ps(a->out + o + 8 * h, fr__act8(v, a->act, alpha));
       } else {
         float tmp[8], res[8] = {0};
         int n = nc - 8 * h;
@@ -93,7 +82,7 @@ static inline __attribute__((always_inline)) void store_tile(const fr__qconv_arg
           memcpy(res, a->residual + o + 8 * h, (size_t)n * sizeof *res);
           v = _mm256_add_ps(v, _mm256_loadu_ps(res));
         }
-        _mm256_storeu_ps(tmp, act8(v, a->act, alpha));
+        _mm256_storeu_ps(tmp, fr__act8(v, a->act, alpha));
         memcpy(a->out + o + 8 * h, tmp, (size_t)n * sizeof *tmp);
       }
     }

@@ -24,37 +24,10 @@
 #pragma GCC target("avx2,fma,avx512f")
 
 #include "nn/kernels/kernels_internal.h"
+#include "nn/kernels/act_simd.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-static inline __m512 act16(__m512 v, fr__act act, float alpha) {
-  switch (act) {
-  case FR__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-  case FR__ACT_RELU6:
-    return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.f));
-  case FR__ACT_LEAKY: {
-    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(alpha));
-  }
-  default: return v;
-  }
-}
-
-/* The activation on an 8-lane vector (the Winograd transforms of
- * gemm_conv.h work on 8 channels at a time). */
-static inline __m256 act8(__m256 v, fr__act act, float alpha) {
-  switch (act) {
-  case FR__ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-  case FR__ACT_RELU6:
-    return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.f));
-  case FR__ACT_LEAKY: {
-    __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(alpha));
-    return _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-  }
-  default: return v;
-  }
-}
 
 /* Stores the first nv (may be <= 0 or > 16) lanes of one accumulator with
  * bias, residual and activation applied. */
@@ -64,7 +37,7 @@ static inline void epilogue16(__m512 acc, float *out, const float *bias, const f
   __mmask16 m = nv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv) - 1);
   if (bias) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, bias));
   if (res) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, res));
-  _mm512_mask_storeu_ps(out, m, act16(acc, act, alpha));
+  _mm512_mask_storeu_ps(out, m, fr__act16(acc, act, alpha));
 }
 
 #define STEP(r)                                                                                  \
@@ -168,7 +141,7 @@ static void micro_12x32(const float *const *A, size_t segstride, int nseg, int s
 #define GC_NR 32
 #define GC_MT 144
 #define GC_MICRO micro_12x32
-#define GC_ACT8 act8
+#define GC_ACT8 fr__act8
 #define GC_FN(name) avx512_##name
 #include "nn/kernels/gemm_conv.h"
 #undef GC_MR
@@ -222,7 +195,7 @@ static void micro_12x16(const float *const *A, size_t segstride, int nseg, int s
 #define GC_NR 16
 #define GC_MT 144
 #define GC_MICRO micro_12x16
-#define GC_ACT8 act8
+#define GC_ACT8 fr__act8
 #define GC_FN(name) narrow_##name
 #include "nn/kernels/gemm_conv.h"
 
@@ -269,7 +242,7 @@ static void conv_run(const fr__conv_args *a, int task, int ntasks, float *scratc
   ((full) ? _mm512_storeu_ps((p), (v)) : _mm512_mask_storeu_ps((p), (m), (v)))
 #define DW_ZERO() _mm512_setzero_ps()
 #define DW_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define DW_ACT(v, act, alpha) act16((v), (act), (alpha))
+#define DW_ACT(v, act, alpha) fr__act16((v), (act), (alpha))
 #define DW_FN(name) avx512_##name
 #include "nn/kernels/dw3x3.h"
 

@@ -19,6 +19,8 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vnni")
 
+#include "nn/kernels/act_simd.h"
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -30,25 +32,12 @@ int fr__qconv_have_avx512vnni(void) {
          __builtin_cpu_supports("avx512vnni");
 }
 
-static inline __m512 act16(__m512 v, fr__act act, __m512 alpha) {
-  switch (act) {
-  case FR__ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-  case FR__ACT_RELU6:
-    return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.f));
-  case FR__ACT_LEAKY: {
-    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    return _mm512_mask_mul_ps(v, neg, v, alpha);
-  }
-  default: return v;
-  }
-}
-
 /* out = act(float(acc - corr) * scale + bias + residual) for np pixels
  * starting at output offset o0 and nb blocks of 16 channels from c0. */
 static inline __attribute__((always_inline)) void store_tile(const fr__qconv_args *a,
                                                              __m512i acc[MR][2], size_t o0,
                                                              int np, int c0, int nb) {
-  const __m512 alpha = _mm512_set1_ps(a->alpha);
+  const float alpha = a->alpha;
   for (int h = 0; h < nb; h++) {
     int c = c0 + 16 * h, nc = a->cout - c < 16 ? a->cout - c : 16;
     __mmask16 m = (__mmask16)(nc == 16 ? 0xffff : (1u << nc) - 1);
@@ -60,7 +49,7 @@ static inline __attribute__((always_inline)) void store_tile(const fr__qconv_arg
       __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[p][h], corr)), scale);
       v = _mm512_add_ps(v, bias);
       if (a->residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, a->residual + o));
-      _mm512_mask_storeu_ps(a->out + o, m, act16(v, a->act, alpha));
+      _mm512_mask_storeu_ps(a->out + o, m, fr__act16(v, a->act, alpha));
     }
   }
 }
