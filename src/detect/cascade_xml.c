@@ -12,7 +12,6 @@
  */
 #include "detect/cascade.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,37 +587,11 @@ done:
 fr_status fr__cascade_load(const char *path, fr__cascade **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr__cascade_load: out is NULL");
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return fr__fail(err, FR_E_IO, "cannot open %s: %s", path, strerror(errno));
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  fr_status st = FR_OK;
-  for (;;) {
-    if (n == cap) {
-      if (cap == FR__CASCADE_MAX_BYTES) {
-        if (fgetc(f) != EOF) st = fr__fail(err, FR_E_LIMIT, "%s: larger than %u bytes", path, FR__CASCADE_MAX_BYTES);
-        break;
-      }
-      size_t nc = cap ? cap * 2 : 1 << 20;
-      if (nc > FR__CASCADE_MAX_BYTES) nc = FR__CASCADE_MAX_BYTES;
-      char *p = realloc(buf, nc);
-      if (!p) {
-        st = fr__fail(err, FR_E_NOMEM, "out of memory reading %s", path);
-        break;
-      }
-      buf = p;
-      cap = nc;
-    }
-    size_t k = fread(buf + n, 1, cap - n, f);
-    n += k;
-    if (k == 0) {
-      if (ferror(f)) st = fr__fail(err, FR_E_IO, "reading %s failed", path);
-      break;
-    }
-  }
-  fclose(f);
+  uint8_t *buf = NULL;
+  size_t n = 0;
+  fr_status st = fr__read_file(path, FR__CASCADE_MAX_BYTES, &buf, &n, err);
   if (st == FR_OK) {
-    st = fr__cascade_parse(buf, n, out, err);
+    st = fr__cascade_parse((const char *)buf, n, out, err);
     if (st != FR_OK) fr__error_prefix(err, "%s", path);
   }
   free(buf);

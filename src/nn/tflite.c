@@ -13,7 +13,6 @@
  */
 #include "nn/tflite.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1115,35 +1114,9 @@ fr_status fr__tflite_load_file(const char *path, const fr__kernels *kernels, fr_
   *out = NULL;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return fr__fail(err, FR_E_IO, "%s: cannot open: %s", path, strerror(errno));
   uint8_t *buf = NULL;
-  size_t len = 0, cap = 0;
-  const size_t limit = (size_t)256 << 20;
-  fr_status st = FR_OK;
-  for (;;) {
-    if (len == cap) {
-      if (cap >= limit) {
-        st = fr__fail(err, FR_E_LIMIT, "%s: larger than 256 MB", path);
-        break;
-      }
-      size_t nc = cap ? 2 * cap : (size_t)1 << 20;
-      uint8_t *nb = realloc(buf, nc);
-      if (!nb) {
-        st = fr__fail(err, FR_E_NOMEM, "%s: out of memory", path);
-        break;
-      }
-      buf = nb;
-      cap = nc;
-    }
-    size_t got = fread(buf + len, 1, cap - len, fp);
-    len += got;
-    if (got == 0) {
-      if (ferror(fp)) st = fr__fail(err, FR_E_IO, "%s: read error", path);
-      break;
-    }
-  }
-  fclose(fp);
+  size_t len = 0;
+  fr_status st = fr__read_file(path, (size_t)256 << 20, &buf, &len, err);
   if (st == FR_OK) st = fr__tflite_load(buf, len, kernels, base, out, err);
   free(buf);
   return st;
