@@ -225,6 +225,13 @@ static void sample(const fr_image *img, double sx, double sy, float out[3]) {
   out[2] = (float)acc[2];
 }
 
+void fr__warp_chip(const fr_image *img, const double m[6], int size, float *out_rgb) {
+  for (int v = 0; v < size; v++)
+    for (int u = 0; u < size; u++)
+      sample(img, m[0] * u + m[1] * v + m[2], m[3] * u + m[4] * v + m[5],
+             out_rgb + ((size_t)v * (size_t)size + (size_t)u) * 3);
+}
+
 /* The axis-aligned box around the chip's footprint in the image. */
 static fr_rect footprint(const double m[6], int size) {
   double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
@@ -249,10 +256,7 @@ fr_status fr__align_similarity_tensor(const fr_image *img, const fr_face *face, 
   st = fr__align_similarity_transform(face, size, m, err);
   if (st != FR_OK) return st;
   if (rect_out) *rect_out = footprint(m, size);
-  for (int v = 0; v < size; v++)
-    for (int u = 0; u < size; u++)
-      sample(img, m[0] * u + m[1] * v + m[2], m[3] * u + m[4] * v + m[5],
-             out_rgb + ((size_t)v * (size_t)size + (size_t)u) * 3);
+  fr__warp_chip(img, m, size, out_rgb);
   return FR_OK;
 }
 

@@ -156,29 +156,6 @@ fr_status fr__align_arcface_transform(const fr_face *face, int size, double m[6]
   return FR_OK;
 }
 
-/* Bilinear sample at pixel-index position (sx, sy), zero outside the image. */
-static void bilinear(const fr_image *img, double sx, double sy, float out[3]) {
-  double acc[3] = {0, 0, 0};
-  if (sx > -1.0 && sy > -1.0 && sx < (double)img->width && sy < (double)img->height) {
-    double fx0 = floor(sx), fy0 = floor(sy);
-    int x0 = (int)fx0, y0 = (int)fy0;
-    double ax = sx - fx0, ay = sy - fy0;
-    for (int j = 0; j < 4; j++) {
-      int x = x0 + (j & 1), y = y0 + (j >> 1);
-      double w = ((j & 1) ? ax : 1.0 - ax) * ((j >> 1) ? ay : 1.0 - ay);
-      if (x < 0 || y < 0 || x >= img->width || y >= img->height || w == 0.0) continue;
-      uint8_t rgb[3];
-      fr__pixel_rgb(img, x, y, rgb);
-      acc[0] += w * rgb[0];
-      acc[1] += w * rgb[1];
-      acc[2] += w * rgb[2];
-    }
-  }
-  out[0] = (float)acc[0];
-  out[1] = (float)acc[1];
-  out[2] = (float)acc[2];
-}
-
 static fr_status check_chip(const char *fn, const fr_image *img, const fr_face *face, int size,
                             const float *out, fr_error *err) {
   if (!img || !face || !out) return fr__fail(err, FR_E_INVALID, "%s: NULL argument", fn);
@@ -197,10 +174,7 @@ fr_status fr__align_arcface_tensor(const fr_image *img, const fr_face *face, int
   double m[6];
   st = fr__align_arcface_transform(face, size, m, err);
   if (st != FR_OK) return st;
-  for (int v = 0; v < size; v++)
-    for (int u = 0; u < size; u++)
-      bilinear(img, m[0] * u + m[1] * v + m[2], m[3] * u + m[4] * v + m[5],
-               out_rgb + ((size_t)v * (size_t)size + (size_t)u) * 3);
+  fr__warp_chip(img, m, size, out_rgb);
   return FR_OK;
 }
 
