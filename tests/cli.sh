@@ -107,6 +107,20 @@ if [ -z "${FACEREC_CLI_QUICK:-}" ] && [ -f "$DATA/lfw/pairs.txt" ]; then
     "sorted(set(l['align'] for l in L))==['arcface','facenet'] and len(L)==4 and L[0]['variant']=='arcface' and L[0]['accuracy']>=0.95 and L[0]['pairs']==60"
 fi
 
+# eval detect on one LFW person's folder: every face found near the centre,
+# MTCNN's all with their five points, Tiny's none (face-api detectors give no
+# points), and the counts consistent.
+if [ -d "$DATA/lfw/images/Andy_Roddick" ]; then
+  expect "eval detect mtcnn" 0 "$BIN" eval detect --json --detector mtcnn --root "$DATA/lfw/images/Andy_Roddick"
+  json_check "mtcnn: detected faces all carry points" \
+    "L[0]['images']>=10 and L[0]['detected']>=L[0]['images']-1 and L[0]['with_landmarks']==L[0]['detected']"
+  expect "eval detect haar" 0 "$BIN" eval detect --json --detector haar --root "$DATA/lfw/images/Andy_Roddick"
+  json_check "haar: eyes on some detected faces, never more" \
+    "0 < L[0]['with_landmarks'] <= L[0]['detected']"
+  expect "eval detect tiny" 0 "$BIN" eval detect --json --detector tiny --root "$DATA/lfw/images/Andy_Roddick"
+  json_check "tiny: no detector points" "L[0]['with_landmarks']==0 and L[0]['detected']>0"
+fi
+
 # A reduced LFW check (2 folds; the full protocol is `make eval`).
 if [ -z "${FACEREC_CLI_QUICK:-}" ] && [ -f "$DATA/lfw/pairs.txt" ]; then
   # The first 100 same and 100 different pairs of folds 1 and 2.

@@ -9,7 +9,9 @@
  * image's centre horizontally and within 20% of its height vertically (a
  * 100-pixel square in the middle of an LFW image). The report also counts
  * the images where the detector found nothing, several faces, or faces only
- * away from the centre, and the detector's mean time per image (the fr_detect
+ * away from the centre, how many detected faces carry the detector's own
+ * landmarks (MTCNN and BlazeFace always; the cascades when the eye cascade
+ * found both eyes), and the detector's mean time per image (the fr_detect
  * call alone, each image on one thread; decoding is not timed), both wall
  * time and the thread's CPU time, which a busy machine inflates less.
  *
@@ -98,6 +100,7 @@ typedef struct result {
   int faces;
   int central;
   double ms, cpu_ms; /* wall and thread CPU time of the detection call */
+  int points;        /* a centred face carries the detector's own landmarks */
 } result;
 
 typedef struct job {
@@ -156,8 +159,10 @@ static void *worker(void *arg) {
       for (int k = 0; k < n; k++) {
         double cx = faces[k].box.x + faces[k].box.width / 2, cy = faces[k].box.y + faces[k].box.height / 2;
         if (cx >= w * (0.5 - CENTRE_FRACTION) && cx <= w * (0.5 + CENTRE_FRACTION) &&
-            cy >= h * (0.5 - CENTRE_FRACTION) && cy <= h * (0.5 + CENTRE_FRACTION))
+            cy >= h * (0.5 - CENTRE_FRACTION) && cy <= h * (0.5 + CENTRE_FRACTION)) {
           r->central = 1;
+          if (faces[k].n_landmarks > 0) r->points = 1;
+        }
       }
     }
     fr_image_free(&img);
@@ -210,7 +215,7 @@ int eval_detect(const eval_detect_args *a) {
   double wall = (now_ms() - t0) / 1e3;
 
   if (rc == 0) {
-    int ok = 0, central = 0, none = 0, several = 0, off = 0, unreadable = 0, failed = 0;
+    int ok = 0, central = 0, points = 0, none = 0, several = 0, off = 0, unreadable = 0, failed = 0;
     double ms = 0, cpu = 0;
     for (int i = 0; i < p.n; i++) {
       const result *r = &j.res[i];
@@ -226,6 +231,7 @@ int eval_detect(const eval_detect_args *a) {
       ms += r->ms;
       cpu += r->cpu_ms;
       central += r->central;
+      points += r->points;
       none += r->faces == 0;
       several += r->faces > 1;
       off += r->faces > 0 && !r->central;
@@ -239,14 +245,16 @@ int eval_detect(const eval_detect_args *a) {
       printf(",\"root\":");
       cli_json_string(a->root);
       printf(",\"images\":%d,\"evaluated\":%d,\"detected\":%d,\"detection_rate\":%.4f,"
+             "\"with_landmarks\":%d,"
              "\"none\":%d,\"several\":%d,\"off_centre_only\":%d,\"unreadable\":%d,\"errors\":%d,"
              "\"ms_per_image\":%.3f,\"cpu_ms_per_image\":%.3f,\"threads\":%d,\"seconds\":%.1f,\"centre_fraction\":%.2f}\n",
-             p.n, ok, central, rate / 100, none, several, off, unreadable, failed, mean, mean_cpu, threads,
-             wall, CENTRE_FRACTION);
+             p.n, ok, central, rate / 100, points, none, several, off, unreadable, failed, mean, mean_cpu,
+             threads, wall, CENTRE_FRACTION);
     } else {
       printf("detector %s on %d images under %s\n", name, p.n, a->root);
       printf("  detected (a face centred within %.0f%% of the image size): %d of %d = %.2f%%\n",
              CENTRE_FRACTION * 100, central, ok, rate);
+      printf("  of those, with the detector's own landmarks: %d\n", points);
       printf("  no face: %d, several faces: %d, faces only off-centre: %d\n", none, several, off);
       if (unreadable || failed) printf("  unreadable images: %d, detector errors: %d\n", unreadable, failed);
       printf("  %.2f ms per image, %.2f ms of CPU (detector only, one thread each; %d threads, "
