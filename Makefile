@@ -28,7 +28,7 @@ LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/nn/kernels/avx2/*' -no
 # on the HTTP library (civetweb).
 SERVER_SRC  := $(sort $(wildcard src/server/*.c))
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
-SERVER_LIBS := -lcivetweb
+SERVER_LIBS := -lunistring
 AVX2_SRC  := $(sort $(wildcard src/nn/kernels/avx2/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(AVX2_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))

@@ -180,6 +180,7 @@ W=${size% *}; H=${size#* }
 KEY=bench-key
 export KEY
 printf 'admin %s\n' "$(printf %s "$KEY" | sha256sum | cut -c1-64)" >"$OUT/keys"
+chmod 600 "$OUT/keys"
 # (The old log goes first: the loop below must not read the port of a previous run.)
 rm -f "$OUT/g.db" "$OUT/g.db-wal" "$OUT/g.db-shm" "$OUT/server.log"
 cd "$ROOT" || exit 1

@@ -542,6 +542,12 @@ FR_API fr_status fr_gaussian_blur(const fr_image *src, float sigma, fr_image *ou
  *
  * A handle is used by one thread at a time; several handles (in several
  * processes too) may open the same file.
+ *
+ * Person ids and face ids are never given out again once deleted, across
+ * closes and reopens too, so an id a client kept can never reach someone
+ * else. (A gallery upgraded from schema version 2 or older starts counting
+ * at its largest id present: only ids deleted from the top before that
+ * upgrade, of which the old file kept no record, can come back once.)
  */
 typedef struct fr_gallery fr_gallery;
 
@@ -561,6 +567,13 @@ typedef struct fr_gallery fr_gallery;
  * LFW evaluation, e.g. fr_pipeline_threshold()). A new gallery records all
  * three; an existing one must match model_id and dim (FR_E_MODEL otherwise)
  * and keeps the threshold it recorded.
+ *
+ * A new gallery file is created with mode 0600, because it holds biometric
+ * data; SQLite gives its -wal and -shm files the same mode. An existing file
+ * keeps the mode it has. A path that cannot be created (a missing folder,
+ * say) is FR_E_IO. An older file is upgraded in place, in one transaction;
+ * one whose descriptors refer to people it does not hold is FR_E_FORMAT and
+ * is left as it was.
  */
 FR_API fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float threshold,
                                  fr_gallery **out, fr_error *err);
@@ -611,12 +624,24 @@ FR_API fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *
                                    const fr_gallery_face *faces, int n, int *n_added,
                                    fr_error *err);
 
-/* Removes a person, all their descriptors and image hashes, and the stored
+/*
+ * Removes a person, all their descriptors and image hashes, and the stored
  * SVM (it holds support vectors of everyone it was trained on), in one
  * transaction. FR_E_NOTFOUND if unknown. *n_removed (may be NULL) receives the
- * number of descriptors removed. The gallery runs with SQLite's secure_delete,
- * so freed pages are zeroed; the old bytes may still sit in the write-ahead
- * log until fr_gallery_vacuum. */
+ * number of descriptors removed.
+ *
+ * Forgetting means gone from disk, not only from queries: the gallery runs
+ * with SQLite's secure_delete, which zeroes the deleted bytes, and after the
+ * commit the write-ahead log, whose older page versions still hold them, is
+ * checkpointed into the database and truncated. When the call returns, no
+ * byte of the name and no part of the descriptors remains in the database
+ * or its log (a test checks this with the handle still open). That
+ * checkpoint waits up to the busy timeout (10 s) for other connections'
+ * read transactions; it is best effort, so if one outlasts the wait the
+ * person is still forgotten (FR_OK) but the old bytes stay in the log until
+ * a later forget, removal or fr_gallery_vacuum empties it.
+ * fr_gallery_vacuum is the strict form, which fails when it cannot finish.
+ */
 FR_API fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed,
                                    fr_error *err);
 
@@ -646,16 +671,20 @@ FR_API fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_fa
 FR_API int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant);
 
 /* Removes one descriptor, and the stored SVM (it may hold it as a support
- * vector). FR_E_NOTFOUND if there is no descriptor with that id. */
+ * vector). FR_E_NOTFOUND if there is no descriptor with that id. Like
+ * fr_gallery_forget, it then empties the write-ahead log (best effort), so
+ * that the descriptor's bytes are gone from disk when it returns. */
 FR_API fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err);
 
 /*
- * Makes removals final on disk: checkpoints the write-ahead log into the
- * database and truncates it, rebuilds the file with VACUUM (which also
- * shrinks it), and truncates the log again. Afterwards no byte of a
+ * Makes removals final on disk, strictly: checkpoints the write-ahead log
+ * into the database and truncates it, rebuilds the file with VACUUM (which
+ * also shrinks it), and truncates the log again. Afterwards no byte of a
  * forgotten person's descriptors remains in the gallery's files (a test
- * checks this). Needs no other connection to hold a read transaction open;
- * FR_E_IO when one does (retry later).
+ * checks this). fr_gallery_forget and fr_gallery_remove_face already empty
+ * the log when they can; this is the call that reports when it could not,
+ * and the one that gives the freed space back. Needs no other connection to
+ * hold a read transaction open; FR_E_IO when one does (retry later).
  */
 FR_API fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err);
 

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages facerec needs, only those that are missing.
 set -e
-PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm libcivetweb-dev chromium wrk python3-numpy curl opencv-data"
+PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm libunistring-dev chromium wrk python3-numpy curl opencv-data"
 # opencv-data: the Haar and LBP face cascades (/usr/share/opencv4) of the
 # "haar" and "lbp" detectors.
-# libcivetweb-dev: the HTTP/WebSocket server of `facerec serve`; chromium: its
+# libunistring-dev: NFC normalisation of names in `facerec serve`; chromium: its
 # browser test (tests/browser/); wrk: its load test (bench/server.sh);
 # python3-numpy: the Python client example (examples/client.py); curl:
 # tests/server.sh.

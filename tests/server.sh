@@ -14,6 +14,7 @@ EX=$DATA/bbt/examples/images
 
 ADMIN=admin-key-server-sh
 printf 'admin %s\n' "$(printf %s "$ADMIN" | sha256sum | cut -c1-64)" >"$T/keys"
+chmod 600 "$T/keys"
 H="X-API-Key: $ADMIN"
 pid=""; port=""
 

@@ -33,6 +33,7 @@ node "$W/y4m.js" "$DATA/bbt/examples/images/sheldon/sheldon1.png" "$W/face.y4m" 
 
 KEY=admin-key-browser-test
 printf 'admin %s\n' "$(printf %s "$KEY" | sha256sum | cut -c1-64)" >"$T/keys"
+chmod 600 "$T/keys"
 "$B/facerec" serve --db "$T/g.db" --port 0 --threads 2 --api-key-file "$T/keys" --web "$WEB" \
   --access-log "$T/access.log" 2>"$T/server.log" &
 pid=$!

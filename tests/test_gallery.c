@@ -3,10 +3,16 @@
  * persistence, model mismatch, schema migration, exact top-k search against a
  * brute-force reference, the three classifiers, a second handle seeing
  * another's writes, and crash consistency (kill -9 during enrolment). Also
+ * the gallery on disk: private file modes, ids never reused, and no trace of
+ * a forgotten person in the database or its log right after the delete.
+ * Also
  * SHA-256 test vectors and fr_describe_photo on real crops.
  */
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,7 +131,7 @@ static void test_basics(void) {
   CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
   if (!g) return;
   CHECK(fr_gallery_dim(g) == DIM && fabsf(fr_gallery_threshold(g) - 0.6f) < 1e-6f);
-  CHECK(sql_int(path, "PRAGMA user_version") == 2);
+  CHECK(sql_int(path, "PRAGMA user_version") == 3);
   CHECK(sql_int(path, "SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
 
   float e[4][DIM];
@@ -231,7 +237,7 @@ static void test_migration(void) {
   fr_error err = {0};
   fr_gallery *g = NULL;
   CHECK_OK(fr_gallery_open(path, MODEL, 4, 0.6f, &g, &err), &err);
-  CHECK(sql_int(path, "PRAGMA user_version") == 2);
+  CHECK(sql_int(path, "PRAGMA user_version") == 3);
   CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('classifiers','faces_hash')") == 2);
   if (g) {
     CHECK(fabsf(fr_gallery_threshold(g) - 0.5f) < 1e-6f);
@@ -1015,6 +1021,487 @@ static void test_faces_api(void) {
   fr_gallery_close(g);
 }
 
+/* ---- the gallery on disk ---------------------------------------------------- */
+
+/* The permission bits of path, or -1 if it cannot be read. */
+static int file_mode(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 ? (int)(sb.st_mode & 0777) : -1;
+}
+
+/* A new gallery and its log and shared-memory files are readable by their
+ * owner only, even under a umask that lets SQLite's default 0644 through;
+ * an existing file keeps the mode it has. */
+static void test_file_modes(void) {
+  const char *path = tmp_path("modes.db");
+  char wal[256], shm[256];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  snprintf(shm, sizeof shm, "%s-shm", path);
+  mode_t old_mask = umask(022);
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+  if (g) {
+    float e[DIM];
+    random_unit(e, DIM);
+    fr_gallery_face f = {e, "mode-hash", 0, {0, 0, 0, 0}};
+    CHECK_OK(fr_gallery_enroll(g, "mode", NULL, &f, 1, NULL, &err), &err);
+    /* All three files exist while the handle is open: the modes are real. */
+    int mdb = file_mode(path), mwal = file_mode(wal), mshm = file_mode(shm);
+    CHECK_MSG(mdb >= 0 && (mdb & 077) == 0, "the database has mode %o", (unsigned)mdb);
+    CHECK_MSG(mwal >= 0 && (mwal & 077) == 0, "the log has mode %o", (unsigned)mwal);
+    CHECK_MSG(mshm >= 0 && (mshm & 077) == 0, "the shared memory file has mode %o", (unsigned)mshm);
+    fr_gallery_close(g);
+  }
+  remove_db(path);
+
+  /* An existing file (here an empty one, which SQLite treats as a new
+   * database) keeps the mode its owner gave it. */
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+  CHECK(fd >= 0 && fchmod(fd, 0640) == 0);
+  if (fd >= 0) close(fd);
+  g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+  CHECK_MSG(file_mode(path) == 0640, "an existing file's mode became %o", (unsigned)file_mode(path));
+  fr_gallery_close(g);
+  remove_db(path);
+
+  /* A folder that does not exist is a clear error, and nothing is created. */
+  g = NULL;
+  CHECK(fr_gallery_open(tmp_path("no-such-dir/g.db"), MODEL, DIM, 0.6f, &g, &err) == FR_E_IO);
+  CHECK(g == NULL);
+  umask(old_mask);
+}
+
+/* Enrols one descriptor for name from image hash; returns its face id. */
+static int64_t enrol_one(fr_gallery *g, const char *name, const char *hash) {
+  float e[DIM];
+  random_unit(e, DIM);
+  fr_gallery_face f = {e, hash, 0, {0, 0, 0, 0}};
+  fr_error err = {0};
+  CHECK_OK(fr_gallery_enroll(g, name, NULL, &f, 1, NULL, &err), &err);
+  return fr_gallery_face_id(g, hash, 0);
+}
+
+/* The id of the person called name, or -1. */
+static int64_t person_id(fr_gallery *g, const char *name) {
+  fr_person people[64];
+  int n = 0;
+  fr_error err = {0};
+  CHECK_OK(fr_gallery_people(g, people, 64, &n, &err), &err);
+  for (int i = 0; i < n && i < 64; i++)
+    if (strcmp(people[i].name, name) == 0) return people[i].id;
+  return -1;
+}
+
+/* One round of deletes at the top of the id range, each followed by an
+ * insert that must get a larger id than any the gallery ever gave out
+ * (*max_face, *max_person carry that across rounds and reopens). */
+static void ids_round(fr_gallery *g, int round, int64_t *max_face, int64_t *max_person) {
+  fr_error err = {0};
+  char name[32], hash[32];
+  int64_t face[3];
+  snprintf(name, sizeof name, "ids-%d-a", round);
+  for (int i = 0; i < 3; i++) {
+    snprintf(hash, sizeof hash, "ids-%d-h%d", round, i);
+    face[i] = enrol_one(g, name, hash);
+    CHECK_MSG(face[i] > *max_face, "round %d: face id %lld after %lld", round,
+              (long long)face[i], (long long)*max_face);
+    if (face[i] > *max_face) *max_face = face[i];
+  }
+  int64_t pa = person_id(g, name);
+  CHECK(pa > *max_person);
+  if (pa > *max_person) *max_person = pa;
+
+  /* The face with the highest id goes; the next face must not take its id. */
+  CHECK(face[2] == *max_face);
+  CHECK_OK(fr_gallery_remove_face(g, face[2], &err), &err);
+  snprintf(hash, sizeof hash, "ids-%d-h3", round);
+  int64_t again = enrol_one(g, name, hash);
+  CHECK_MSG(again > *max_face, "round %d: face id %lld reused (highest so far %lld)", round,
+            (long long)again, (long long)*max_face);
+  if (again > *max_face) *max_face = again;
+
+  /* The newest person goes; the next person must not take their id. */
+  int64_t p1 = 0, p2 = 0, p3 = 0;
+  snprintf(name, sizeof name, "ids-%d-p1", round);
+  CHECK_OK(fr_gallery_add_person(g, name, NULL, &p1, &err), &err);
+  snprintf(name, sizeof name, "ids-%d-p2", round);
+  CHECK_OK(fr_gallery_add_person(g, name, NULL, &p2, &err), &err);
+  CHECK(p1 > *max_person && p2 > p1);
+  if (p2 > *max_person) *max_person = p2;
+  CHECK_OK(fr_gallery_forget(g, name, NULL, &err), &err);
+  snprintf(name, sizeof name, "ids-%d-p3", round);
+  CHECK_OK(fr_gallery_add_person(g, name, NULL, &p3, &err), &err);
+  CHECK_MSG(p3 > *max_person, "round %d: person id %lld reused (highest so far %lld)", round,
+            (long long)p3, (long long)*max_person);
+  if (p3 > *max_person) *max_person = p3;
+
+  /* Forgetting the person who holds the newest face frees both top ids at
+   * once; the next enrolment takes neither. */
+  snprintf(name, sizeof name, "ids-%d-a", round);
+  CHECK_OK(fr_gallery_forget(g, name, NULL, &err), &err);
+  snprintf(name, sizeof name, "ids-%d-b", round);
+  snprintf(hash, sizeof hash, "ids-%d-h4", round);
+  int64_t fb = enrol_one(g, name, hash), pb = person_id(g, name);
+  CHECK_MSG(fb > *max_face && pb > *max_person, "round %d: ids %lld/%lld reused", round,
+            (long long)fb, (long long)pb);
+  if (fb > *max_face) *max_face = fb;
+  if (pb > *max_person) *max_person = pb;
+}
+
+static void test_ids_not_reused(void) {
+  const char *path = tmp_path("ids.db");
+  int64_t max_face = 0, max_person = 0;
+  for (int round = 0; round < 3; round++) {
+    fr_error err = {0};
+    fr_gallery *g = NULL;
+    CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+    if (!g) break;
+    ids_round(g, round, &max_face, &max_person);
+    fr_gallery_close(g);
+  }
+  remove_db(path);
+}
+
+/* The SQL of schema versions 1 and 2, as shipped, for building old files. */
+#define V1_SCHEMA                                                                              \
+  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"                              \
+  "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, metadata TEXT, "     \
+  "created INTEGER NOT NULL);"                                                                 \
+  "CREATE TABLE faces(id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id) " \
+  "ON DELETE CASCADE, model TEXT NOT NULL, embedding BLOB NOT NULL, image_hash TEXT, "         \
+  "variant INTEGER NOT NULL DEFAULT 0, box_x REAL, box_y REAL, box_w REAL, box_h REAL, "       \
+  "created INTEGER NOT NULL);"                                                                 \
+  "CREATE INDEX faces_person ON faces(person_id);"
+#define V2_SCHEMA                                                                              \
+  V1_SCHEMA "CREATE INDEX faces_hash ON faces(image_hash, variant);"                           \
+            "CREATE TABLE classifiers(kind TEXT PRIMARY KEY, generation INTEGER NOT NULL, "    \
+            "param REAL NOT NULL, data BLOB NOT NULL, created INTEGER NOT NULL);"
+
+/* Writes a version-2 gallery of 4-d descriptors with ids that have gaps:
+ * people 3 and 7, faces 5 (of 3), 9 and 12 (of 7), each descriptor
+ * (id, id, id, id). extra_sql runs last. */
+static void write_v2(const char *path, const char *extra_sql) {
+  sqlite3 *db;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  const char *rows =
+      "INSERT INTO meta VALUES('model','" MODEL "'),('dim','4'),('threshold','0.5'),"
+      "('generation','7'),('embedding_format','float32le');"
+      "INSERT INTO people VALUES(3,'three','{\"m\":3}',111),(7,'seven',NULL,222);"
+      "INSERT INTO classifiers VALUES('svm', 7, 1.0, x'00', 333);";
+  CHECK(sqlite3_exec(db, V2_SCHEMA, NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, rows, NULL, NULL, NULL) == SQLITE_OK);
+  const int ids[3] = {5, 9, 12}, owner[3] = {3, 7, 7};
+  sqlite3_stmt *s;
+  CHECK(sqlite3_prepare_v2(db,
+                           "INSERT INTO faces(id, person_id, model, embedding, image_hash, "
+                           "variant, box_x, box_y, box_w, box_h, created) "
+                           "VALUES(?1, ?2, '" MODEL "', ?3, ?4, ?5, 1, 2, 3, 4, 444)",
+                           -1, &s, NULL) == SQLITE_OK);
+  for (int i = 0; i < 3; i++) {
+    float v[4] = {(float)ids[i], (float)ids[i], (float)ids[i], (float)ids[i]};
+    char hash[16];
+    snprintf(hash, sizeof hash, "old-%d", ids[i]);
+    sqlite3_bind_int(s, 1, ids[i]);
+    sqlite3_bind_int(s, 2, owner[i]);
+    sqlite3_bind_blob(s, 3, v, sizeof v, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 5, i);
+    CHECK(sqlite3_step(s) == SQLITE_DONE);
+    sqlite3_reset(s);
+  }
+  sqlite3_finalize(s);
+  if (extra_sql) CHECK(sqlite3_exec(db, extra_sql, NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* A version-2 file is upgraded to AUTOINCREMENT ids with every row, id,
+ * index, foreign key and value intact; one that breaks a foreign key is
+ * refused and left as it was. */
+static void test_migration_v2(void) {
+  const char *path = tmp_path("v2.db");
+  remove_db(path);
+  write_v2(path, NULL);
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, 4, 0.6f, &g, &err), &err);
+  CHECK(sql_int(path, "PRAGMA user_version") == 3);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                      "('people', 'faces') AND sql LIKE '%AUTOINCREMENT%'") == 2);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%v3%'") == 0);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                      "('faces_person', 'faces_hash', 'sqlite_autoindex_people_1')") == 3);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM pragma_foreign_key_list('faces') WHERE \"table\" = "
+                      "'people' AND \"from\" = 'person_id' AND \"to\" = 'id' AND "
+                      "on_delete = 'CASCADE'") == 1);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'") == 1);
+  /* Every row and value as written. */
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM people WHERE (id = 3 AND name = 'three' AND "
+                      "metadata = '{\"m\":3}' AND created = 111) OR (id = 7 AND name = 'seven' "
+                      "AND metadata IS NULL AND created = 222)") == 2);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM people") == 2);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM faces WHERE model = '" MODEL "' AND box_x = 1 AND "
+                      "box_y = 2 AND box_w = 3 AND box_h = 4 AND created = 444 AND "
+                      "image_hash = 'old-' || id AND length(embedding) = 16 AND "
+                      "((id = 5 AND person_id = 3 AND variant = 0) OR (id = 9 AND person_id = 7 "
+                      "AND variant = 1) OR (id = 12 AND person_id = 7 AND variant = 2))") == 3);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM faces") == 3);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM classifiers WHERE generation = 7") == 1);
+  CHECK(sql_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'faces'") == 12);
+  CHECK(sql_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'people'") == 7);
+  if (g) {
+    CHECK(fabsf(fr_gallery_threshold(g) - 0.5f) < 1e-6f);
+    /* The descriptors are found under their old ids and owners. */
+    for (int id = 5; id <= 12; id++) {
+      if (id != 5 && id != 9 && id != 12) continue;
+      float q[4] = {(float)id, (float)id, (float)id, (float)id};
+      fr_match m;
+      int n = 0;
+      CHECK_OK(fr_gallery_search(g, q, 1, &m, &n, &err), &err);
+      CHECK_MSG(n == 1 && m.face_id == id && m.distance == 0 &&
+                    strcmp(m.name, id == 5 ? "three" : "seven") == 0 &&
+                    m.person_id == (id == 5 ? 3 : 7),
+                "descriptor %d came back as face %lld of %s", id, (long long)m.face_id, m.name);
+    }
+    /* New ids continue above the old ones, and deleting the top ones does
+     * not give them out again. */
+    CHECK_OK(fr_gallery_remove_face(g, 12, &err), &err);
+    CHECK(enrol_one(g, "seven", "new-1") == 13);
+    int64_t p = 0;
+    CHECK_OK(fr_gallery_forget(g, "seven", NULL, &err), &err);
+    CHECK_OK(fr_gallery_add_person(g, "eight", NULL, &p, &err), &err);
+    CHECK_MSG(p == 8, "the person after 7 got id %lld", (long long)p);
+    CHECK(enrol_one(g, "eight", "new-2") == 14);
+    /* The foreign key still cascades: deleting a person outside the API
+     * takes their faces with them. */
+    fr_gallery_close(g);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA foreign_keys = ON; DELETE FROM people WHERE id = 3", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK(sql_int(path, "SELECT COUNT(*) FROM faces WHERE person_id = 3") == 0);
+    CHECK(sql_int(path, "SELECT COUNT(*) FROM faces") == 1);
+  }
+  remove_db(path);
+
+  /* A face whose person is missing breaks the foreign key: the upgrade is
+   * refused, and the file is left at version 2 with its rows. */
+  write_v2(path, "INSERT INTO faces(id, person_id, model, embedding, created) "
+                 "VALUES(20, 99, '" MODEL "', zeroblob(16), 0);");
+  g = NULL;
+  fr_status st = fr_gallery_open(path, MODEL, 4, 0.6f, &g, &err);
+  CHECK_MSG(st == FR_E_FORMAT && g == NULL, "status %d: %s", st, err.message);
+  CHECK(sql_int(path, "PRAGMA user_version") == 2);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM faces") == 4);
+  CHECK(sql_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'") == 0);
+  remove_db(path);
+}
+
+/* A whole file in memory, for searching. */
+typedef struct blob {
+  uint8_t *data;
+  size_t size;
+} blob;
+
+static blob read_all(const char *path) {
+  blob b = {NULL, 0};
+  FILE *f = fopen(path, "rb");
+  if (!f) return b;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  if (size > 0 && (b.data = malloc((size_t)size))) b.size = fread(b.data, 1, (size_t)size, f);
+  fclose(f);
+  return b;
+}
+
+static int blob_has(const blob *b, const void *needle, size_t len) {
+  const uint8_t *n = needle;
+  if (len == 0 || b->size < len) return 0;
+  const uint8_t *p = b->data, *end = b->data + b->size - len + 1;
+  while ((p = memchr(p, n[0], (size_t)(end - p))) != NULL) {
+    if (memcmp(p, n, len) == 0) return 1;
+    p++;
+  }
+  return 0;
+}
+
+/* How many of the 16-byte windows of v (at every byte offset) occur in the
+ * database or its log. */
+static int windows_found(const blob *db, const blob *wal, const float *v) {
+  const uint8_t *bytes = (const uint8_t *)v;
+  int found = 0;
+  for (size_t off = 0; off + 16 <= DIM * sizeof(float); off++)
+    found += blob_has(db, bytes + off, 16) || blob_has(wal, bytes + off, 16);
+  return found;
+}
+
+/* One person's data, for the scrub tests. */
+enum { SCRUB_MAX = 12 };
+typedef struct scrub_person {
+  char name[40];
+  float e[SCRUB_MAX][DIM];
+  char hash[SCRUB_MAX][40];
+  int n;
+} scrub_person;
+
+static void scrub_enrol(fr_gallery *g, scrub_person *p, const char *name, int n) {
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->n = n;
+  fr_gallery_face f[SCRUB_MAX];
+  for (int i = 0; i < n; i++) {
+    /* Random float32 values, not unit vectors of a few patterns: every
+     * 16-byte window of them is specific to this descriptor. */
+    for (int d = 0; d < DIM; d++) p->e[i][d] = frand();
+    snprintf(p->hash[i], sizeof p->hash[i], "%s-photo-%d", name, i);
+    f[i] = (fr_gallery_face){p->e[i], p->hash[i], 0, {0, 0, 0, 0}};
+  }
+  fr_error err = {0};
+  CHECK_OK(fr_gallery_enroll(g, name, "{\"note\":\"private\"}", f, n, NULL, &err), &err);
+}
+
+/*
+ * Forgetting is final as soon as the call returns, with the handle still
+ * open and without fr_gallery_vacuum: neither the database nor its log
+ * holds a byte of the forgotten name or any 16-byte window of the deleted
+ * descriptors. `crowd` other people are enrolled around the forgotten one
+ * (interleaved, so that the b-tree pages are split and shared); the
+ * control person's data must still be found, which shows the search works.
+ */
+static void scrub_case(int crowd, int per) {
+  const char *path = tmp_path("scrub.db");
+  char wal[256];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  remove_db(path);
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+  if (!g) return;
+  static scrub_person zeb, ctl, other;
+  char name[40];
+  for (int i = 0; i < crowd; i++) {
+    snprintf(name, sizeof name, "crowd-before-%03d", i);
+    scrub_enrol(g, &other, name, per);
+  }
+  scrub_enrol(g, &zeb, "Zebulon-Quixote", per);
+  scrub_enrol(g, &ctl, "Mildred-Control", per);
+  for (int i = 0; i < crowd; i++) {
+    snprintf(name, sizeof name, "crowd-after-%03d", i);
+    scrub_enrol(g, &other, name, per);
+  }
+  size_t zlen = strlen(zeb.name), clen = strlen(ctl.name);
+
+  /* Positive control: before the delete everything is on disk. */
+  blob db = read_all(path), lg = read_all(wal);
+  CHECK(blob_has(&db, zeb.name, zlen) || blob_has(&lg, zeb.name, zlen));
+  int before = 0;
+  for (int i = 0; i < zeb.n; i++) before += windows_found(&db, &lg, zeb.e[i]);
+  CHECK_MSG(before == zeb.n * (DIM * 4 - 15), "only %d windows found before the delete", before);
+  free(db.data);
+  free(lg.data);
+
+  /* Remove one of the control's faces, then forget Zebulon. */
+  int64_t gone = fr_gallery_face_id(g, ctl.hash[0], 0);
+  CHECK(gone > 0);
+  CHECK_OK(fr_gallery_remove_face(g, gone, &err), &err);
+  int removed = 0;
+  CHECK_OK(fr_gallery_forget(g, zeb.name, &removed, &err), &err);
+  CHECK(removed == per);
+
+  db = read_all(path);
+  lg = read_all(wal);
+  CHECK_MSG(!blob_has(&db, zeb.name, zlen) && !blob_has(&lg, zeb.name, zlen),
+            "crowd %d: the forgotten name is still in the %s", crowd,
+            blob_has(&db, zeb.name, zlen) ? "database" : "log");
+  int leaked = 0;
+  for (int i = 0; i < zeb.n; i++) leaked += windows_found(&db, &lg, zeb.e[i]);
+  leaked += windows_found(&db, &lg, ctl.e[0]);
+  CHECK_MSG(leaked == 0, "crowd %d: %d 16-byte windows of deleted descriptors remain", crowd,
+            leaked);
+  int hashes = 0;
+  for (int i = 0; i < zeb.n; i++)
+    hashes += blob_has(&db, zeb.hash[i], strlen(zeb.hash[i])) ||
+              blob_has(&lg, zeb.hash[i], strlen(zeb.hash[i]));
+  CHECK_MSG(hashes == 0, "crowd %d: %d image hashes of the forgotten person remain", crowd, hashes);
+  /* The control person is all there, bar the one removed face. */
+  CHECK(blob_has(&db, ctl.name, clen) || blob_has(&lg, ctl.name, clen));
+  int kept = 0;
+  for (int i = 1; i < ctl.n; i++) kept += windows_found(&db, &lg, ctl.e[i]);
+  CHECK_MSG(kept == (ctl.n - 1) * (DIM * 4 - 15), "crowd %d: %d windows of kept descriptors",
+            crowd, kept);
+  free(db.data);
+  free(lg.data);
+  int n = 0;
+  CHECK_OK(fr_gallery_count(g, &n, &err), &err);
+  CHECK(n == (2 * crowd + 1) * per - 1);
+  fr_gallery_close(g);
+  remove_db(path);
+}
+
+/* Holds a read transaction on the file at `path` for a moment, to show that
+ * a forget waits for a short reader before emptying the log. */
+typedef struct reader_arg {
+  const char *path;
+  int fd; /* written to once the read transaction is open */
+} reader_arg;
+
+static void *reader_main(void *p) {
+  reader_arg *a = p;
+  sqlite3 *db = NULL;
+  char one = 1;
+  if (sqlite3_open_v2(a->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+      sqlite3_exec(db, "BEGIN; SELECT COUNT(*) FROM faces;", NULL, NULL, NULL) == SQLITE_OK) {
+    if (write(a->fd, &one, 1) != 1) one = 0;
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  } else if (write(a->fd, &one, 1) != 1) {
+    one = 0;
+  }
+  sqlite3_close(db);
+  return NULL;
+}
+
+static void test_forget_scrubs(void) {
+  scrub_case(0, 6);   /* two people, as a small gallery */
+  scrub_case(40, 12); /* many pages, split while the rows went in */
+
+  /* A second connection reading while the person is forgotten: the forget
+   * succeeds, and once the reader is done the log is emptied all the same. */
+  const char *path = tmp_path("scrub-reader.db");
+  char wal[256];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  fr_error err = {0};
+  fr_gallery *g = NULL;
+  CHECK_OK(fr_gallery_open(path, MODEL, DIM, 0.6f, &g, &err), &err);
+  if (!g) return;
+  static scrub_person zeb, ctl;
+  scrub_enrol(g, &zeb, "Zebulon-Quixote", 4);
+  scrub_enrol(g, &ctl, "Mildred-Control", 4);
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  reader_arg a = {path, fds[1]};
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, reader_main, &a) == 0);
+  char c;
+  CHECK(read(fds[0], &c, 1) == 1 && c == 1);
+  CHECK_OK(fr_gallery_forget(g, zeb.name, NULL, &err), &err);
+  pthread_join(t, NULL);
+  close(fds[0]);
+  close(fds[1]);
+  blob db = read_all(path), lg = read_all(wal);
+  int leaked = blob_has(&db, zeb.name, strlen(zeb.name)) || blob_has(&lg, zeb.name, strlen(zeb.name));
+  for (int i = 0; i < zeb.n; i++) leaked += windows_found(&db, &lg, zeb.e[i]);
+  CHECK_MSG(leaked == 0, "%d traces remain after a forget that met a reader", leaked);
+  CHECK(blob_has(&db, ctl.name, strlen(ctl.name)) || blob_has(&lg, ctl.name, strlen(ctl.name)));
+  free(db.data);
+  free(lg.data);
+  fr_gallery_close(g);
+  remove_db(path);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/fr-gallery-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -1032,6 +1519,10 @@ int main(void) {
   test_limits();
   test_forget_vacuum();
   test_faces_api();
+  test_file_modes();
+  test_ids_not_reused();
+  test_migration_v2();
+  test_forget_scrubs();
   test_classifiers();
   test_two_handles();
   test_crash();

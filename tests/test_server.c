@@ -9,6 +9,7 @@
 #include "check.h"
 
 #include <cjson/cJSON.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "facerec.h"
@@ -515,6 +516,7 @@ int main(void) {
   FILE *f = fopen(keys, "w");
   fprintf(f, "read %s\nadmin %s\n", h1, h2);
   fclose(f);
+  chmod(keys, 0644);
   fr__srv_config cfg;
   fr__srv_config_default(&cfg);
   cfg.db_path = db;
@@ -525,6 +527,10 @@ int main(void) {
   cfg.api_key_file = keys;
   fr__srv *s = NULL;
   fr_error err = {0};
+  /* A key file others may read is refused: the hashes are the keys' only
+   * protection against an offline search. */
+  CHECK(fr__srv_start(&cfg, &s, &err) == FR_E_INVALID && s == NULL && strstr(err.message, "chmod 600"));
+  chmod(keys, 0600);
   CHECK_OK(fr__srv_start(&cfg, &s, &err), &err);
   if (s) {
     port = fr__srv_port(s);

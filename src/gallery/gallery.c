@@ -13,11 +13,17 @@
  * first search after a reload, so that an exact search streams about a
  * quarter of the bytes; the unit-length copies the cosine metric uses are
  * built on first use too.
+ *
+ * On disk the gallery is private and forgets for real: a new file is created
+ * with mode 0600 (create_private), ids are AUTOINCREMENT so that a deleted
+ * one is never given out again (schema step 2 -> 3), and a delete is zeroed
+ * by secure_delete and then checkpointed out of the log (scrub_log).
  */
 #include "embed/embed_internal.h"
 #include "gallery/gallery_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -47,6 +53,36 @@ static const char *const migrations[] = {
     "CREATE INDEX faces_hash ON faces(image_hash, variant);"
     "CREATE TABLE classifiers(kind TEXT PRIMARY KEY, generation INTEGER NOT NULL,"
     "  param REAL NOT NULL, data BLOB NOT NULL, created INTEGER NOT NULL);",
+    /* 2 -> 3: people and faces get AUTOINCREMENT ids, so that an id is never
+     * given out again after its row is deleted (a client holding an old id
+     * must not reach a new person or face through it). SQLite cannot add
+     * AUTOINCREMENT to a table, so both are rebuilt with the documented
+     * twelve-step procedure (https://sqlite.org/lang_altertable.html#otheralter):
+     * new tables, every row copied with its id, old tables dropped, new ones
+     * renamed, indexes recreated. migrate() runs this with foreign keys off,
+     * because with them on, dropping the old people table would cascade into
+     * the faces; it checks the foreign keys before committing. Copying the
+     * ids explicitly sets sqlite_sequence to the largest id present, so only
+     * an id deleted from the top before this upgrade can come back, once. */
+    "CREATE TABLE people_v3(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+    "  metadata TEXT, created INTEGER NOT NULL);"
+    "INSERT INTO people_v3(id, name, metadata, created)"
+    "  SELECT id, name, metadata, created FROM people;"
+    "CREATE TABLE faces_v3(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,"
+    "  model TEXT NOT NULL, embedding BLOB NOT NULL, image_hash TEXT,"
+    "  variant INTEGER NOT NULL DEFAULT 0,"
+    "  box_x REAL, box_y REAL, box_w REAL, box_h REAL, created INTEGER NOT NULL);"
+    "INSERT INTO faces_v3(id, person_id, model, embedding, image_hash, variant,"
+    "  box_x, box_y, box_w, box_h, created)"
+    "  SELECT id, person_id, model, embedding, image_hash, variant,"
+    "  box_x, box_y, box_w, box_h, created FROM faces;"
+    "DROP TABLE faces;"
+    "DROP TABLE people;"
+    "ALTER TABLE people_v3 RENAME TO people;"
+    "ALTER TABLE faces_v3 RENAME TO faces;"
+    "CREATE INDEX faces_person ON faces(person_id);"
+    "CREATE INDEX faces_hash ON faces(image_hash, variant);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -258,12 +294,66 @@ static fr_status bump_generation(fr_gallery *g, fr_error *err) {
   return rc == SQLITE_DONE ? FR_OK : db_fail(g, err, "updating the generation");
 }
 
+/* Runs a checkpoint that must complete: SQLITE_BUSY in its result row means
+ * a reader kept part of the log alive. */
+static fr_status checkpoint(fr_gallery *g, fr_error *err) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(g->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL) != SQLITE_OK)
+    return db_fail(g, err, "checkpoint");
+  int rc = sqlite3_step(s), busy = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(g, err, "checkpoint");
+  if (busy)
+    return fr__fail(err, FR_E_IO, "gallery: another connection is reading; the log cannot be "
+                                  "emptied now (retry later)");
+  return FR_OK;
+}
+
+/*
+ * Called after a delete has committed. secure_delete zeroes the deleted
+ * bytes in the pages the delete rewrites, but those pages go to the
+ * write-ahead log, and the log still holds the earlier versions of the same
+ * pages, with the deleted rows in them, until a checkpoint. A TRUNCATE
+ * checkpoint copies the zeroed pages over the database's and empties the
+ * log, so that a forgotten person is gone from both files as soon as the
+ * call returns, not at some later automatic checkpoint or close.
+ *
+ * Best effort: the delete has committed whatever happens here. The
+ * checkpoint waits for other connections' read transactions as long as the
+ * busy timeout allows; one that stays open longer (another handle, another
+ * process) keeps the log's old frames, and they stay on disk until a later
+ * forget, removal or fr_gallery_vacuum empties the log. fr_gallery_vacuum is
+ * the strict form, which reports that case as an error.
+ */
+static void scrub_log(fr_gallery *g) { (void)checkpoint(g, NULL); }
+
 /* ---- open, migrate, close --------------------------------------------------- */
 
+/* 1 if the upgraded file breaks a foreign key (a face of no person), 0 if
+ * not, -1 on error. */
+static int foreign_key_broken(fr_gallery *g) {
+  sqlite3_stmt *s;
+  if (sqlite3_prepare_v2(g->db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK) return -1;
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Brings the file to SCHEMA_VERSION, then switches foreign keys on for the
+ * handle's life. The steps run with foreign keys off: a step that rebuilds a
+ * table drops the old one, and with foreign keys on that drop would first
+ * delete every row and cascade into the tables that refer to it. PRAGMA
+ * foreign_keys has no effect inside a transaction, so it is set on either
+ * side of it; before committing, foreign_key_check confirms that the steps
+ * left every reference intact.
+ */
 static fr_status migrate(fr_gallery *g, const char *path, fr_error *err) {
+  fr_status st = exec(g, "PRAGMA foreign_keys = OFF", err);
+  if (st != FR_OK) return st;
   /* IMMEDIATE takes the write lock first, so two processes opening a new
    * file at once cannot both run the same step. */
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  st = exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int64_t v = pragma_int(g, "PRAGMA user_version");
   if (v < 0 || v > SCHEMA_VERSION) {
@@ -280,8 +370,42 @@ static fr_status migrate(fr_gallery *g, const char *path, fr_error *err) {
       st = exec(g, sql, err);
     }
   }
+  if (st == FR_OK && v < SCHEMA_VERSION) {
+    int broken = foreign_key_broken(g);
+    if (broken < 0) st = db_fail(g, err, "PRAGMA foreign_key_check");
+    else if (broken)
+      st = fr__fail(err, FR_E_FORMAT,
+                    "gallery %s has descriptors of people who are not in it; it was not "
+                    "upgraded", path);
+  }
   st = end_tx(g, st, err);
+  if (st == FR_OK) st = exec(g, "PRAGMA foreign_keys = ON", err);
   return st;
+}
+
+/* 1 if path names a file on disk, 0 if it is SQLite's in-memory database,
+ * the empty name (a private temporary database) or a "file:" URI, whose
+ * file name SQLite decodes itself. */
+static int plain_file_path(const char *path) {
+  return *path && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0;
+}
+
+/*
+ * Creates a missing gallery file empty with mode 0600, before SQLite opens
+ * it. SQLite would create it with 0644 less the umask, readable by every
+ * user, and it holds biometric data; SQLite gives the -wal and -shm files it
+ * creates later the main file's mode, so they are private too. An existing
+ * file keeps its mode (its owner chose it), and an empty file is what SQLite
+ * treats as a new database.
+ */
+static fr_status create_private(const char *path, fr_error *err) {
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    return FR_OK;
+  }
+  if (errno == EEXIST) return FR_OK;
+  return fr__fail(err, FR_E_IO, "gallery: cannot create %s: %s", path, strerror(errno));
 }
 
 /* Records the model on a new gallery, or checks it on an existing one. */
@@ -337,6 +461,7 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
   g->stale = 1;
   g->query = fr__aligned_calloc((size_t)g->stride * sizeof(float));
   fr_status st = g->query ? FR_OK : fr__fail(err, FR_E_NOMEM, "out of memory");
+  if (st == FR_OK && plain_file_path(path)) st = create_private(path, err);
   if (st == FR_OK &&
       sqlite3_open_v2(path, &g->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
     st = g->db ? db_fail(g, err, path) : fr__fail(err, FR_E_NOMEM, "out of memory");
@@ -348,10 +473,10 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
      * "memory" mode, which is fine. */
     st = set_wal(g, err);
     if (st == FR_OK) st = exec(g, "PRAGMA synchronous = FULL", err);
-    if (st == FR_OK) st = exec(g, "PRAGMA foreign_keys = ON", err);
     /* Forgetting a person must not leave their descriptors in free pages. */
     if (st == FR_OK) st = exec(g, "PRAGMA secure_delete = ON", err);
   }
+  /* migrate() also switches foreign keys on, once the schema is current. */
   if (st == FR_OK) st = migrate(g, path, err);
   if (st == FR_OK) st = check_model(g, path, model_id, dim, threshold, err);
   if (st != FR_OK) {
@@ -597,6 +722,7 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
   st = end_write(g, st, err);
   if (st == FR_OK && n_removed) *n_removed = removed;
   if (st == FR_OK && g->svm) svm_free_and_destroy_model(&g->svm);
+  if (st == FR_OK) scrub_log(g);
   return st;
 }
 
@@ -692,22 +818,8 @@ fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err) {
   if (st == FR_OK) st = bump_generation(g, err);
   st = end_write(g, st, err);
   if (st == FR_OK && g->svm) svm_free_and_destroy_model(&g->svm);
+  if (st == FR_OK) scrub_log(g); /* as in fr_gallery_forget */
   return st;
-}
-
-/* Runs a checkpoint that must complete: SQLITE_BUSY in its result row means
- * a reader kept part of the log alive. */
-static fr_status checkpoint(fr_gallery *g, fr_error *err) {
-  sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(g->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL) != SQLITE_OK)
-    return db_fail(g, err, "checkpoint");
-  int rc = sqlite3_step(s), busy = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-  sqlite3_finalize(s);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(g, err, "checkpoint");
-  if (busy)
-    return fr__fail(err, FR_E_IO, "gallery: another connection is reading; the log cannot be "
-                                  "emptied now (retry later)");
-  return FR_OK;
 }
 
 fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err) {

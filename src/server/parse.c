@@ -5,12 +5,16 @@
  */
 #include "server/parse.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <uninorm.h>
 
 fr_pixel_format fr__srv_pixel_format(const char *name) {
   static const struct {
@@ -307,33 +311,235 @@ fr_status fr__srv_ws_frame(const uint8_t *payload, size_t size, fr__srv_frame *o
   return st;
 }
 
-/* ---- names and JSON bodies ---------------------------------------------------------- */
+/* ---- UTF-8 ---------------------------------------------------------------------------- */
 
-int fr__srv_valid_name(const char *s, size_t n) {
-  if (n == 0 || n >= FR_NAME_MAX || s[0] == ' ' || s[n - 1] == ' ') return 0;
+/* Decodes the UTF-8 sequence at s[0..n) (n >= 1): its length (1-4) and code
+ * point, or 0 if it is not valid UTF-8 (truncated, a stray continuation
+ * byte, an overlong form, a surrogate, above U+10FFFF). */
+static int utf8_next(const unsigned char *s, size_t n, uint32_t *cp) {
+  unsigned c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+  if (len == 0 || c > 0xF4 || (size_t)len > n) return 0;
+  uint32_t v = c & (0x3Fu >> (len - 1));
+  for (int k = 1; k < len; k++) {
+    if ((s[k] & 0xC0) != 0x80) return 0;
+    v = v << 6 | (s[k] & 0x3Fu);
+  }
+  if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
+      (v >= 0xD800 && v <= 0xDFFF))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+/* Why a code point may not be part of a name, or NULL. */
+static const char *name_forbidden(uint32_t c) {
+  if (c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0)) return "a control character";
+  if (c == '/' || c == '\\') return "a slash or backslash";
+  if (c == 0x061C || c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
+      (c >= 0x2066 && c <= 0x2069))
+    return "a bidirectional control character";
+  if (c == 0x00AD || (c >= 0x200B && c <= 0x200D) || (c >= 0x2060 && c <= 0x2064) || c == 0xFEFF)
+    return "a zero-width or invisible character";
+  if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE) return "a noncharacter";
+  return NULL;
+}
+
+/* The checks of fr__srv_name_normalize other than the lengths, on s[0..n). */
+static fr_status name_check(const unsigned char *s, size_t n, fr_error *err) {
   for (size_t i = 0; i < n;) {
-    unsigned c = (unsigned char)s[i];
-    if (c < 0x20 || c == 0x7F || c == '/' || c == '\\') return 0;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    /* A UTF-8 sequence: its length, its continuation bytes, no overlong
-     * forms, no surrogates, nothing above U+10FFFF. */
-    int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (len == 0 || c > 0xF4 || i + (size_t)len > n) return 0;
-    unsigned cp = c & (0x3Fu >> (len - 1));
-    for (int k = 1; k < len; k++) {
-      unsigned d = (unsigned char)s[i + (size_t)k];
-      if ((d & 0xC0) != 0x80) return 0;
-      cp = cp << 6 | (d & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
-      return 0;
+    uint32_t c;
+    int len = utf8_next(s + i, n - i, &c);
+    if (len == 0) return fr__fail(err, FR_E_FORMAT, "a name must be valid UTF-8 (bad byte at %zu)", i);
     i += (size_t)len;
   }
-  return 1;
+  for (size_t i = 0; i < n;) {
+    uint32_t c;
+    int len = utf8_next(s + i, n - i, &c);
+    const char *why = name_forbidden(c);
+    if (why) return fr__fail(err, FR_E_INVALID, "a name must not contain %s (U+%04X)", why, (unsigned)c);
+    i += (size_t)len;
+  }
+  if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+    return fr__fail(err, FR_E_INVALID, "a name must not be \".\" or \"..\"");
+  if (s[0] == ' ' || s[n - 1] == ' ')
+    return fr__fail(err, FR_E_INVALID, "a name must not start or end with a space");
+  return FR_OK;
+}
+
+fr_status fr__srv_name_normalize(const char *s, size_t n, char out[FR_NAME_MAX], fr_error *err) {
+  out[0] = '\0';
+  if (!s || n == 0) return fr__fail(err, FR_E_INVALID, "a name must not be empty");
+  if (n > FR_SRV_MAX_NAME_INPUT)
+    return fr__fail(err, FR_E_LIMIT, "a name must be at most %d bytes of UTF-8", FR_NAME_MAX - 1);
+  fr_status st = name_check((const unsigned char *)s, n, err);
+  if (st != FR_OK) return st;
+  /* NFC grows a string by at most 3x: the buffer always suffices, and
+   * u8_normalize only allocates when it does not. */
+  uint8_t buf[3 * FR_SRV_MAX_NAME_INPUT + 16];
+  size_t len = sizeof buf;
+  uint8_t *r = u8_normalize(UNINORM_NFC, (const uint8_t *)s, n, buf, &len);
+  if (!r) return fr__fail(err, FR_E_NOMEM, "out of memory normalising a name");
+  if (r != buf) {
+    free(r);
+    len = sizeof buf;
+  }
+  if (len >= FR_NAME_MAX)
+    return fr__fail(err, FR_E_LIMIT, "a name must be at most %d bytes of UTF-8 (in NFC)",
+                    FR_NAME_MAX - 1);
+  /* Normalisation maps some characters to others (U+212A KELVIN SIGN to K,
+   * U+037E to ';'): the result is checked again, as it is what is stored. */
+  st = name_check(buf, len, err);
+  if (st != FR_OK) return st;
+  memcpy(out, buf, len);
+  out[len] = '\0';
+  return FR_OK;
+}
+
+int fr__srv_valid_name(const char *s, size_t n) {
+  char nfc[FR_NAME_MAX];
+  if (!s || n >= FR_NAME_MAX || fr__srv_name_normalize(s, n, nfc, NULL) != FR_OK) return 0;
+  return strlen(nfc) == n && memcmp(nfc, s, n) == 0;
+}
+
+/* ---- JSON bodies ------------------------------------------------------------------------ */
+
+/* Scans the JSON string starting at s[*i] == '"' (the body is valid UTF-8
+ * already) and leaves *i after its closing quote. */
+static fr_status json_string(const unsigned char *s, size_t n, size_t *i, fr_error *err) {
+  size_t p = *i + 1;
+  for (;;) {
+    if (p >= n) return fr__fail(err, FR_E_FORMAT, "the JSON body ends inside a string");
+    unsigned c = s[p];
+    if (c == '"') break;
+    if (c < 0x20)
+      return fr__fail(err, FR_E_FORMAT, "a control character inside a JSON string (byte %zu)", p);
+    if (c != '\\') {
+      p++;
+      continue;
+    }
+    if (p + 1 >= n) return fr__fail(err, FR_E_FORMAT, "the JSON body ends inside a string");
+    unsigned e = s[p + 1];
+    if (e != 'u') {
+      if (!strchr("\"\\/bfnrt", (int)e) || e == 0)
+        return fr__fail(err, FR_E_FORMAT, "a bad escape in a JSON string (byte %zu)", p);
+      p += 2;
+      continue;
+    }
+    /* \uXXXX, and for a high surrogate the \uXXXX of its low one. */
+    unsigned u[2] = {0, 0};
+    int need = 1;
+    for (int k = 0; k < need; k++) {
+      size_t q = p + (size_t)k * 6;
+      if (q + 6 > n || s[q] != '\\' || s[q + 1] != 'u')
+        return fr__fail(err, FR_E_FORMAT, k ? "a lone surrogate escape in a JSON string (byte %zu)"
+                                            : "a bad \\u escape in a JSON string (byte %zu)",
+                        p);
+      for (int d = 0; d < 4; d++) {
+        int h = hexval(s[q + 2 + (size_t)d]);
+        if (h < 0) return fr__fail(err, FR_E_FORMAT, "a bad \\u escape in a JSON string (byte %zu)", q);
+        u[k] = u[k] << 4 | (unsigned)h;
+      }
+      if (k == 0 && u[0] >= 0xD800 && u[0] <= 0xDBFF) need = 2;
+    }
+    if (u[0] == 0) return fr__fail(err, FR_E_FORMAT, "\\u0000 inside a JSON string");
+    if ((u[0] >= 0xDC00 && u[0] <= 0xDFFF) || (need == 2 && (u[1] < 0xDC00 || u[1] > 0xDFFF)))
+      return fr__fail(err, FR_E_FORMAT, "a lone surrogate escape in a JSON string (byte %zu)", p);
+    p += (size_t)need * 6;
+  }
+  *i = p + 1;
+  return FR_OK;
+}
+
+/* Scans the JSON number starting at s[*i] (RFC 8259: -?int frac? exp?). */
+static fr_status json_number(const unsigned char *s, size_t n, size_t *i, fr_error *err) {
+  size_t p = *i, start = p;
+#define DIGIT(k) ((k) < n && s[k] >= '0' && s[k] <= '9')
+  if (p < n && s[p] == '-') p++;
+  if (p < n && s[p] == '0') p++;
+  else if (DIGIT(p)) while (DIGIT(p)) p++;
+  else return fr__fail(err, FR_E_FORMAT, "a bad JSON number (byte %zu)", start);
+  if (p < n && s[p] == '.') {
+    p++;
+    if (!DIGIT(p)) return fr__fail(err, FR_E_FORMAT, "a bad JSON number (byte %zu)", start);
+    while (DIGIT(p)) p++;
+  }
+  if (p < n && (s[p] == 'e' || s[p] == 'E')) {
+    p++;
+    if (p < n && (s[p] == '+' || s[p] == '-')) p++;
+    if (!DIGIT(p)) return fr__fail(err, FR_E_FORMAT, "a bad JSON number (byte %zu)", start);
+    while (DIGIT(p)) p++;
+  }
+#undef DIGIT
+  *i = p;
+  return FR_OK;
+}
+
+/*
+ * Checks that s[0..n) is one JSON text (RFC 8259) of valid UTF-8, nested at
+ * most FR_SRV_MAX_JSON_DEPTH deep, without \u0000 or lone surrogates in its
+ * strings and with nothing but whitespace after its value. A loop over an
+ * explicit stack: no input makes it recurse or allocate.
+ */
+static fr_status json_scan(const unsigned char *s, size_t n, fr_error *err) {
+  for (size_t i = 0; i < n;) {
+    uint32_t c;
+    int len = utf8_next(s + i, n - i, &c);
+    if (len == 0) return fr__fail(err, FR_E_FORMAT, "the body is not valid UTF-8 (byte %zu)", i);
+    i += (size_t)len;
+  }
+  enum { VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, COLON, AFTER } state = VALUE;
+  unsigned char stack[FR_SRV_MAX_JSON_DEPTH]; /* '{' or '[' per open container */
+  int depth = 0;
+  size_t i = 0;
+  for (;;) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (state == AFTER && depth == 0) {
+      if (i < n) return fr__fail(err, FR_E_FORMAT, "trailing data after the JSON value (byte %zu)", i);
+      return FR_OK;
+    }
+    if (i >= n)
+      return fr__fail(err, FR_E_FORMAT, n ? "the JSON body ends early" : "the body is empty, not JSON");
+    unsigned c = s[i];
+    fr_status st = FR_OK;
+    if (state == COLON) {
+      if (c != ':') return fr__fail(err, FR_E_FORMAT, "expected ':' in the JSON body (byte %zu)", i);
+      i++, state = VALUE;
+    } else if (state == AFTER) {
+      unsigned open = stack[depth - 1];
+      if (c == ',') i++, state = open == '{' ? KEY : VALUE;
+      else if (c == (open == '{' ? '}' : ']')) i++, depth--;
+      else return fr__fail(err, FR_E_FORMAT, "expected ',' or '%c' in the JSON body (byte %zu)",
+                           open == '{' ? '}' : ']', i);
+    } else if ((state == KEY_OR_CLOSE && c == '}') || (state == VALUE_OR_CLOSE && c == ']')) {
+      i++, depth--, state = AFTER;
+    } else if (state == KEY || state == KEY_OR_CLOSE) {
+      if (c != '"') return fr__fail(err, FR_E_FORMAT, "expected a member name in the JSON body (byte %zu)", i);
+      st = json_string(s, n, &i, err);
+      state = COLON;
+    } else if (c == '{' || c == '[') { /* VALUE or VALUE_OR_CLOSE */
+      if (depth == FR_SRV_MAX_JSON_DEPTH)
+        return fr__fail(err, FR_E_FORMAT, "the JSON body is nested deeper than %d levels",
+                        FR_SRV_MAX_JSON_DEPTH);
+      stack[depth++] = (unsigned char)c;
+      i++, state = c == '{' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+    } else {
+      if (c == '"') st = json_string(s, n, &i, err);
+      else if (c == '-' || (c >= '0' && c <= '9')) st = json_number(s, n, &i, err);
+      else if (n - i >= 4 && memcmp(s + i, "true", 4) == 0) i += 4;
+      else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) i += 5;
+      else if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) i += 4;
+      else return fr__fail(err, FR_E_FORMAT, "the body is not valid JSON (byte %zu)", i);
+      state = AFTER;
+    }
+    if (st != FR_OK) return st;
+  }
 }
 
 fr_status fr__srv_subject_json(const char *body, size_t size, char name[FR_NAME_MAX], char *meta,
@@ -343,29 +549,67 @@ fr_status fr__srv_subject_json(const char *body, size_t size, char name[FR_NAME_
   *has_meta = 0;
   if (size > FR_SRV_MAX_JSON)
     return fr__fail(err, FR_E_LIMIT, "the JSON body is larger than %d bytes", FR_SRV_MAX_JSON);
+  fr_status st = json_scan((const unsigned char *)body, size, err);
+  if (st != FR_OK) return st;
   cJSON *root = cJSON_ParseWithLength(body, size);
+  /* The scan accepted it, but cJSON also refuses numbers of 64+ characters. */
   if (!root) return fr__fail(err, FR_E_FORMAT, "the body is not valid JSON");
-  fr_status st = FR_OK;
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "name");
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "metadata");
-  const char *ns = cJSON_IsObject(root) ? cJSON_GetStringValue(n) : NULL;
-  if (!ns) st = fr__fail(err, FR_E_INVALID, "the body must be an object with a string \"name\"");
-  else if (!fr__srv_valid_name(ns, strlen(ns)))
-    st = fr__fail(err, FR_E_INVALID, "a name must be 1 to %d bytes of UTF-8 without control "
-                                     "characters, slashes or surrounding spaces", FR_NAME_MAX - 1);
-  else if (m && !cJSON_IsNull(m) && !cJSON_IsString(m))
+  if (!cJSON_IsObject(root)) {
+    cJSON_Delete(root);
+    return fr__fail(err, FR_E_INVALID, "the body must be an object with a string \"name\"");
+  }
+  const cJSON *n = NULL, *m = NULL;
+  for (const cJSON *it = root->child; it && st == FR_OK; it = it->next) {
+    const cJSON **slot = !it->string ? NULL : strcmp(it->string, "name") == 0 ? &n
+                         : strcmp(it->string, "metadata") == 0              ? &m
+                                                                             : NULL;
+    if (!slot) continue;
+    if (*slot) st = fr__fail(err, FR_E_INVALID, "the member \"%s\" is given twice", it->string);
+    *slot = it;
+  }
+  if (st == FR_OK && !cJSON_IsString(n))
+    st = fr__fail(err, FR_E_INVALID, "the body must be an object with a string \"name\"");
+  else if (st == FR_OK && m && !cJSON_IsNull(m) && !cJSON_IsString(m))
     st = fr__fail(err, FR_E_INVALID, "\"metadata\" must be a string");
-  else if (cJSON_IsString(m) && (strlen(m->valuestring) > FR_SRV_MAX_META ||
-                                 strlen(m->valuestring) + 1 > meta_size))
+  else if (st == FR_OK && cJSON_IsString(m) &&
+           (strlen(m->valuestring) > FR_SRV_MAX_META || strlen(m->valuestring) + 1 > meta_size))
     st = fr__fail(err, FR_E_LIMIT, "\"metadata\" is longer than %d bytes", FR_SRV_MAX_META);
-  if (st == FR_OK) {
-    snprintf(name, FR_NAME_MAX, "%s", ns);
-    if (cJSON_IsString(m)) {
-      snprintf(meta, meta_size, "%s", m->valuestring);
-      *has_meta = 1;
-    }
+  if (st == FR_OK) st = fr__srv_name_normalize(n->valuestring, strlen(n->valuestring), name, err);
+  if (st == FR_OK && cJSON_IsString(m)) {
+    memcpy(meta, m->valuestring, strlen(m->valuestring) + 1);
+    *has_meta = 1;
   }
   cJSON_Delete(root);
+  return st;
+}
+
+/* ---- request paths ---------------------------------------------------------------------- */
+
+fr_status fr__srv_path_decode(const char *raw, size_t n, char *out, size_t size, fr_error *err) {
+  size_t k = 0;
+  fr_status st = FR_OK;
+  for (size_t i = 0; i < n && st == FR_OK; i++) {
+    int c = (unsigned char)raw[i];
+    if (c == '%') {
+      int hi = i + 2 < n ? hexval((unsigned char)raw[i + 1]) : -1;
+      int lo = i + 2 < n ? hexval((unsigned char)raw[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        st = fr__fail(err, FR_E_FORMAT, "a bad %%-escape in the path");
+        break;
+      }
+      c = hi * 16 + lo;
+      i += 2;
+    }
+    if (c < 0x20 || c == 0x7F)
+      st = fr__fail(err, FR_E_FORMAT, "a control character (%%%02X) in the path", (unsigned)c);
+    else if (k + 1 >= size)
+      st = fr__fail(err, FR_E_LIMIT, "the path is too long");
+    else
+      out[k++] = (char)c;
+  }
+  if (st == FR_OK && size == 0) st = fr__fail(err, FR_E_LIMIT, "the path is too long");
+  /* A failure leaves "" behind, never a prefix. */
+  if (size) out[st == FR_OK ? k : 0] = '\0';
   return st;
 }
 
@@ -412,10 +656,10 @@ fr_status fr__srv_route_parse(const char *method, const char *path, fr__srv_rout
       else if (strcmp(slash, "/faces") == 0)
         r->id = FR_ROUTE_SUBJECT_FACES, ok_method = get || post, r->admin = post;
       else return fr__fail(err, FR_E_NOTFOUND, "no such route");
-      if (!fr__srv_valid_name(nm, nlen))
-        return fr__fail(err, FR_E_INVALID, "bad subject name in the path");
-      memcpy(r->name, nm, nlen);
-      r->name[nlen] = '\0';
+      /* The gallery holds names in NFC: "e%CC%81" finds the "\u00e9" stored. */
+      fr_error e = {0, ""};
+      if (fr__srv_name_normalize(nm, nlen, r->name, &e) != FR_OK)
+        return fr__fail(err, FR_E_INVALID, "bad subject name in the path: %s", e.message);
     } else if (strncmp(p, "faces/", 6) == 0) {
       long id;
       r->id = FR_ROUTE_FACE, ok_method = del, r->admin = 1;
@@ -479,4 +723,198 @@ int fr__srv_key_level(const fr__srv_key *keys, int n_keys, const char *key) {
     if (diff == 0 && keys[i].admin > level) level = keys[i].admin;
   }
   return level;
+}
+
+fr_status fr__srv_key_file_check(const char *path, fr_error *err) {
+  struct stat sb;
+  if (!path || !*path) return fr__fail(err, FR_E_INVALID, "no API key file given");
+  if (stat(path, &sb) != 0) {
+    char why[128] = "";
+    if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
+    return fr__fail(err, FR_E_INVALID, "API key file %s: %s (create it with mode 0600: chmod 600 %s)",
+                    path, why, path);
+  }
+  unsigned mode = (unsigned)sb.st_mode & 07777;
+  if (!S_ISREG(sb.st_mode))
+    return fr__fail(err, FR_E_INVALID,
+                    "API key file %s is not a regular file (mode %04o); it must be a file with "
+                    "mode 0600 (chmod 600 %s)",
+                    path, mode, path);
+  if (sb.st_mode & 077)
+    return fr__fail(err, FR_E_INVALID,
+                    "API key file %s is accessible by group or others (mode %04o); run chmod 600 %s",
+                    path, mode, path);
+  return FR_OK;
+}
+
+/* ---- addresses, Host and Origin ---------------------------------------------------------- */
+
+static int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* strcasecmp == 0 for ASCII only, whatever the locale. */
+static int ascii_caseeq(const char *a, const char *b) {
+  for (; *a && *b; a++, b++)
+    if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b)) return 0;
+  return *a == *b;
+}
+
+/* The same for the first n bytes (both strings at least n long). */
+static int ascii_caseeq_n(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!a[i] || ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i])) return 0;
+  return 1;
+}
+
+/* Copies s without the brackets of "[v6]" into out (size bytes). 0 if it
+ * does not fit or has only one bracket. */
+static int strip_brackets(const char *s, char *out, size_t size) {
+  size_t n = strnlen(s, size + 2);
+  if (n >= 1 && s[0] == '[') {
+    if (n < 2 || s[n - 1] != ']') return 0;
+    s++, n -= 2;
+  } else if (memchr(s, '[', n) || memchr(s, ']', n)) {
+    return 0;
+  }
+  if (n >= size) return 0;
+  memcpy(out, s, n);
+  out[n] = '\0';
+  return 1;
+}
+
+/* 1 for 127.0.0.0/8 (a: 4 bytes) or ::1 and ::ffff:127.0.0.0/104 (16 bytes). */
+static int is_loopback(int family, const unsigned char *a) {
+  static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (family == AF_INET) return a[0] == 127;
+  return memcmp(a, v6_loop, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+}
+
+/* The family (AF_INET, AF_INET6) of an IP literal (no brackets) and its
+ * bytes, or 0. */
+static int ip_literal(const char *s, unsigned char a[16]) {
+  if (inet_pton(AF_INET, s, a) == 1) return AF_INET;
+  if (inet_pton(AF_INET6, s, a) == 1) return AF_INET6;
+  return 0;
+}
+
+fr_status fr__srv_parse_bind(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+                             int *loopback, fr_error *err) {
+  memset(addr, 0, sizeof *addr);
+  *len = 0;
+  *loopback = 0;
+  char b[64];
+  unsigned char a[16];
+  int family = 0;
+  if (s && ascii_caseeq(s, "localhost")) family = AF_INET, a[0] = 127, a[1] = a[2] = 0, a[3] = 1;
+  else if (s && strip_brackets(s, b, sizeof b)) {
+    family = ip_literal(b, a);
+    /* Brackets belong to IPv6 only. */
+    if (family == AF_INET && s[0] == '[') family = 0;
+  }
+  if (!family)
+    return fr__fail(err, FR_E_INVALID,
+                    "--bind must be an IPv4 address (like 127.0.0.1), an IPv6 address (like ::1) "
+                    "or localhost, not \"%.64s\"",
+                    s ? s : "");
+  if (family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+    sin->sin_family = AF_INET;
+    memcpy(&sin->sin_addr, a, 4);
+    *len = (socklen_t)sizeof *sin;
+  } else {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)addr;
+    sin6->sin6_family = AF_INET6;
+    memcpy(&sin6->sin6_addr, a, 16);
+    *len = (socklen_t)sizeof *sin6;
+  }
+  *loopback = is_loopback(family, a);
+  return FR_OK;
+}
+
+/* Splits a Host header value into its host (IPv6 brackets removed, *v6 set
+ * then) and checks the port. 1 if it is well-formed. */
+static int host_split(const char *h, char *out, size_t size, int *v6) {
+  size_t n = strnlen(h, 300);
+  if (n == 0 || n >= 300) return 0;
+  const char *end = h + n, *host, *host_end, *rest;
+  *v6 = h[0] == '[';
+  if (*v6) {
+    const char *close = memchr(h, ']', n);
+    if (!close) return 0;
+    host = h + 1, host_end = close, rest = close + 1;
+  } else {
+    const char *colon = memchr(h, ':', n);
+    if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1))) return 0; /* bare IPv6 */
+    host = h, host_end = colon ? colon : end, rest = host_end;
+  }
+  if (rest < end) {
+    if (*rest != ':') return 0;
+    const char *d = rest + 1;
+    size_t nd = (size_t)(end - d);
+    if (nd < 1 || nd > 5) return 0;
+    long port = 0;
+    for (size_t k = 0; k < nd; k++) {
+      if (d[k] < '0' || d[k] > '9') return 0;
+      port = port * 10 + (d[k] - '0');
+    }
+    if (port < 1 || port > 65535) return 0;
+  }
+  size_t hn = (size_t)(host_end - host);
+  if (hn == 0 || hn >= size) return 0;
+  for (size_t k = 0; k < hn; k++) {
+    int c = (unsigned char)host[k];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '-' || c == '_' || (*v6 && c == ':');
+    if (!ok) return 0;
+    out[k] = (char)ascii_lower(c);
+  }
+  out[hn] = '\0';
+  return 1;
+}
+
+int fr__srv_host_allowed(const char *host, const char *bind, int bind_loopback, int bind_any,
+                         const char *const *allowed, int n_allowed) {
+  char h[256];
+  int v6;
+  if (!host || !host_split(host, h, sizeof h, &v6)) return 0;
+  unsigned char a[16];
+  int family = 0;
+  if (v6) {
+    if (inet_pton(AF_INET6, h, a) != 1) return 0; /* [name] or [IPvFuture] */
+    family = AF_INET6;
+  } else if (inet_pton(AF_INET, h, a) == 1) {
+    family = AF_INET;
+  }
+  char b[256];
+  if (bind && strip_brackets(bind, b, sizeof b)) {
+    unsigned char ba[16];
+    int bf = ip_literal(b, ba);
+    if (family && bf == family && memcmp(a, ba, family == AF_INET ? 4 : 16) == 0) return 1;
+    if (!family && !bf && ascii_caseeq(h, b)) return 1;
+  }
+  if (bind_loopback && (family ? is_loopback(family, a) : strcmp(h, "localhost") == 0)) return 1;
+  if (bind_any && family) return 1;
+  for (int i = 0; allowed && i < n_allowed; i++)
+    if (allowed[i] && strip_brackets(allowed[i], b, sizeof b) && b[0] && ascii_caseeq(h, b))
+      return 1;
+  return 0;
+}
+
+int fr__srv_origin_allowed(const char *origin, const char *host, const char *const *allowed,
+                           int n_allowed) {
+  if (!origin) return 1;
+  size_t n = strnlen(origin, 1024);
+  if (n == 0 || n >= 1024) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)origin[i] <= 0x20 || (unsigned char)origin[i] >= 0x7F) return 0;
+  if (ascii_caseeq(origin, "null")) return 0;
+  if (host && host[0] && n > 7 && ascii_caseeq_n(origin, "http://", 7)) {
+    int host_ok = 1;
+    for (const char *p = host; *p && host_ok; p++)
+      host_ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7F && !strchr("/?#@\\", *p);
+    if (host_ok && ascii_caseeq(origin + 7, host)) return 1;
+  }
+  for (int i = 0; allowed && i < n_allowed; i++)
+    if (allowed[i] && allowed[i][0] && ascii_caseeq(origin, allowed[i])) return 1;
+  return 0;
 }

@@ -1,19 +1,19 @@
 /*
- * server.c - the recognition server (see server.h for the threading model).
- *
- * civetweb was chosen over libmicrohttpd because Debian 12's libcivetweb
- * (1.15) implements WebSocket framing, which /api/v1/stream needs;
- * libmicrohttpd 0.9.75 only hands over the upgraded socket, so the framing
- * (masking, fragmentation, control frames) would have been ours to write and
- * to get wrong. Both are packaged and maintained in Debian.
+ * server.c - the recognition server's routes, jobs and streams (see
+ * server.h for the threading model). The network side (sockets, HTTP and
+ * WebSocket framing, limits and deadlines) is src/server/net.c; this file
+ * decides what a request means and who may make it, runs the work on the
+ * pipeline workers, and hands the answers back to the loop to write.
  */
+#define _GNU_SOURCE
 #include "server/server.h"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,10 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/net.h"
 #include "server/parse.h"
+#include "server/ws.h"
 
 #define MAX_FACES 32
-#define MAX_LIST 100000 /* faces listed by GET /subjects/{name}/faces */
+#define MAX_STATIC (4 << 20) /* bytes of one file of the web page */
 
 /* ---- output buffers -------------------------------------------------------------- */
 
@@ -80,9 +82,12 @@ static void sb_str(sbuf *b, const char *s, size_t n) {
 
 static void sb_cstr(sbuf *b, const char *s) { sb_str(b, s, strlen(s)); }
 
-/* ---- jobs and the worker pool ------------------------------------------------------ */
+/* ---- jobs and the worker pool ------------------------------------------------------------- */
 
-typedef enum job_kind { JOB_DETECT, JOB_EMBED, JOB_RECOGNIZE, JOB_VERIFY, JOB_ENROLL, JOB_WS } job_kind;
+typedef enum job_kind {
+  JOB_DETECT, JOB_EMBED, JOB_RECOGNIZE, JOB_VERIFY, JOB_ENROLL, JOB_WS,
+  JOB_SUBJECTS_LIST, JOB_SUBJECT_CREATE, JOB_FACES_LIST, JOB_DELETE
+} job_kind;
 
 typedef struct image_in {
   const uint8_t *data;
@@ -91,17 +96,32 @@ typedef struct image_in {
   fr__srv_raw geometry;
 } image_in;
 
-struct wsconn;
+typedef struct reqlog {
+  double start;
+  long long bytes_in, bytes_out;
+  fr__srv_route_id route;
+  int status;
+  char method[16];
+  char path[256];
+} reqlog;
 
-/* One unit of work. The submitter owns it and waits for `done` (HTTP) or the
- * worker answers the WebSocket itself (JOB_WS). Result arrays are allocated
- * once per connection thread / WebSocket, never per request. */
+struct stream;
+
+/* One unit of work, taken from the server's fixed pool by the loop, run by a
+ * worker, and handed back to the loop (fr__net_post) with its answer in
+ * `out`. Between submit and completion only the worker touches it; the
+ * request bytes it points to stay put because the connection reads nothing
+ * while its request is with the app. */
 typedef struct job {
   job_kind kind;
+  fr__net_conn *conn;
+  struct stream *stream;
+  const fr__http_head *head;
+  const uint8_t *body;
+  size_t body_size;
+  fr__srv_route route;
   image_in in[2];
   int n_in;
-  const char *name; /* ENROLL */
-  int face_index;   /* ENROLL: which face (-1: the only one) */
   /* results */
   fr_status st;
   fr_error err;
@@ -115,11 +135,14 @@ typedef struct job {
   int64_t face_id;
   char hash[65];
   double queued_at, queue_ms, pipeline_ms;
-  /* completion */
-  int done;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  struct wsconn *ws;
+  /* the answer */
+  int status;
+  sbuf out;
+  reqlog lg;
+  fr_gallery_face_info *rows;
+  fr_person *people;
+  int people_cap;
+  struct job *next_free;
 } job;
 
 #define N_BUCKETS 12
@@ -139,21 +162,36 @@ static void hist_add(histogram *h, double seconds) {
   h->n++;
 }
 
-static const int status_codes[] = {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503};
+static const int status_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 408, 409,
+                                   413, 415, 422, 426, 500, 503};
 #define N_CODES ((int)(sizeof status_codes / sizeof status_codes[0]))
+
+/* One WebSocket stream. The newest frame not yet started waits in
+ * `pending`; one that arrives while another waits replaces it (the replaced
+ * one is answered as dropped), so a slow server answers the latest frame,
+ * not a backlog. Loop thread only, except `work`, which the worker reads
+ * while `busy`. */
+typedef struct stream {
+  uint8_t *pending, *work;
+  size_t pending_size, pending_cap, work_size, work_cap;
+  uint32_t pending_seq, work_seq, next_seq;
+  int has_pending, busy;
+} stream;
 
 struct fr__srv {
   fr__srv_config cfg;
-  struct mg_context *mg;
+  fr__net *net;
   int port;
   fr_pipeline *pipe;
   int dim;
   float threshold;
   char model[256];
+  char bind_text[64];
+  int bind_loopback, bind_any;
   /* The gallery handle is not thread-safe: one lock around every use. */
   pthread_mutex_t gallery_mu;
   fr_gallery *gallery;
-  /* workers and their queue */
+  /* workers, their queue, and the job pool (the pool is the loop's alone) */
   int n_workers;
   pthread_t *threads;
   fr_context **ctx;
@@ -161,6 +199,8 @@ struct fr__srv {
   pthread_cond_t q_cv;
   job **queue;
   int q_cap, q_head, q_len, stopping;
+  job *jobs, *free_jobs;
+  int n_jobs, jobs_free;
   /* keys */
   fr__srv_key keys[FR_SRV_MAX_KEYS];
   int n_keys, auth;
@@ -172,13 +212,9 @@ struct fr__srv {
   long long ws_frames[3]; /* answered, dropped, failed */
   int ws_open;
   int faces_count, people_count;
-  pthread_mutex_t log_mu;
-  pthread_key_t scratch_key;
-  /* Graceful stop: API requests in progress, and whether new ones are
-   * refused (behind drain_mu). */
-  pthread_mutex_t drain_mu;
-  pthread_cond_t drain_cv;
-  int active, draining;
+  /* access log rate limit (loop thread) */
+  double log_tokens, log_at;
+  long long log_suppressed;
 };
 
 static int tolower_ascii(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
@@ -189,18 +225,41 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Adds a job; 0 when the queue is full or the server is stopping. */
-static int submit(fr__srv *s, job *j) {
-  pthread_mutex_lock(&s->q_mu);
-  int ok = !s->stopping && s->q_len < s->q_cap;
-  if (ok) {
-    j->queued_at = now_s();
-    s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
-    s->q_len++;
-    pthread_cond_signal(&s->q_cv);
+/* A job from the pool, or NULL when every job is queued or running: the
+ * server is then full and the request gets 503. Loop thread. */
+static job *job_take(fr__srv *s) {
+  job *j = s->free_jobs;
+  if (!j) return NULL;
+  s->free_jobs = j->next_free;
+  j->next_free = NULL;
+  j->stream = NULL;
+  j->conn = NULL;
+  j->head = NULL;
+  j->body = NULL, j->body_size = 0;
+  j->n_in = 0;
+  j->status = 0;
+  memset(&j->route, 0, sizeof j->route);
+  return j;
+}
+
+static void job_give(fr__srv *s, job *j) {
+  /* A large answer's buffer is not kept by an idle job. */
+  if (j->out.cap > (1u << 20)) {
+    free(j->out.p);
+    memset(&j->out, 0, sizeof j->out);
   }
+  j->next_free = s->free_jobs;
+  s->free_jobs = j;
+}
+
+static void submit(fr__srv *s, job *j) {
+  pthread_mutex_lock(&s->q_mu);
+  j->queued_at = now_s();
+  /* The queue holds every job of the pool, so it cannot be full. */
+  s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
+  s->q_len++;
+  pthread_cond_signal(&s->q_cv);
   pthread_mutex_unlock(&s->q_mu);
-  return ok;
 }
 
 static const fr_image_limits decode_limits = {FR_SRV_MAX_SIDE, FR_SRV_MAX_PIXELS};
@@ -245,17 +304,17 @@ static void refresh_counts(fr__srv *s) {
   pthread_mutex_unlock(&s->metrics_mu);
 }
 
-static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img) {
+static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img, int face_index) {
   fr_face_source src = 0;
   j->st = fr_describe_photo(ctx, s->pipe, img, 0, j->faces[0], j->desc[0], MAX_FACES, &j->n_faces[0],
                             &src, &j->err);
   if (j->st != FR_OK) return;
-  int k = j->face_index < 0 ? 0 : j->face_index;
+  int k = face_index < 0 ? 0 : face_index;
   if (j->n_faces[0] == 0) {
     j->st = fr__fail(&j->err, FR_E_NOTFOUND, "no face found in the image");
     return;
   }
-  if (j->face_index < 0 && j->n_faces[0] > 1) {
+  if (face_index < 0 && j->n_faces[0] > 1) {
     j->st = fr__fail(&j->err, FR_E_INVALID, "%d faces found; say which with ?face=K (0 is the most "
                                             "confident)", j->n_faces[0]);
     return;
@@ -269,7 +328,7 @@ static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img) {
   fr_sha256_hex(j->in[0].data, j->in[0].size, j->hash);
   fr_gallery_face gf = {j->desc[0] + (size_t)k * s->dim, j->hash, 0, j->faces[0][k].box};
   pthread_mutex_lock(&s->gallery_mu);
-  j->st = fr_gallery_enroll(s->gallery, j->name, NULL, &gf, 1, &j->added, &j->err);
+  j->st = fr_gallery_enroll(s->gallery, j->route.name, NULL, &gf, 1, &j->added, &j->err);
   j->face_id = j->st == FR_OK ? fr_gallery_face_id(s->gallery, j->hash, 0) : -1;
   pthread_mutex_unlock(&s->gallery_mu);
   j->faces[0][0] = j->faces[0][k];
@@ -277,7 +336,8 @@ static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img) {
   if (j->st == FR_OK) refresh_counts(s);
 }
 
-static void run_job(fr__srv *s, fr_context *ctx, job *j) {
+/* Decodes the job's images and runs the pipeline on them. */
+static void run_pipeline(fr__srv *s, fr_context *ctx, job *j, int face_index) {
   fr_image img[2], owned[2];
   memset(owned, 0, sizeof owned);
   j->st = FR_OK;
@@ -301,15 +361,13 @@ static void run_job(fr__srv *s, fr_context *ctx, job *j) {
                               &j->n_faces[0], &j->err);
       if (j->st == FR_OK) identify_faces(s, j);
       break;
-    case JOB_EMBED:
-    case JOB_RECOGNIZE:
-    case JOB_VERIFY:
+    case JOB_ENROLL: enroll(s, ctx, j, &img[0], face_index); break;
+    default:
       for (int k = 0; k < j->n_in && j->st == FR_OK; k++)
         j->st = fr_describe_photo(ctx, s->pipe, &img[k], 0, j->faces[k], j->desc[k], MAX_FACES,
                                   &j->n_faces[k], NULL, &j->err);
       if (j->st == FR_OK && j->kind == JOB_RECOGNIZE) identify_faces(s, j);
       break;
-    case JOB_ENROLL: enroll(s, ctx, j, &img[0]); break;
     }
   }
   j->pipeline_ms = (now_s() - t0) * 1e3;
@@ -319,99 +377,7 @@ static void run_job(fr__srv *s, fr_context *ctx, job *j) {
   pthread_mutex_unlock(&s->metrics_mu);
 }
 
-static void ws_job_done(fr__srv *s, job *j);
-
-static void *worker_main(void *arg) {
-  void **a = arg;
-  fr__srv *s = a[0];
-  fr_context *ctx = a[1];
-  free(a);
-  for (;;) {
-    pthread_mutex_lock(&s->q_mu);
-    while (s->q_len == 0 && !s->stopping) pthread_cond_wait(&s->q_cv, &s->q_mu);
-    if (s->q_len == 0) {
-      pthread_mutex_unlock(&s->q_mu);
-      break;
-    }
-    job *j = s->queue[s->q_head];
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_len--;
-    pthread_mutex_unlock(&s->q_mu);
-    j->queue_ms = (now_s() - j->queued_at) * 1e3;
-    run_job(s, ctx, j);
-    if (j->kind == JOB_WS) {
-      ws_job_done(s, j);
-    } else {
-      pthread_mutex_lock(&j->mu);
-      j->done = 1;
-      pthread_cond_signal(&j->cv);
-      pthread_mutex_unlock(&j->mu);
-    }
-  }
-  return NULL;
-}
-
-/* ---- per-thread scratch of the connection threads ---------------------------------- */
-
-typedef struct scratch {
-  uint8_t *body;
-  size_t body_cap;
-  sbuf out;
-  job j;
-  fr_gallery_face_info *rows;
-  fr_person *people;
-  int people_cap;
-} scratch;
-
-static void scratch_free(void *p) {
-  scratch *sc = p;
-  if (!sc) return;
-  free(sc->body);
-  free(sc->out.p);
-  free(sc->j.desc[0]);
-  free(sc->j.desc[1]);
-  pthread_mutex_destroy(&sc->j.mu);
-  pthread_cond_destroy(&sc->j.cv);
-  free(sc->rows);
-  free(sc->people);
-  free(sc);
-}
-
-static scratch *get_scratch(fr__srv *s) {
-  scratch *sc = pthread_getspecific(s->scratch_key);
-  if (sc) return sc;
-  sc = calloc(1, sizeof *sc);
-  if (!sc) return NULL;
-  sc->j.desc[0] = malloc((size_t)MAX_FACES * s->dim * sizeof(float));
-  sc->j.desc[1] = malloc((size_t)MAX_FACES * s->dim * sizeof(float));
-  pthread_mutex_init(&sc->j.mu, NULL);
-  pthread_cond_init(&sc->j.cv, NULL);
-  if (!sc->j.desc[0] || !sc->j.desc[1] || pthread_setspecific(s->scratch_key, sc) != 0) {
-    scratch_free(sc);
-    return NULL;
-  }
-  return sc;
-}
-
-/* ---- responses ------------------------------------------------------------------------ */
-
-static const char *status_text(int code) {
-  switch (code) {
-  case 200: return "OK";
-  case 201: return "Created";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 409: return "Conflict";
-  case 413: return "Payload Too Large";
-  case 415: return "Unsupported Media Type";
-  case 422: return "Unprocessable Entity";
-  case 503: return "Service Unavailable";
-  default: return "Internal Server Error";
-  }
-}
+/* ---- answers -------------------------------------------------------------------------------- */
 
 /* The HTTP status and error code of a failed fr_status. */
 static int http_of(fr_status st, const char **code) {
@@ -426,74 +392,27 @@ static int http_of(fr_status st, const char **code) {
   }
 }
 
-typedef struct reqlog {
-  double start;
-  long long bytes_in, bytes_out;
-  fr__srv_route_id route;
-  int status;
-} reqlog;
-
-static void send_json(struct mg_connection *c, reqlog *lg, int code, const sbuf *b, int close) {
-  size_t n = b->oom ? 0 : b->len;
-  mg_printf(c,
-            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%s\r\n",
-            code, status_text(code), n, close ? "Connection: close\r\n" : "");
-  if (n) mg_write(c, b->p, n);
-  lg->status = code;
-  lg->bytes_out = (long long)n;
-}
-
-static void send_error(struct mg_connection *c, reqlog *lg, sbuf *b, int code, const char *ecode,
-                       const char *msg) {
+static void set_error(sbuf *b, int *status, int code, const char *ecode, const char *msg) {
   b->len = 0, b->oom = 0;
   sb_printf(b, "{\"error\":{\"code\":");
   sb_cstr(b, ecode);
   sb_printf(b, ",\"message\":");
   sb_cstr(b, msg);
   sb_printf(b, "}}");
-  send_json(c, lg, code, b, code == 413);
+  *status = code;
 }
 
-static void send_status_error(struct mg_connection *c, reqlog *lg, sbuf *b, fr_status st,
-                              const fr_error *err) {
+static void job_error(job *j, int code, const char *ecode, const char *msg) { set_error(&j->out, &j->status, code, ecode, msg); }
+
+static void job_status_error(job *j, fr_status st, const fr_error *err) {
   const char *code;
   int http = http_of(st, &code);
-  send_error(c, lg, b, http, code, err->message[0] ? err->message : fr_strerror(st));
-}
-
-/* ---- request bodies ---------------------------------------------------------------------- */
-
-/* Reads the whole body into the scratch buffer, at most `limit` bytes. */
-static fr_status read_body(struct mg_connection *c, scratch *sc, long long limit, size_t *size,
-                           fr_error *err) {
-  const struct mg_request_info *ri = mg_get_request_info(c);
-  long long cl = ri->content_length;
-  *size = 0;
-  if (cl > limit) return fr__fail(err, FR_E_LIMIT, "the body is larger than %lld bytes", limit);
-  size_t want = cl >= 0 ? (size_t)cl : (size_t)limit + 1;
-  size_t cap = cl >= 0 ? (size_t)cl + 1 : (size_t)limit + 2;
-  if (sc->body_cap < cap) {
-    uint8_t *p = realloc(sc->body, cap);
-    if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory");
-    sc->body = p, sc->body_cap = cap;
-  }
-  size_t got = 0;
-  while (got < want) {
-    int n = mg_read(c, sc->body + got, want - got);
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  if (cl >= 0 && got != (size_t)cl) return fr__fail(err, FR_E_FORMAT, "the body ended early");
-  if (got > (size_t)limit) return fr__fail(err, FR_E_LIMIT, "the body is larger than %lld bytes", limit);
-  sc->body[got] = '\0';
-  *size = got;
-  return FR_OK;
+  job_error(j, http, code, err->message[0] ? err->message : fr_strerror(st));
 }
 
 /* The media type of a Content-Type value without parameters, in buf. */
 static const char *media_type(const char *ct, char *buf, size_t size) {
-  if (!ct) return "";
+  if (!ct) ct = "";
   size_t k = 0;
   while (ct[k] && ct[k] != ';' && ct[k] != ' ' && k + 1 < size) buf[k] = (char)tolower_ascii(ct[k]), k++;
   buf[k] = '\0';
@@ -518,17 +437,6 @@ static fr_status image_of_body(const char *ct, const char *qs, const uint8_t *bo
   }
   return fr__fail(err, FR_E_UNSUPPORTED,
                   "the body must be image/jpeg, image/png or application/octet-stream (raw pixels)");
-}
-
-/* Runs a job on the pool and waits for it; 0 when the queue was full. */
-static int run_on_pool(fr__srv *s, job *j) {
-  j->done = 0;
-  j->ws = NULL;
-  if (!submit(s, j)) return 0;
-  pthread_mutex_lock(&j->mu);
-  while (!j->done) pthread_cond_wait(&j->cv, &j->mu);
-  pthread_mutex_unlock(&j->mu);
-  return 1;
 }
 
 static void json_box(sbuf *b, const fr_rect *r) {
@@ -558,7 +466,7 @@ static void json_faces(fr__srv *s, sbuf *b, const job *j, int k, int with_names,
     }
     if (with_desc) {
       sb_printf(b, ",\"descriptor\":[");
-      for (int d = 0; d < s->dim; d++) sb_printf(b, "%s%.6g", d ? "," : "", j->desc[k][(size_t)i * s->dim + d]);
+      for (int d = 0; d < s->dim; d++) sb_printf(b, "%s%.9g", d ? "," : "", j->desc[k][(size_t)i * s->dim + d]);
       sb_printf(b, "]");
     }
     sb_printf(b, "}");
@@ -570,48 +478,35 @@ static void json_timing(sbuf *b, const job *j) {
   sb_printf(b, "\"timing\":{\"queue_ms\":%.3f,\"pipeline_ms\":%.3f}", j->queue_ms, j->pipeline_ms);
 }
 
-static void overloaded(struct mg_connection *c, reqlog *lg, sbuf *b) {
-  send_error(c, lg, b, 503, "overloaded", "the server is busy: the work queue is full; retry later");
-}
+/* ---- the work of each route, on a worker ----------------------------------------------------- */
 
 /* detect, embed, recognize: one image in, its faces out. */
-static void handle_image(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc,
-                         job_kind kind) {
-  const struct mg_request_info *ri = mg_get_request_info(c);
+static void do_image(fr__srv *s, fr_context *ctx, job *j) {
   fr_error err = {0};
-  size_t size;
-  job *j = &sc->j;
-  fr_status st = read_body(c, sc, s->cfg.max_body, &size, &err);
-  lg->bytes_in = (long long)size;
-  if (st == FR_OK) st = image_of_body(mg_get_header(c, "Content-Type"), ri->query_string, sc->body, size, &j->in[0], &err);
-  if (st != FR_OK) return send_status_error(c, lg, &sc->out, st, &err);
-  j->kind = kind, j->n_in = 1;
-  if (!run_on_pool(s, j)) return overloaded(c, lg, &sc->out);
-  if (j->st != FR_OK) return send_status_error(c, lg, &sc->out, j->st, &j->err);
-  sbuf *b = &sc->out;
+  fr_status st = image_of_body(j->head->content_type, j->head->query, j->body, j->body_size, &j->in[0], &err);
+  if (st != FR_OK) return job_status_error(j, st, &err);
+  j->n_in = 1;
+  run_pipeline(s, ctx, j, -1);
+  if (j->st != FR_OK) return job_status_error(j, j->st, &j->err);
+  sbuf *b = &j->out;
   b->len = 0, b->oom = 0;
   sb_printf(b, "{\"width\":%d,\"height\":%d,\"faces\":", j->width[0], j->height[0]);
-  json_faces(s, b, j, 0, kind == JOB_RECOGNIZE, kind == JOB_EMBED);
+  json_faces(s, b, j, 0, j->kind == JOB_RECOGNIZE, j->kind == JOB_EMBED);
   sb_printf(b, ",");
   json_timing(b, j);
   sb_printf(b, "}");
-  send_json(c, lg, 200, b, 0);
+  j->status = 200;
 }
 
 static int part_is(const fr__srv_part *p, const char *name) {
   return p->name_len == strlen(name) && memcmp(p->name, name, p->name_len) == 0;
 }
 
-static void handle_verify(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc) {
+static void do_verify(fr__srv *s, fr_context *ctx, job *j) {
   fr_error err = {0};
-  size_t size;
-  job *j = &sc->j;
-  fr_status st = read_body(c, sc, s->cfg.max_body, &size, &err);
-  lg->bytes_in = (long long)size;
   fr__srv_part parts[FR_SRV_MAX_PARTS];
   int n = 0;
-  if (st == FR_OK)
-    st = fr__srv_multipart(mg_get_header(c, "Content-Type"), sc->body, size, parts, FR_SRV_MAX_PARTS, &n, &err);
+  fr_status st = fr__srv_multipart(j->head->content_type, j->body, j->body_size, parts, FR_SRV_MAX_PARTS, &n, &err);
   const fr__srv_part *pa = NULL, *pb = NULL;
   for (int i = 0; i < n; i++) {
     if (part_is(&parts[i], "a")) pa = &parts[i];
@@ -625,168 +520,326 @@ static void handle_verify(fr__srv *s, struct mg_connection *c, reqlog *lg, scrat
     st = image_of_body(ct, NULL, p->data, p->size, &j->in[k], &err);
     if (st == FR_OK && j->in[k].raw) st = fr__fail(&err, FR_E_UNSUPPORTED, "verify takes encoded images only");
   }
-  if (st != FR_OK) return send_status_error(c, lg, &sc->out, st, &err);
-  j->kind = JOB_VERIFY, j->n_in = 2;
-  if (!run_on_pool(s, j)) return overloaded(c, lg, &sc->out);
-  if (j->st != FR_OK) return send_status_error(c, lg, &sc->out, j->st, &j->err);
+  if (st != FR_OK) return job_status_error(j, st, &err);
+  j->n_in = 2;
+  run_pipeline(s, ctx, j, -1);
+  if (j->st != FR_OK) return job_status_error(j, j->st, &j->err);
   if (j->n_faces[0] == 0 || j->n_faces[1] == 0)
-    return send_error(c, lg, &sc->out, 422, "no_face", j->n_faces[0] ? "no face found in image b" : "no face found in image a");
+    return job_error(j, 422, "no_face", j->n_faces[0] ? "no face found in image b" : "no face found in image a");
   /* The most confident face of each (describe_photo returns them by score). */
   float d = fr_distance(j->desc[0], j->desc[1], s->dim);
-  sbuf *b = &sc->out;
+  sbuf *b = &j->out;
   b->len = 0, b->oom = 0;
   sb_printf(b, "{\"distance\":%.4f,\"same\":%s,\"threshold\":%.4f,", d, d <= s->threshold ? "true" : "false",
             s->threshold);
   json_timing(b, j);
   sb_printf(b, "}");
-  send_json(c, lg, 200, b, 0);
+  j->status = 200;
 }
 
-static void handle_subjects(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc, int post) {
+static void do_subject_create(fr__srv *s, job *j) {
   fr_error err = {0};
-  sbuf *b = &sc->out;
-  if (post) {
-    size_t size;
-    char name[FR_NAME_MAX], meta[FR_SRV_MAX_META + 1];
-    int has_meta;
-    fr_status st = read_body(c, sc, FR_SRV_MAX_JSON, &size, &err);
-    lg->bytes_in = (long long)size;
-    if (st == FR_OK) st = fr__srv_subject_json((const char *)sc->body, size, name, meta, sizeof meta, &has_meta, &err);
-    int64_t id = 0;
-    if (st == FR_OK) {
-      pthread_mutex_lock(&s->gallery_mu);
-      st = fr_gallery_add_person(s->gallery, name, has_meta ? meta : NULL, &id, &err);
-      pthread_mutex_unlock(&s->gallery_mu);
-      if (st == FR_E_INVALID) return send_error(c, lg, b, 409, "exists", err.message);
-    }
-    if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
-    refresh_counts(s);
-    b->len = 0, b->oom = 0;
-    sb_printf(b, "{\"id\":%lld,\"name\":", (long long)id);
-    sb_cstr(b, name);
-    sb_printf(b, ",\"faces\":0}");
-    return send_json(c, lg, 201, b, 0);
+  char name[FR_NAME_MAX], meta[FR_SRV_MAX_META + 1], mt[64];
+  int has_meta = 0;
+  /* A JSON route takes JSON only: text/plain is what a foreign page can send
+   * without asking first, so it is refused here, not guessed at. */
+  if (strcmp(media_type(j->head->content_type, mt, sizeof mt), "application/json") != 0)
+    return job_error(j, 415, "unsupported", "the body must be application/json");
+  if (j->body_size > FR_SRV_MAX_JSON) return job_error(j, 413, "too_large", "the JSON body is too large");
+  fr_status st = fr__srv_subject_json((const char *)j->body, j->body_size, name, meta, sizeof meta, &has_meta, &err);
+  int64_t id = 0;
+  if (st == FR_OK) {
+    pthread_mutex_lock(&s->gallery_mu);
+    st = fr_gallery_add_person(s->gallery, name, has_meta ? meta : NULL, &id, &err);
+    pthread_mutex_unlock(&s->gallery_mu);
+    if (st == FR_E_INVALID) return job_error(j, 409, "exists", err.message);
   }
+  if (st != FR_OK) return job_status_error(j, st, &err);
+  refresh_counts(s);
+  sbuf *b = &j->out;
+  b->len = 0, b->oom = 0;
+  sb_printf(b, "{\"id\":%lld,\"name\":", (long long)id);
+  sb_cstr(b, name);
+  sb_printf(b, ",\"faces\":0}");
+  j->status = 201;
+}
+
+static void do_subjects_list(fr__srv *s, job *j) {
+  fr_error err = {0};
   int n = 0;
   pthread_mutex_lock(&s->gallery_mu);
   fr_status st = fr_gallery_people(s->gallery, NULL, 0, &n, &err);
-  if (st == FR_OK && n > sc->people_cap) {
-    fr_person *p = realloc(sc->people, (size_t)n * sizeof *p);
-    if (p) sc->people = p, sc->people_cap = n;
+  if (st == FR_OK && n > j->people_cap) {
+    fr_person *p = realloc(j->people, (size_t)n * sizeof *p);
+    if (p) j->people = p, j->people_cap = n;
     else st = fr__fail(&err, FR_E_NOMEM, "out of memory");
   }
   int total = 0;
-  if (st == FR_OK) st = fr_gallery_people(s->gallery, sc->people, n, &total, &err);
+  if (st == FR_OK) st = fr_gallery_people(s->gallery, j->people, n, &total, &err);
   pthread_mutex_unlock(&s->gallery_mu);
-  if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
+  if (st != FR_OK) return job_status_error(j, st, &err);
   if (total < n) n = total;
+  sbuf *b = &j->out;
   b->len = 0, b->oom = 0;
   sb_printf(b, "{\"subjects\":[");
   for (int i = 0; i < n; i++) {
-    sb_printf(b, "%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)sc->people[i].id);
-    sb_cstr(b, sc->people[i].name);
-    sb_printf(b, ",\"faces\":%d}", sc->people[i].n_faces);
+    sb_printf(b, "%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)j->people[i].id);
+    sb_cstr(b, j->people[i].name);
+    sb_printf(b, ",\"faces\":%d}", j->people[i].n_faces);
   }
   sb_printf(b, "]}");
-  send_json(c, lg, 200, b, 0);
+  j->status = 200;
 }
 
-static void handle_subject_faces(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc,
-                                 const fr__srv_route *r, int post) {
+static void do_enroll(fr__srv *s, fr_context *ctx, job *j) {
   fr_error err = {0};
-  sbuf *b = &sc->out;
-  job *j = &sc->j;
-  if (post) {
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    size_t size;
-    fr_status st = read_body(c, sc, s->cfg.max_body, &size, &err);
-    lg->bytes_in = (long long)size;
-    if (st == FR_OK) st = image_of_body(mg_get_header(c, "Content-Type"), ri->query_string, sc->body, size, &j->in[0], &err);
-    char v[FR_SRV_MAX_PARAM];
-    int found = 0;
-    long face = -1;
-    if (st == FR_OK) st = fr__srv_query_get(ri->query_string, "face", v, sizeof v, &found, &err);
-    if (st == FR_OK && found && !fr__srv_parse_int(v, 0, MAX_FACES - 1, &face))
-      st = fr__fail(&err, FR_E_INVALID, "face must be 0 to %d", MAX_FACES - 1);
-    if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
-    j->kind = JOB_ENROLL, j->n_in = 1, j->name = r->name, j->face_index = (int)face;
-    if (!run_on_pool(s, j)) return overloaded(c, lg, b);
-    if (j->st == FR_E_NOTFOUND) return send_error(c, lg, b, 422, "no_face", j->err.message);
-    if (j->st == FR_E_INVALID && strstr(j->err.message, "already enrolled"))
-      return send_error(c, lg, b, 409, "conflict", j->err.message);
-    if (j->st == FR_E_INVALID && strstr(j->err.message, "faces found"))
-      return send_error(c, lg, b, 422, "several_faces", j->err.message);
-    if (j->st != FR_OK) return send_status_error(c, lg, b, j->st, &j->err);
-    b->len = 0, b->oom = 0;
-    sb_printf(b, "{\"name\":");
-    sb_cstr(b, r->name);
-    sb_printf(b, ",\"face_id\":%lld,\"added\":%d,\"duplicate\":%s,", (long long)j->face_id, j->added,
-              j->added ? "false" : "true");
-    json_box(b, &j->faces[0][0].box);
-    sb_printf(b, ",\"image_hash\":\"%s\",", j->hash);
-    json_timing(b, j);
-    sb_printf(b, "}");
-    return send_json(c, lg, 200, b, 0);
-  }
-  if (!sc->rows && !(sc->rows = malloc(1024 * sizeof *sc->rows)))
-    return send_error(c, lg, b, 503, "overloaded", "out of memory");
-  int n = 0;
-  pthread_mutex_lock(&s->gallery_mu);
-  fr_status st = fr_gallery_faces(s->gallery, r->name, sc->rows, 1024, &n, &err);
-  pthread_mutex_unlock(&s->gallery_mu);
-  if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
+  sbuf *b = &j->out;
+  fr_status st = image_of_body(j->head->content_type, j->head->query, j->body, j->body_size, &j->in[0], &err);
+  char v[FR_SRV_MAX_PARAM];
+  int found = 0;
+  long face = -1;
+  if (st == FR_OK) st = fr__srv_query_get(j->head->query, "face", v, sizeof v, &found, &err);
+  if (st == FR_OK && found && !fr__srv_parse_int(v, 0, MAX_FACES - 1, &face))
+    st = fr__fail(&err, FR_E_INVALID, "face must be 0 to %d", MAX_FACES - 1);
+  if (st != FR_OK) return job_status_error(j, st, &err);
+  j->n_in = 1;
+  run_pipeline(s, ctx, j, (int)face);
+  if (j->st == FR_E_NOTFOUND) return job_error(j, 422, "no_face", j->err.message);
+  if (j->st == FR_E_INVALID && strstr(j->err.message, "already enrolled"))
+    return job_error(j, 409, "conflict", j->err.message);
+  if (j->st == FR_E_INVALID && strstr(j->err.message, "faces found"))
+    return job_error(j, 422, "several_faces", j->err.message);
+  if (j->st != FR_OK) return job_status_error(j, j->st, &j->err);
   b->len = 0, b->oom = 0;
   sb_printf(b, "{\"name\":");
-  sb_cstr(b, r->name);
+  sb_cstr(b, j->route.name);
+  sb_printf(b, ",\"face_id\":%lld,\"added\":%d,\"duplicate\":%s,", (long long)j->face_id, j->added,
+            j->added ? "false" : "true");
+  json_box(b, &j->faces[0][0].box);
+  sb_printf(b, ",\"image_hash\":\"%s\",", j->hash);
+  json_timing(b, j);
+  sb_printf(b, "}");
+  j->status = 200;
+}
+
+static void do_faces_list(fr__srv *s, job *j) {
+  fr_error err = {0};
+  sbuf *b = &j->out;
+  if (!j->rows && !(j->rows = malloc(1024 * sizeof *j->rows)))
+    return job_error(j, 503, "overloaded", "out of memory");
+  int n = 0;
+  pthread_mutex_lock(&s->gallery_mu);
+  fr_status st = fr_gallery_faces(s->gallery, j->route.name, j->rows, 1024, &n, &err);
+  pthread_mutex_unlock(&s->gallery_mu);
+  if (st != FR_OK) return job_status_error(j, st, &err);
+  b->len = 0, b->oom = 0;
+  sb_printf(b, "{\"name\":");
+  sb_cstr(b, j->route.name);
   sb_printf(b, ",\"faces\":[");
   for (int i = 0; i < n; i++) {
-    const fr_gallery_face_info *f = &sc->rows[i];
+    const fr_gallery_face_info *f = &j->rows[i];
     sb_printf(b, "%s{\"id\":%lld,\"image_hash\":\"%s\",\"variant\":%d,\"created\":%lld,", i ? "," : "",
               (long long)f->id, f->image_hash, f->variant, (long long)f->created);
     json_box(b, &f->box);
     sb_printf(b, "}");
   }
   sb_printf(b, "]}");
-  send_json(c, lg, 200, b, 0);
+  j->status = 200;
 }
 
-static void handle_delete(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc,
-                          const fr__srv_route *r) {
+static void do_delete(fr__srv *s, job *j) {
   fr_error err = {0};
-  sbuf *b = &sc->out;
+  sbuf *b = &j->out;
   int removed = 0;
   pthread_mutex_lock(&s->gallery_mu);
-  fr_status st = r->id == FR_ROUTE_SUBJECT ? fr_gallery_forget(s->gallery, r->name, &removed, &err)
-                                           : fr_gallery_remove_face(s->gallery, r->face_id, &err);
+  fr_status st = j->route.id == FR_ROUTE_SUBJECT ? fr_gallery_forget(s->gallery, j->route.name, &removed, &err)
+                                                 : fr_gallery_remove_face(s->gallery, j->route.face_id, &err);
   pthread_mutex_unlock(&s->gallery_mu);
-  if (st != FR_OK) return send_status_error(c, lg, b, st, &err);
+  if (st != FR_OK) return job_status_error(j, st, &err);
   refresh_counts(s);
   b->len = 0, b->oom = 0;
-  if (r->id == FR_ROUTE_SUBJECT) {
+  if (j->route.id == FR_ROUTE_SUBJECT) {
     sb_printf(b, "{\"name\":");
-    sb_cstr(b, r->name);
+    sb_cstr(b, j->route.name);
     sb_printf(b, ",\"removed_faces\":%d}", removed);
   } else {
-    sb_printf(b, "{\"face_id\":%lld,\"removed\":true}", (long long)r->face_id);
+    sb_printf(b, "{\"face_id\":%lld,\"removed\":true}", (long long)j->route.face_id);
   }
-  send_json(c, lg, 200, b, 0);
+  j->status = 200;
 }
 
-static void handle_health(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc) {
-  sbuf *b = &sc->out;
+/* A stream frame: the latest frame's faces and names, or an error. */
+static void do_stream(fr__srv *s, fr_context *ctx, job *j) {
+  run_pipeline(s, ctx, j, -1);
+  sbuf *b = &j->out;
+  b->len = 0, b->oom = 0;
+  stream *w = j->stream;
+  if (j->st == FR_OK) {
+    sb_printf(b, "{\"seq\":%u,\"width\":%d,\"height\":%d,\"faces\":", w->work_seq, j->width[0], j->height[0]);
+    json_faces(s, b, j, 0, 1, 0);
+    sb_printf(b, ",");
+    json_timing(b, j);
+    sb_printf(b, "}");
+    j->status = 200;
+  } else {
+    const char *code;
+    j->status = http_of(j->st, &code);
+    sb_printf(b, "{\"seq\":%u,\"error\":{\"code\":", w->work_seq);
+    sb_cstr(b, code);
+    sb_printf(b, ",\"message\":");
+    sb_cstr(b, j->err.message);
+    sb_printf(b, "}}");
+  }
+}
+
+static void run_job(fr__srv *s, fr_context *ctx, job *j) {
+  switch (j->kind) {
+  case JOB_DETECT:
+  case JOB_EMBED:
+  case JOB_RECOGNIZE: do_image(s, ctx, j); break;
+  case JOB_VERIFY: do_verify(s, ctx, j); break;
+  case JOB_ENROLL: do_enroll(s, ctx, j); break;
+  case JOB_WS: do_stream(s, ctx, j); break;
+  case JOB_SUBJECTS_LIST: do_subjects_list(s, j); break;
+  case JOB_SUBJECT_CREATE: do_subject_create(s, j); break;
+  case JOB_FACES_LIST: do_faces_list(s, j); break;
+  case JOB_DELETE: do_delete(s, j); break;
+  }
+  if (j->out.oom) job_error(j, 503, "overloaded", "out of memory");
+}
+
+static void *worker_main(void *arg) {
+  void **a = arg;
+  fr__srv *s = a[0];
+  fr_context *ctx = a[1];
+  free(a);
+  for (;;) {
+    pthread_mutex_lock(&s->q_mu);
+    while (s->q_len == 0 && !s->stopping) pthread_cond_wait(&s->q_cv, &s->q_mu);
+    if (s->q_len == 0) {
+      pthread_mutex_unlock(&s->q_mu);
+      break;
+    }
+    job *j = s->queue[s->q_head];
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+    pthread_mutex_unlock(&s->q_mu);
+    j->queue_ms = (now_s() - j->queued_at) * 1e3;
+    run_job(s, ctx, j);
+    /* The answer goes back to the loop, which alone writes to sockets. */
+    fr__net_post(s->net, j->conn, j);
+  }
+  return NULL;
+}
+
+/* ---- access log ---------------------------------------------------------------------------- */
+
+/* Error lines are rate limited (a token bucket: 20 a second, bursts of 100),
+ * so that a flood of bad requests cannot fill the disk; how many were left
+ * out is logged with the next line that is written. Loop thread. */
+static int log_allowed(fr__srv *s, int status) {
+  double t = now_s();
+  s->log_tokens += (t - s->log_at) * 20.0;
+  if (s->log_tokens > 100) s->log_tokens = 100;
+  s->log_at = t;
+  if (status < 400) return 1;
+  if (s->log_tokens < 1) {
+    s->log_suppressed++;
+    return 0;
+  }
+  s->log_tokens -= 1;
+  return 1;
+}
+
+static void log_line(fr__srv *s, const sbuf *b) {
+  FILE *f = s->cfg.access_log;
+  if (s->log_suppressed) {
+    fprintf(f, "{\"suppressed\":%lld,\"reason\":\"error lines over the rate limit\"}\n", s->log_suppressed);
+    s->log_suppressed = 0;
+  }
+  fwrite(b->p, 1, b->len, f);
+  fflush(f);
+}
+
+static void access_log(fr__srv *s, const char *remote, const reqlog *lg) {
+  if (!s->cfg.access_log || !log_allowed(s, lg->status)) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char when[40];
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  sbuf b = {0};
+  sb_printf(&b, "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":", when, ts.tv_nsec / 1000000L, remote);
+  sb_cstr(&b, lg->method);
+  sb_printf(&b, ",\"path\":");
+  sb_str(&b, lg->path, strnlen(lg->path, sizeof lg->path));
+  sb_printf(&b, ",\"route\":\"%s\",\"status\":%d,\"bytes_in\":%lld,\"bytes_out\":%lld,\"ms\":%.3f}\n",
+            lg->route == FR_ROUTE_NONE ? "static" : fr__srv_route_name(lg->route), lg->status, lg->bytes_in,
+            lg->bytes_out, (now_s() - lg->start) * 1e3);
+  if (!b.oom) log_line(s, &b);
+  free(b.p);
+}
+
+static void on_refused(void *app, const char *remote, int status, const char *why) {
+  fr__srv *s = app;
+  if (!s->cfg.access_log || !log_allowed(s, status)) return;
+  sbuf b = {0};
+  sb_printf(&b, "{\"remote\":\"%s\",\"status\":%d,\"refused\":", remote, status);
+  sb_cstr(&b, why);
+  sb_printf(&b, "}\n");
+  if (!b.oom) log_line(s, &b);
+  free(b.p);
+}
+
+static void count_request(fr__srv *s, const reqlog *lg) {
+  int k = 0;
+  while (k < N_CODES && status_codes[k] != lg->status) k++;
+  pthread_mutex_lock(&s->metrics_mu);
+  s->requests[lg->route][k]++;
+  hist_add(&s->latency[lg->route], now_s() - lg->start);
+  pthread_mutex_unlock(&s->metrics_mu);
+}
+
+/* Answers a request from the loop thread: counted, logged, written. */
+static void reply(fr__srv *s, fr__net_conn *c, reqlog *lg, int status, const char *ctype, const char *csp,
+                  const char *extra, const void *body, size_t n) {
+  lg->status = status;
+  lg->bytes_out = (long long)n;
+  if (lg->route != FR_ROUTE_NONE) count_request(s, lg);
+  access_log(s, fr__net_remote(c), lg);
+  fr__net_respond(c, status, ctype, csp, extra, body, n, status == 413);
+}
+
+static void reply_error(fr__srv *s, fr__net_conn *c, reqlog *lg, int status, const char *code, const char *msg) {
+  sbuf b = {0};
+  int st;
+  set_error(&b, &st, status, code, msg);
+  reply(s, c, lg, status, "application/json", NULL,
+        status == 405 ? "Allow: GET, HEAD, POST, DELETE\r\n" : status == 401 ? "WWW-Authenticate: X-API-Key\r\n" : NULL,
+        b.oom ? "" : b.p, b.oom ? 0 : b.len);
+  free(b.p);
+}
+
+/* ---- health and metrics (answered on the loop: cheap, and must answer under load) ------ */
+
+static void handle_health(fr__srv *s, fr__net_conn *c, reqlog *lg) {
   pthread_mutex_lock(&s->q_mu);
   int depth = s->q_len;
   pthread_mutex_unlock(&s->q_mu);
   pthread_mutex_lock(&s->metrics_mu);
   int faces = s->faces_count, people = s->people_count;
   pthread_mutex_unlock(&s->metrics_mu);
-  b->len = 0, b->oom = 0;
-  sb_printf(b, "{\"status\":\"ok\",\"version\":\"%s\",\"model\":", fr_version());
-  sb_cstr(b, s->model);
-  sb_printf(b, ",\"dim\":%d,\"threshold\":%.4f,\"workers\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,"
-               "\"people\":%d,\"faces\":%d,\"auth\":%s}",
-            s->dim, s->threshold, s->n_workers, depth, s->q_cap, people, faces, s->auth ? "true" : "false");
-  send_json(c, lg, 200, b, 0);
+  sbuf b = {0};
+  sb_printf(&b, "{\"status\":\"%s\",\"version\":\"%s\",\"model\":", fr__net_draining(c) ? "stopping" : "ok",
+            fr_version());
+  sb_cstr(&b, s->model);
+  sb_printf(&b, ",\"dim\":%d,\"threshold\":%.4f,\"workers\":%d,\"queue_depth\":%d,\"queue_capacity\":%d,"
+                "\"people\":%d,\"faces\":%d,\"auth\":%s}",
+            s->dim, s->threshold, s->n_workers, depth, s->q_cap - s->n_workers, people, faces,
+            s->auth ? "true" : "false");
+  reply(s, c, lg, 200, "application/json", NULL, "Cache-Control: no-store\r\n", b.oom ? "" : b.p, b.oom ? 0 : b.len);
+  free(b.p);
 }
 
 static void hist_print(sbuf *b, const char *name, const char *labels, const histogram *h) {
@@ -801,17 +854,15 @@ static void hist_print(sbuf *b, const char *name, const char *labels, const hist
   sb_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %lld\n", name, labels, h->sum, name, labels, h->n);
 }
 
-static void handle_metrics(fr__srv *s, struct mg_connection *c, reqlog *lg, scratch *sc) {
-  sbuf *b = &sc->out;
-  b->len = 0, b->oom = 0;
+static void handle_metrics(fr__srv *s, fr__net_conn *c, reqlog *lg) {
+  sbuf bb = {0}, *b = &bb;
   pthread_mutex_lock(&s->q_mu);
   int depth = s->q_len;
   pthread_mutex_unlock(&s->q_mu);
-  pthread_mutex_lock(&s->drain_mu);
-  int active = s->active;
-  pthread_mutex_unlock(&s->drain_mu);
-  sb_printf(b, "# HELP facerec_http_requests_in_progress API requests being served (this one included).\n"
-               "# TYPE facerec_http_requests_in_progress gauge\nfacerec_http_requests_in_progress %d\n", active);
+  int in_progress = s->n_jobs - s->jobs_free;
+  sb_printf(b, "# HELP facerec_http_requests_in_progress API requests and stream frames being served.\n"
+               "# TYPE facerec_http_requests_in_progress gauge\nfacerec_http_requests_in_progress %d\n",
+            in_progress + 1);
   pthread_mutex_lock(&s->metrics_mu);
   sb_printf(b, "# HELP facerec_http_requests_total API requests by route and status.\n"
                "# TYPE facerec_http_requests_total counter\n");
@@ -847,157 +898,15 @@ static void handle_metrics(fr__srv *s, struct mg_connection *c, reqlog *lg, scra
             "facerec_ws_frames_total{result=\"answered\"} %lld\n"
             "facerec_ws_frames_total{result=\"dropped\"} %lld\n"
             "facerec_ws_frames_total{result=\"failed\"} %lld\n",
-            depth, s->q_cap, s->n_workers, s->faces_count, s->people_count, s->ws_open, s->ws_frames[0],
-            s->ws_frames[1], s->ws_frames[2]);
+            depth, s->q_cap - s->n_workers, s->n_workers, s->faces_count, s->people_count, s->ws_open,
+            s->ws_frames[0], s->ws_frames[1], s->ws_frames[2]);
   pthread_mutex_unlock(&s->metrics_mu);
-  size_t n = b->oom ? 0 : b->len;
-  mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %zu\r\n"
-               "Cache-Control: no-store\r\n\r\n", n);
-  mg_write(c, b->p, n);
-  lg->status = 200;
-  lg->bytes_out = (long long)n;
+  reply(s, c, lg, 200, "text/plain; version=0.0.4", NULL, "Cache-Control: no-store\r\n", b->oom ? "" : b->p,
+        b->oom ? 0 : b->len);
+  free(b->p);
 }
 
-/* The key a client presents: the X-API-Key header, or for the WebSocket
- * (browsers cannot set headers on it) the `key` query parameter. */
-static int key_level(fr__srv *s, struct mg_connection *c, int allow_query) {
-  const char *k = mg_get_header(c, "X-API-Key");
-  char q[FR_SRV_MAX_PARAM];
-  int found = 0;
-  if (!k && allow_query &&
-      fr__srv_query_get(mg_get_request_info(c)->query_string, "key", q, sizeof q, &found, NULL) == FR_OK && found)
-    k = q;
-  return fr__srv_key_level(s->keys, s->n_keys, k);
-}
-
-static void access_log(fr__srv *s, struct mg_connection *c, const reqlog *lg) {
-  if (!s->cfg.access_log) return;
-  const struct mg_request_info *ri = mg_get_request_info(c);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char when[40];
-  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-  sbuf b = {0};
-  sb_printf(&b, "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":", when, ts.tv_nsec / 1000000L,
-            ri->remote_addr);
-  sb_cstr(&b, ri->request_method);
-  sb_printf(&b, ",\"path\":");
-  sb_str(&b, ri->local_uri, strnlen(ri->local_uri, 256));
-  if (lg->route == FR_ROUTE_NONE && lg->start == 0) /* a static file: no sizes or time known */
-    sb_printf(&b, ",\"route\":\"static\",\"status\":%d}\n", lg->status);
-  else
-    sb_printf(&b, ",\"route\":\"%s\",\"status\":%d,\"bytes_in\":%lld,\"bytes_out\":%lld,\"ms\":%.3f}\n",
-              fr__srv_route_name(lg->route), lg->status, lg->bytes_in, lg->bytes_out,
-              (now_s() - lg->start) * 1e3);
-  if (!b.oom) {
-    pthread_mutex_lock(&s->log_mu);
-    fwrite(b.p, 1, b.len, s->cfg.access_log);
-    fflush(s->cfg.access_log);
-    pthread_mutex_unlock(&s->log_mu);
-  }
-  free(b.p);
-}
-
-static int api_handler(struct mg_connection *c, void *cbdata) {
-  fr__srv *s = cbdata;
-  const struct mg_request_info *ri = mg_get_request_info(c);
-  reqlog lg = {now_s(), 0, 0, FR_ROUTE_NONE, 0};
-  scratch *sc = get_scratch(s);
-  if (!sc) {
-    mg_printf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    return 503;
-  }
-  pthread_mutex_lock(&s->drain_mu);
-  int refuse = s->draining;
-  if (!refuse) s->active++;
-  pthread_mutex_unlock(&s->drain_mu);
-  if (refuse) {
-    send_error(c, &lg, &sc->out, 503, "shutting_down", "the server is shutting down");
-    return 503;
-  }
-  fr__srv_route r;
-  fr_error err = {0};
-  fr_status st = fr__srv_route_parse(ri->request_method, ri->local_uri, &r, &err);
-  lg.route = r.id;
-  if (st == FR_E_NOTFOUND) send_error(c, &lg, &sc->out, 404, "not_found", err.message);
-  else if (st == FR_E_UNSUPPORTED) send_error(c, &lg, &sc->out, 405, "method_not_allowed", err.message);
-  else if (st != FR_OK) send_error(c, &lg, &sc->out, 400, "invalid_request", err.message);
-  else {
-    int level = r.id == FR_ROUTE_HEALTH || !s->auth ? 1 : key_level(s, c, 0);
-    if (level < 0) send_error(c, &lg, &sc->out, 401, "unauthorized", "a valid X-API-Key header is required");
-    else if (r.admin && level < 1) send_error(c, &lg, &sc->out, 403, "forbidden", "this route needs an admin key");
-    else {
-      int post = strcmp(ri->request_method, "POST") == 0;
-      switch (r.id) {
-      case FR_ROUTE_HEALTH: handle_health(s, c, &lg, sc); break;
-      case FR_ROUTE_METRICS: handle_metrics(s, c, &lg, sc); break;
-      case FR_ROUTE_DETECT: handle_image(s, c, &lg, sc, JOB_DETECT); break;
-      case FR_ROUTE_EMBED: handle_image(s, c, &lg, sc, JOB_EMBED); break;
-      case FR_ROUTE_RECOGNIZE: handle_image(s, c, &lg, sc, JOB_RECOGNIZE); break;
-      case FR_ROUTE_VERIFY: handle_verify(s, c, &lg, sc); break;
-      case FR_ROUTE_SUBJECTS: handle_subjects(s, c, &lg, sc, post); break;
-      case FR_ROUTE_SUBJECT_FACES: handle_subject_faces(s, c, &lg, sc, &r, post); break;
-      case FR_ROUTE_SUBJECT:
-      case FR_ROUTE_FACE: handle_delete(s, c, &lg, sc, &r); break;
-      default: send_error(c, &lg, &sc->out, 404, "not_found", "no such route"); break;
-      }
-    }
-  }
-  int k = 0;
-  while (k < N_CODES && status_codes[k] != lg.status) k++;
-  pthread_mutex_lock(&s->metrics_mu);
-  s->requests[lg.route][k]++;
-  hist_add(&s->latency[lg.route], now_s() - lg.start);
-  pthread_mutex_unlock(&s->metrics_mu);
-  access_log(s, c, &lg);
-  /* Shrink a body buffer that one large upload grew, so that an idle thread
-   * does not keep max_body bytes. */
-  if (sc->body_cap > (1u << 20)) {
-    free(sc->body);
-    sc->body = NULL, sc->body_cap = 0;
-  }
-  pthread_mutex_lock(&s->drain_mu);
-  if (--s->active == 0) pthread_cond_broadcast(&s->drain_cv);
-  pthread_mutex_unlock(&s->drain_mu);
-  return lg.status ? lg.status : 500;
-}
-
-/* ---- the WebSocket stream -------------------------------------------------------------- */
-
-/* One stream. The newest frame not yet started waits in `pending`; a frame
- * that arrives while another waits replaces it (the replaced one is answered
- * as dropped), so a slow server answers the latest frame, not a backlog. */
-typedef struct wsconn {
-  fr__srv *s;
-  struct mg_connection *conn;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  uint8_t *pending, *work;
-  size_t pending_size, pending_cap, work_size, work_cap;
-  uint32_t pending_seq, work_seq;
-  int has_pending, busy, closing;
-  uint32_t next_seq;
-  job j;
-  sbuf out;
-  fr__srv_frame frame;
-} wsconn;
-
-static void ws_send(wsconn *w, const char *text, size_t n) {
-  mg_websocket_write(w->conn, MG_WEBSOCKET_OPCODE_TEXT, text, n);
-}
-
-static void ws_send_error(wsconn *w, uint32_t seq, const char *code, const char *msg) {
-  sbuf b = {0};
-  sb_printf(&b, "{\"seq\":%u,\"error\":{\"code\":", seq);
-  sb_cstr(&b, code);
-  sb_printf(&b, ",\"message\":");
-  sb_cstr(&b, msg);
-  sb_printf(&b, "}}");
-  if (!b.oom) ws_send(w, b.p, b.len);
-  free(b.p);
-}
+/* ---- the WebSocket stream ---------------------------------------------------------------------- */
 
 static void ws_count(fr__srv *s, int what) {
   pthread_mutex_lock(&s->metrics_mu);
@@ -1005,164 +914,300 @@ static void ws_count(fr__srv *s, int what) {
   pthread_mutex_unlock(&s->metrics_mu);
 }
 
-/* Moves the pending frame to `work` and queues it; called with w->mu held.
- * Returns 0 when the queue was full (the frame is then answered by the
- * caller, after unlocking). */
-static int ws_start(wsconn *w) {
+static void ws_text(fr__srv *s, fr__net_conn *c, const char *text, size_t n, int what) {
+  /* A client that does not read loses its own answers, nothing else. */
+  if (fr__net_ws_send(c, FR_WS_TEXT, text, n) != 0) what = 1;
+  ws_count(s, what);
+}
+
+static void ws_error(fr__srv *s, fr__net_conn *c, uint32_t seq, const char *code, const char *msg, int what) {
+  sbuf b = {0};
+  sb_printf(&b, "{\"seq\":%u,\"error\":{\"code\":", seq);
+  sb_cstr(&b, code);
+  sb_printf(&b, ",\"message\":");
+  sb_cstr(&b, msg);
+  sb_printf(&b, "}}");
+  if (!b.oom) ws_text(s, c, b.p, b.len, what);
+  free(b.p);
+}
+
+/* Starts the stream's pending frame on a worker; answers it as refused when
+ * every job is taken. */
+static void ws_start(fr__srv *s, fr__net_conn *c, stream *w) {
+  w->has_pending = 0;
+  job *j = job_take(s);
+  if (!j) {
+    ws_error(s, c, w->pending_seq, "overloaded", "the server is busy: frame not processed", 1);
+    return;
+  }
+  s->jobs_free--;
   uint8_t *t = w->work;
   size_t tc = w->work_cap;
   w->work = w->pending, w->work_cap = w->pending_cap, w->work_size = w->pending_size;
   w->work_seq = w->pending_seq;
   w->pending = t, w->pending_cap = tc, w->pending_size = 0;
-  w->has_pending = 0;
-  /* Parsed again on the bytes that stay put while the worker runs (the data
-   * handler checked them already). */
-  fr__srv_ws_frame(w->work, w->work_size, &w->frame, NULL);
-  image_in *in = &w->j.in[0];
+  /* Parsed again on the bytes that stay put while the worker runs (the
+   * message handler checked them already). */
+  fr__srv_frame f;
+  fr__srv_ws_frame(w->work, w->work_size, &f, NULL);
+  image_in *in = &j->in[0];
   memset(in, 0, sizeof *in);
-  in->data = w->frame.data, in->size = w->frame.size;
-  in->raw = w->frame.raw, in->geometry = w->frame.geometry;
-  w->j.kind = JOB_WS, w->j.n_in = 1, w->j.ws = w;
-  w->busy = submit(w->s, &w->j);
-  return w->busy;
+  in->data = f.data, in->size = f.size, in->raw = f.raw, in->geometry = f.geometry;
+  j->kind = JOB_WS, j->n_in = 1, j->stream = w, j->conn = c;
+  w->busy = 1;
+  fr__net_hold(c);
+  submit(s, j);
 }
 
-static void ws_job_done(fr__srv *s, job *j) {
-  wsconn *w = j->ws;
-  sbuf *b = &w->out;
-  b->len = 0, b->oom = 0;
-  if (j->st == FR_OK) {
-    sb_printf(b, "{\"seq\":%u,\"width\":%d,\"height\":%d,\"faces\":", w->work_seq, j->width[0], j->height[0]);
-    json_faces(s, b, j, 0, 1, 0);
-    sb_printf(b, ",");
-    json_timing(b, j);
-    sb_printf(b, "}");
-    if (!b->oom) ws_send(w, b->p, b->len);
-    ws_count(s, 0);
-  } else {
-    const char *code;
-    http_of(j->st, &code);
-    ws_send_error(w, w->work_seq, code, j->err.message);
-    ws_count(s, 2);
-  }
-  pthread_mutex_lock(&w->mu);
-  int refused = 0;
-  uint32_t seq = 0;
-  w->busy = 0;
-  if (w->has_pending && !w->closing) {
-    seq = w->pending_seq;
-    refused = !ws_start(w);
-  }
-  if (!w->busy) pthread_cond_broadcast(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-  if (refused) {
-    ws_send_error(w, seq, "overloaded", "the server is busy: frame not processed");
-    ws_count(s, 1);
-  }
-}
-
-static int ws_connect(const struct mg_connection *cc, void *cbdata) {
-  fr__srv *s = cbdata;
-  struct mg_connection *c = (struct mg_connection *)cc;
-  if (s->auth && key_level(s, c, 1) < 0) return 1; /* civetweb answers the handshake with an error */
-  wsconn *w = calloc(1, sizeof *w);
-  if (!w) return 1;
-  w->s = s, w->conn = c;
-  w->j.desc[0] = malloc((size_t)MAX_FACES * s->dim * sizeof(float));
-  if (!w->j.desc[0]) {
-    free(w);
-    return 1;
-  }
-  pthread_mutex_init(&w->mu, NULL);
-  pthread_cond_init(&w->cv, NULL);
-  pthread_mutex_init(&w->j.mu, NULL);
-  pthread_cond_init(&w->j.cv, NULL);
-  mg_set_user_connection_data(cc, w);
-  pthread_mutex_lock(&s->metrics_mu);
-  s->ws_open++;
-  pthread_mutex_unlock(&s->metrics_mu);
-  return 0;
-}
-
-static int ws_data(struct mg_connection *c, int flags, char *data, size_t len, void *cbdata) {
-  fr__srv *s = cbdata;
-  wsconn *w = mg_get_user_connection_data(c);
-  int op = flags & 0x0F;
-  if (!w) return 0;
-  if (op == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) return 0;
-  if (op == MG_WEBSOCKET_OPCODE_PING || op == MG_WEBSOCKET_OPCODE_PONG) return 1;
+static void on_ws_message(void *app, fr__net_conn *c, int opcode, uint8_t *data, size_t len) {
+  fr__srv *s = app;
+  stream *w = fr__net_user(c);
+  if (!w) return;
   uint32_t seq = w->next_seq++;
-  if (op != MG_WEBSOCKET_OPCODE_BINARY || !(flags & 0x80)) {
-    ws_send_error(w, seq, "invalid_request", "send each frame as one binary message");
-    ws_count(s, 2);
-    return 1;
-  }
-  if ((long long)len > s->cfg.max_frame) {
-    ws_send_error(w, seq, "too_large", "the frame is larger than the server accepts; closing");
-    ws_count(s, 2);
-    return 0;
+  if (opcode != FR_WS_BINARY) {
+    ws_error(s, c, seq, "invalid_request", "send each frame as one binary message", 2);
+    return;
   }
   fr__srv_frame f;
   fr_error err = {0};
-  fr_status st = fr__srv_ws_frame((const uint8_t *)data, len, &f, &err);
+  fr_status st = fr__srv_ws_frame(data, len, &f, &err);
   if (f.has_seq) seq = f.seq;
   if (st != FR_OK) {
     const char *code;
     http_of(st, &code);
-    ws_send_error(w, seq, code, err.message);
-    ws_count(s, 2);
-    return 1;
+    ws_error(s, c, seq, code, err.message, 2);
+    return;
   }
-  pthread_mutex_lock(&w->mu);
-  int dropped = w->has_pending;
-  uint32_t dropped_seq = w->pending_seq;
+  if (w->has_pending) {
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "{\"seq\":%u,\"dropped\":true}", w->pending_seq);
+    ws_text(s, c, msg, (size_t)n, 1);
+    ws_count(s, 1);
+  }
   if (w->pending_cap < len) {
     uint8_t *p = realloc(w->pending, len);
     if (!p) {
-      pthread_mutex_unlock(&w->mu);
-      ws_send_error(w, seq, "overloaded", "out of memory");
-      return 1;
+      w->has_pending = 0;
+      ws_error(s, c, seq, "overloaded", "out of memory", 1);
+      return;
     }
     w->pending = p, w->pending_cap = len;
   }
   memcpy(w->pending, data, len);
   w->pending_size = len, w->pending_seq = seq, w->has_pending = 1;
-  int refused = 0;
-  if (!w->busy) refused = !ws_start(w);
-  pthread_mutex_unlock(&w->mu);
-  if (dropped) {
-    char msg[64];
-    int n = snprintf(msg, sizeof msg, "{\"seq\":%u,\"dropped\":true}", dropped_seq);
-    ws_send(w, msg, (size_t)n);
-    ws_count(s, 1);
-  }
-  if (refused) {
-    ws_send_error(w, seq, "overloaded", "the server is busy: frame not processed");
-    ws_count(s, 1);
-  }
-  return 1;
+  if (!w->busy) ws_start(s, c, w);
 }
 
-static void ws_close(const struct mg_connection *c, void *cbdata) {
-  fr__srv *s = cbdata;
-  wsconn *w = mg_get_user_connection_data(c);
+static void stream_free(stream *w) {
   if (!w) return;
-  /* The worker may still be answering this stream's frame: wait for it, since
-   * the connection is gone once this returns. */
-  pthread_mutex_lock(&w->mu);
-  w->closing = 1;
-  while (w->busy) pthread_cond_wait(&w->cv, &w->mu);
-  pthread_mutex_unlock(&w->mu);
-  mg_set_user_connection_data(c, NULL);
-  pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
-  pthread_mutex_destroy(&w->j.mu);
-  pthread_cond_destroy(&w->j.cv);
   free(w->pending);
   free(w->work);
-  free(w->out.p);
-  free(w->j.desc[0]);
   free(w);
+}
+
+static void stream_done(fr__srv *s, fr__net_conn *c, job *j) {
+  stream *w = j->stream;
+  w->busy = 0;
+  if (fr__net_is_open(c) && !j->out.oom) ws_text(s, c, j->out.p, j->out.len, j->status == 200 ? 0 : 2);
+  if (fr__net_is_open(c) && w->has_pending) ws_start(s, c, w);
+}
+
+/* The handshake: same-origin, a key, and room under the stream caps. */
+static void open_stream(fr__srv *s, fr__net_conn *c, const fr__http_head *h, reqlog *lg) {
+  fr_error err = {0};
+  int bad = fr__net_ws_check(h, &err);
+  if (bad) return reply_error(s, c, lg, bad, "invalid_request", err.message);
+  int total, same;
+  fr__net_stream_counts(c, &total, &same);
+  if (total >= s->cfg.max_streams) return reply_error(s, c, lg, 503, "overloaded", "too many open streams");
+  if (same >= s->cfg.max_streams_per_address)
+    return reply_error(s, c, lg, 503, "overloaded", "too many open streams from this address");
+  stream *w = calloc(1, sizeof *w);
+  if (!w) return reply_error(s, c, lg, 503, "overloaded", "out of memory");
+  fr__net_set_user(c, w);
+  lg->status = 101;
+  access_log(s, fr__net_remote(c), lg);
+  fr__net_ws_upgrade(c);
+  pthread_mutex_lock(&s->metrics_mu);
+  s->ws_open++;
+  pthread_mutex_unlock(&s->metrics_mu);
+}
+
+/* ---- static files of the web page ---------------------------------------------------------- */
+
+static const char *mime_of(const char *path) {
+  const char *dot = strrchr(path, '.');
+  if (!dot) return "application/octet-stream";
+  if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+  if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+  if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+  if (!strcmp(dot, ".png")) return "image/png";
+  if (!strcmp(dot, ".svg")) return "image/svg+xml";
+  if (!strcmp(dot, ".ico")) return "image/x-icon";
+  if (!strcmp(dot, ".json")) return "application/json";
+  return "application/octet-stream";
+}
+
+/* Serves one file of --web: no dot segments or hidden files, no symlinks
+ * out, regular files only. The page's policy lets it load its own files,
+ * use the camera and reach this server's stream, and nothing else. */
+static void serve_static(fr__srv *s, fr__net_conn *c, const fr__http_head *h, const char *path, reqlog *lg) {
+  if (strcmp(h->method, "GET") != 0 && strcmp(h->method, "HEAD") != 0)
+    return reply_error(s, c, lg, 405, "method_not_allowed", "the page's files are read with GET");
+  if (!s->cfg.web_root) return reply_error(s, c, lg, 404, "not_found", "no such route");
+  const char *rel = strcmp(path, "/") == 0 ? "/index.html" : path;
+  if (strstr(rel, "/.") || strstr(rel, "//") || strlen(rel) > 200)
+    return reply_error(s, c, lg, 404, "not_found", "no such file");
+  char full[4096];
+  snprintf(full, sizeof full, "%s%s", s->cfg.web_root, rel);
+  int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_STATIC) {
+    if (fd >= 0) close(fd);
+    return reply_error(s, c, lg, 404, "not_found", "no such file");
+  }
+  size_t n = (size_t)st.st_size, got = 0;
+  char *buf = malloc(n ? n : 1);
+  while (buf && got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (!buf || got != n) {
+    free(buf);
+    return reply_error(s, c, lg, 500, "internal", "cannot read the file");
+  }
+  char csp[512];
+  snprintf(csp, sizeof csp,
+           "default-src 'self'; connect-src 'self' ws://%s; img-src 'self' data: blob:; "
+           "media-src 'self' blob: mediastream:; object-src 'none'; frame-ancestors 'none'; "
+           "base-uri 'none'; form-action 'self'",
+           h->host);
+  reply(s, c, lg, 200, mime_of(rel), csp, "Cache-Control: no-cache\r\n", buf, n);
+  free(buf);
+}
+
+/* ---- requests --------------------------------------------------------------------------------- */
+
+static int method_known(const char *m) {
+  return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "POST") || !strcmp(m, "DELETE") ||
+         !strcmp(m, "OPTIONS");
+}
+
+/* The key a client presents: the X-API-Key header, or for the WebSocket
+ * (browsers cannot set headers on it) the `key` query parameter. */
+static int key_level(fr__srv *s, const fr__http_head *h, int allow_query) {
+  if (!s->auth) return 1;
+  const char *k = h->has_api_key ? h->api_key : NULL;
+  char q[FR_SRV_MAX_PARAM];
+  int found = 0;
+  if (!k && allow_query && fr__srv_query_get(h->query, "key", q, sizeof q, &found, NULL) == FR_OK && found) k = q;
+  return fr__srv_key_level(s->keys, s->n_keys, k);
+}
+
+static const char *const *allowed_origins(const fr__srv *s) { return (const char *const *)s->cfg.allowed_origins; }
+
+/* CORS is off unless the operator named origins: only those get a
+ * preflight answer and the Access-Control headers. */
+static void preflight(fr__srv *s, fr__net_conn *c, const fr__http_head *h, reqlog *lg) {
+  int listed = 0;
+  for (int i = 0; h->has_origin && i < s->cfg.n_allowed_origins; i++)
+    if (fr__srv_origin_allowed(h->origin, "", allowed_origins(s) + i, 1)) listed = 1;
+  if (!listed) return reply_error(s, c, lg, 403, "cross_origin", "cross-origin requests are not allowed");
+  char extra[512];
+  snprintf(extra, sizeof extra,
+           "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\nAccess-Control-Allow-Methods: GET, POST, DELETE\r\n"
+           "Access-Control-Allow-Headers: X-API-Key, Content-Type\r\nAccess-Control-Max-Age: 600\r\n",
+           h->origin);
+  reply(s, c, lg, 204, "text/plain", NULL, extra, "", 0);
+}
+
+static void on_request(void *app, fr__net_conn *c, const fr__http_head *h, uint8_t *body, size_t n) {
+  fr__srv *s = app;
+  reqlog lg;
+  memset(&lg, 0, sizeof lg);
+  lg.start = now_s();
+  lg.bytes_in = (long long)n;
+  snprintf(lg.method, sizeof lg.method, "%s", h->method);
+  snprintf(lg.path, sizeof lg.path, "%.255s", h->path);
+  if (!method_known(h->method))
+    return reply_error(s, c, &lg, 405, "method_not_allowed", "only GET, HEAD, POST, DELETE and OPTIONS are served");
+  /* A Host this server does not answer to is how DNS rebinding reaches a
+   * loopback service from a web page: refused before anything else. */
+  if (h->minor == 1 || h->has_host) {
+    if (!fr__srv_host_allowed(h->has_host ? h->host : NULL, s->bind_text, s->bind_loopback, s->bind_any,
+                              (const char *const *)s->cfg.allowed_hosts, s->cfg.n_allowed_hosts))
+      return reply_error(s, c, &lg, 400, "bad_host", "the Host header does not name this server");
+  }
+  char path[FR_HTTP_MAX_TARGET];
+  fr_error err = {0};
+  if (fr__srv_path_decode(h->path, strlen(h->path), path, sizeof path, &err) != FR_OK)
+    return reply_error(s, c, &lg, 400, "malformed", err.message);
+  if (!strcmp(h->method, "OPTIONS")) return preflight(s, c, h, &lg);
+  int writes = !strcmp(h->method, "POST") || !strcmp(h->method, "DELETE");
+  const char *origin = h->has_origin ? h->origin : NULL;
+  int is_stream = strcmp(path, "/api/v1/stream") == 0;
+  /* Same origin only, for everything that changes state and for the stream:
+   * a page elsewhere can neither write nor watch. */
+  if ((writes || is_stream) &&
+      !fr__srv_origin_allowed(origin, h->host, allowed_origins(s), s->cfg.n_allowed_origins))
+    return reply_error(s, c, &lg, 403, "cross_origin", "cross-origin requests are not allowed");
+  if (is_stream) {
+    lg.route = FR_ROUTE_NONE;
+    if (key_level(s, h, 1) < 0) return reply_error(s, c, &lg, 401, "unauthorized", "a valid key is required");
+    return open_stream(s, c, h, &lg);
+  }
+  if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0 && strcmp(path, "/metrics") != 0)
+    return serve_static(s, c, h, path, &lg);
+  fr__srv_route r;
+  fr_status st = fr__srv_route_parse(strcmp(h->method, "HEAD") ? h->method : "GET", path, &r, &err);
+  lg.route = r.id;
+  if (st == FR_E_NOTFOUND) return reply_error(s, c, &lg, 404, "not_found", err.message);
+  if (st == FR_E_UNSUPPORTED) return reply_error(s, c, &lg, 405, "method_not_allowed", err.message);
+  if (st != FR_OK) return reply_error(s, c, &lg, 400, "invalid_request", err.message);
+  if (r.id == FR_ROUTE_HEALTH) return handle_health(s, c, &lg);
+  int level = key_level(s, h, 0);
+  if (level < 0) return reply_error(s, c, &lg, 401, "unauthorized", "a valid X-API-Key header is required");
+  if (r.admin && level < 1) return reply_error(s, c, &lg, 403, "forbidden", "this route needs an admin key");
+  if (r.id == FR_ROUTE_METRICS) return handle_metrics(s, c, &lg);
+  job *j = job_take(s);
+  if (!j) return reply_error(s, c, &lg, 503, "overloaded", "the server is busy: the work queue is full; retry later");
+  s->jobs_free--;
+  int post = !strcmp(h->method, "POST");
+  switch (r.id) {
+  case FR_ROUTE_DETECT: j->kind = JOB_DETECT; break;
+  case FR_ROUTE_EMBED: j->kind = JOB_EMBED; break;
+  case FR_ROUTE_RECOGNIZE: j->kind = JOB_RECOGNIZE; break;
+  case FR_ROUTE_VERIFY: j->kind = JOB_VERIFY; break;
+  case FR_ROUTE_SUBJECTS: j->kind = post ? JOB_SUBJECT_CREATE : JOB_SUBJECTS_LIST; break;
+  case FR_ROUTE_SUBJECT_FACES: j->kind = post ? JOB_ENROLL : JOB_FACES_LIST; break;
+  default: j->kind = JOB_DELETE; break;
+  }
+  j->conn = c, j->head = h, j->body = body, j->body_size = n, j->route = r, j->lg = lg;
+  fr__net_hold(c);
+  submit(s, j);
+}
+
+/* A finished job, back on the loop thread. */
+static void on_completed(void *app, fr__net_conn *c, void *item) {
+  fr__srv *s = app;
+  job *j = item;
+  if (j->kind == JOB_WS) stream_done(s, c, j);
+  else if (fr__net_is_open(c))
+    reply(s, c, &j->lg, j->status, "application/json", NULL, "Cache-Control: no-store\r\n", j->out.oom ? "" : j->out.p,
+          j->out.oom ? 0 : j->out.len);
+  fr__net_release(c);
+  s->jobs_free++;
+  job_give(s, j);
+}
+
+static void on_closed(void *app, fr__net_conn *c) {
+  fr__srv *s = app;
+  stream *w = fr__net_user(c);
+  if (!w) return;
+  fr__net_set_user(c, NULL);
+  stream_free(w);
   pthread_mutex_lock(&s->metrics_mu);
   s->ws_open--;
   pthread_mutex_unlock(&s->metrics_mu);
@@ -1179,43 +1224,12 @@ void fr__srv_config_default(fr__srv_config *c) {
 
 int fr__srv_port(const fr__srv *s) { return s->port; }
 
-/* Logs the requests civetweb answers itself (the page's files, unknown
- * paths): the API logs its own, with sizes and times, in api_handler. */
-static void end_request(const struct mg_connection *c, int status) {
-  fr__srv *s = mg_get_user_data(mg_get_context(c));
-  const struct mg_request_info *ri = mg_get_request_info(c);
-  if (!s || !s->cfg.access_log || !ri || !ri->local_uri) return;
-  if (strncmp(ri->local_uri, "/api", 4) == 0 || strncmp(ri->local_uri, "/metrics", 8) == 0) return;
-  reqlog lg = {0, 0, 0, FR_ROUTE_NONE, status};
-  access_log(s, (struct mg_connection *)c, &lg);
-}
-
-static int log_message(const struct mg_connection *c, const char *msg) {
-  (void)c;
-  fprintf(stderr, "facerec serve: civetweb: %s\n", msg);
-  return 1;
-}
-
 void fr__srv_stop(fr__srv *s) {
   if (!s) return;
-  /* First the requests in progress are let finish and answered, while new
-   * ones get 503: civetweb's own stop would cut their responses off (it
-   * refuses writes once stopping). The wait is bounded, so that a stuck
-   * client cannot hold the process forever. Then civetweb closes the
-   * listener and its connections (WebSocket frames still in work are
-   * finished by the running workers, their answers dropped), and only then
-   * do the workers stop. */
-  if (s->mg) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 60;
-    pthread_mutex_lock(&s->drain_mu);
-    s->draining = 1;
-    while (s->active > 0)
-      if (pthread_cond_timedwait(&s->drain_cv, &s->drain_mu, &until) != 0) break;
-    pthread_mutex_unlock(&s->drain_mu);
-    mg_stop(s->mg);
-  }
+  /* First the network: it stops accepting, lets the requests in progress
+   * finish and be answered (bounded, so that a stuck client cannot hold the
+   * process), and ends. Only then do the workers stop. */
+  if (s->net) fr__net_stop(s->net, 60000);
   if (s->threads) {
     pthread_mutex_lock(&s->q_mu);
     s->stopping = 1;
@@ -1224,35 +1238,71 @@ void fr__srv_stop(fr__srv *s) {
     for (int i = 0; i < s->n_workers; i++)
       if (s->threads[i]) pthread_join(s->threads[i], NULL);
   }
+  fr__net_free(s->net);
   if (s->ctx)
     for (int i = 0; i < s->n_workers; i++) fr_context_destroy(s->ctx[i]);
+  for (int i = 0; s->jobs && i < s->n_jobs; i++) {
+    free(s->jobs[i].desc[0]);
+    free(s->jobs[i].desc[1]);
+    free(s->jobs[i].out.p);
+    free(s->jobs[i].rows);
+    free(s->jobs[i].people);
+  }
+  free(s->jobs);
   free(s->ctx);
   free(s->threads);
   free(s->queue);
   fr_gallery_close(s->gallery);
   fr_pipeline_destroy(s->pipe);
-  /* The scratch of the connection threads went with them (key destructor). */
-  pthread_key_delete(s->scratch_key);
   pthread_mutex_destroy(&s->gallery_mu);
   pthread_mutex_destroy(&s->q_mu);
   pthread_cond_destroy(&s->q_cv);
   pthread_mutex_destroy(&s->metrics_mu);
-  pthread_mutex_destroy(&s->log_mu);
-  pthread_mutex_destroy(&s->drain_mu);
-  pthread_cond_destroy(&s->drain_cv);
   free(s);
 }
 
-static fr_status load_keys(fr__srv *s, const char *path, fr_error *err) {
+static fr_status load_keys(fr__srv *s, const fr__srv_config *cfg, fr_error *err) {
+  if (cfg->no_auth) {
+    if (cfg->api_key_file || cfg->admin_key)
+      return fr__fail(err, FR_E_INVALID, "--no-auth cannot be given with keys");
+    if (!s->bind_loopback)
+      return fr__fail(err, FR_E_INVALID, "--no-auth serves loopback only: bind to 127.0.0.1 or ::1, or use keys");
+    s->auth = 0;
+    return FR_OK;
+  }
+  s->auth = 1;
+  if (cfg->admin_key) {
+    if (strlen(cfg->admin_key) < 16) return fr__fail(err, FR_E_INVALID, "the admin key is too short");
+    fr_sha256_hex(cfg->admin_key, strlen(cfg->admin_key), s->keys[0].hash);
+    s->keys[0].admin = 1;
+    s->n_keys = 1;
+    return FR_OK;
+  }
+  if (!cfg->api_key_file) return fr__fail(err, FR_E_INVALID, "no keys: give a key file, an admin key or --no-auth");
+  fr_status st = fr__srv_key_file_check(cfg->api_key_file, err);
+  if (st != FR_OK) return st;
   uint8_t *text = NULL;
   size_t size = 0;
-  fr_status st = fr__read_file(path, 1 << 20, &text, &size, err);
+  st = fr__read_file(cfg->api_key_file, 1 << 20, &text, &size, err);
   if (st != FR_OK) return st;
   st = fr__srv_keys_parse((const char *)text, size, s->keys, FR_SRV_MAX_KEYS, &s->n_keys, err);
   free(text);
-  if (st == FR_OK && s->n_keys == 0) st = fr__fail(err, FR_E_INVALID, "%s holds no keys", path);
-  s->auth = 1;
+  if (st == FR_OK && s->n_keys == 0) st = fr__fail(err, FR_E_INVALID, "%s holds no keys", cfg->api_key_file);
   return st;
+}
+
+static void apply_defaults(fr__srv_config *c) {
+  if (c->max_body <= 0) c->max_body = 16LL << 20;
+  if (c->max_frame <= 0) c->max_frame = 8LL << 20;
+  if (c->timeout_ms <= 0) c->timeout_ms = 10000;
+  if (c->header_timeout_ms <= 0) c->header_timeout_ms = 10000;
+  if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = 60000;
+  if (c->ws_ping_ms <= 0) c->ws_ping_ms = 30000;
+  if (c->max_connections <= 0) c->max_connections = 1024;
+  if (c->max_per_address <= 0) c->max_per_address = 128;
+  if (c->max_streams <= 0) c->max_streams = 64;
+  if (c->max_streams_per_address <= 0) c->max_streams_per_address = 16;
+  if (!c->bind) c->bind = "127.0.0.1";
 }
 
 fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err) {
@@ -1260,23 +1310,28 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
   fr__srv *s = calloc(1, sizeof *s);
   if (!s) return fr__fail(err, FR_E_NOMEM, "out of memory");
   s->cfg = *cfg;
-  if (s->cfg.max_body <= 0) s->cfg.max_body = 16LL << 20;
-  if (s->cfg.max_frame <= 0) s->cfg.max_frame = 8LL << 20;
-  if (s->cfg.timeout_ms <= 0) s->cfg.timeout_ms = 10000;
-  if (!s->cfg.bind) s->cfg.bind = "127.0.0.1";
+  apply_defaults(&s->cfg);
   pthread_mutex_init(&s->gallery_mu, NULL);
   pthread_mutex_init(&s->q_mu, NULL);
   pthread_cond_init(&s->q_cv, NULL);
   pthread_mutex_init(&s->metrics_mu, NULL);
-  pthread_mutex_init(&s->log_mu, NULL);
-  pthread_mutex_init(&s->drain_mu, NULL);
-  pthread_cond_init(&s->drain_cv, NULL);
-  if (pthread_key_create(&s->scratch_key, scratch_free) != 0) {
-    free(s);
-    return fr__fail(err, FR_E_NOMEM, "cannot create a thread key");
+  s->log_tokens = 100, s->log_at = now_s();
+  fr__net_config nc;
+  memset(&nc, 0, sizeof nc);
+  fr_status st = fr__srv_parse_bind(s->cfg.bind, &nc.addr, &nc.addr_len, &s->bind_loopback, err);
+  if (st == FR_OK) {
+    snprintf(s->bind_text, sizeof s->bind_text, "%s", s->cfg.bind);
+    if (nc.addr.ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&nc.addr;
+      s->bind_any = a->sin_addr.s_addr == htonl(INADDR_ANY);
+      a->sin_port = htons((uint16_t)cfg->port);
+    } else {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&nc.addr;
+      s->bind_any = memcmp(&a->sin6_addr, &in6addr_any, sizeof in6addr_any) == 0;
+      a->sin6_port = htons((uint16_t)cfg->port);
+    }
+    st = load_keys(s, cfg, err);
   }
-  fr_status st = FR_OK;
-  if (cfg->api_key_file) st = load_keys(s, cfg->api_key_file, err);
   if (st == FR_OK) st = fr_pipeline_create(&cfg->po, cfg->models, &s->pipe, err);
   if (st == FR_OK) {
     s->dim = fr_pipeline_dim(s->pipe);
@@ -1284,8 +1339,7 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
   }
   if (st == FR_OK)
     st = fr_gallery_open(cfg->db_path, s->model, s->dim,
-                         fr_pipeline_identify_threshold(s->pipe, FR_METRIC_EUCLIDEAN), &s->gallery,
-                         err);
+                         fr_pipeline_identify_threshold(s->pipe, FR_METRIC_EUCLIDEAN), &s->gallery, err);
   if (st == FR_OK) {
     /* /verify compares two photos: the verification threshold, not the
      * gallery's identification cut. */
@@ -1298,11 +1352,23 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
   if (st == FR_OK) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_workers = cfg->workers > 0 ? cfg->workers : (int)(ncpu > 0 ? ncpu : 1);
-    s->q_cap = cfg->queue > 0 ? cfg->queue : 4 * s->n_workers;
+    /* Every job of the pool is either free, queued or running: `queue` jobs
+     * may wait while each worker runs one. */
+    s->n_jobs = (cfg->queue > 0 ? cfg->queue : 4 * s->n_workers) + s->n_workers;
+    s->q_cap = s->n_jobs;
+    s->jobs_free = s->n_jobs;
     s->queue = calloc((size_t)s->q_cap, sizeof *s->queue);
     s->threads = calloc((size_t)s->n_workers, sizeof *s->threads);
     s->ctx = calloc((size_t)s->n_workers, sizeof *s->ctx);
-    if (!s->queue || !s->threads || !s->ctx) st = fr__fail(err, FR_E_NOMEM, "out of memory");
+    s->jobs = calloc((size_t)s->n_jobs, sizeof *s->jobs);
+    if (!s->queue || !s->threads || !s->ctx || !s->jobs) st = fr__fail(err, FR_E_NOMEM, "out of memory");
+  }
+  for (int i = 0; st == FR_OK && i < s->n_jobs; i++) {
+    job *j = &s->jobs[i];
+    j->desc[0] = malloc((size_t)MAX_FACES * s->dim * sizeof(float));
+    j->desc[1] = malloc((size_t)MAX_FACES * s->dim * sizeof(float));
+    if (!j->desc[0] || !j->desc[1]) st = fr__fail(err, FR_E_NOMEM, "out of memory");
+    job_give(s, j);
   }
   for (int i = 0; st == FR_OK && i < s->n_workers; i++) {
     st = fr_context_create(NULL, &s->ctx[i], err);
@@ -1316,43 +1382,27 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
     }
   }
   if (st == FR_OK) {
-    mg_init_library(0);
-    if (!mg_check_feature(MG_FEATURES_WEBSOCKET))
-      st = fr__fail(err, FR_E_UNSUPPORTED, "this civetweb was built without WebSocket support");
+    nc.max_connections = s->cfg.max_connections;
+    nc.max_per_address = s->cfg.max_per_address;
+    nc.header_timeout_ms = s->cfg.header_timeout_ms;
+    nc.idle_timeout_ms = s->cfg.idle_timeout_ms;
+    nc.timeout_ms = s->cfg.timeout_ms;
+    nc.ws_ping_ms = s->cfg.ws_ping_ms;
+    nc.max_body = s->cfg.max_body;
+    nc.max_frame = s->cfg.max_frame;
+    /* Bodies held at once: enough for every job of the pool to carry a
+     * full-size body, plus as many again being received. */
+    nc.max_buffered = 2 * (long long)s->n_jobs * s->cfg.max_body + (64LL << 20);
+    nc.ws_out_limit = 256 * 1024;
+    fr__net_callbacks cb = {s, on_request, on_ws_message, on_completed, on_closed, on_refused};
+    st = fr__net_start(&nc, &cb, &s->net, err);
+    if (st != FR_OK) {
+      char msg[sizeof err->message];
+      snprintf(msg, sizeof msg, "%s", err->message);
+      st = fr__fail(err, FR_E_IO, "cannot listen on %s port %d: %s", s->cfg.bind, cfg->port, msg);
+    }
   }
-  if (st == FR_OK) {
-    char ports[128], threads[16], timeout[16], wstimeout[16];
-    snprintf(ports, sizeof ports, "%s:%d", s->cfg.bind, cfg->port);
-    int io = cfg->io_threads > 0 ? cfg->io_threads : 4 * s->n_workers + 16;
-    snprintf(threads, sizeof threads, "%d", io);
-    snprintf(timeout, sizeof timeout, "%d", s->cfg.timeout_ms);
-    snprintf(wstimeout, sizeof wstimeout, "%d", 300000);
-    const char *opts[32];
-    int k = 0;
-    opts[k++] = "listening_ports", opts[k++] = ports;
-    opts[k++] = "num_threads", opts[k++] = threads;
-    opts[k++] = "request_timeout_ms", opts[k++] = timeout;
-    opts[k++] = "websocket_timeout_ms", opts[k++] = wstimeout;
-    opts[k++] = "enable_keep_alive", opts[k++] = "yes";
-    opts[k++] = "tcp_nodelay", opts[k++] = "1";
-    opts[k++] = "enable_directory_listing", opts[k++] = "no";
-    if (cfg->web_root) opts[k++] = "document_root", opts[k++] = cfg->web_root;
-    opts[k] = NULL;
-    struct mg_callbacks cb;
-    memset(&cb, 0, sizeof cb);
-    cb.log_message = log_message;
-    cb.end_request = end_request;
-    s->mg = mg_start(&cb, s, opts);
-    if (!s->mg) st = fr__fail(err, FR_E_IO, "cannot listen on %s (in use, or not an address here)", ports);
-  }
-  if (st == FR_OK) {
-    mg_set_request_handler(s->mg, "/api", api_handler, s);
-    mg_set_request_handler(s->mg, "/metrics", api_handler, s);
-    mg_set_websocket_handler(s->mg, "/api/v1/stream", ws_connect, NULL, ws_data, ws_close, s);
-    struct mg_server_port sp[4];
-    int n = mg_get_server_ports(s->mg, 4, sp);
-    s->port = n > 0 ? sp[0].port : cfg->port;
-  }
+  if (st == FR_OK) s->port = fr__net_port(s->net);
   if (st != FR_OK) {
     fr__srv_stop(s);
     return st;
