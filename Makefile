@@ -25,7 +25,7 @@ LIBS    := -lspng -lpng -ljpeg -lcjson -lsqlite3 -lsvm -lm -pthread $(LDSAN)
 LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/nn/kernels/avx2/*' -not -path 'src/server/*' | sort)
 # The HTTP server (facerec serve) is built into its own archive, linked into
 # the CLI, its tests and its fuzzers only, so that libfacerec.so never depends
-# on the HTTP library (civetweb).
+# on what only the server needs (libunistring, for NFC names).
 SERVER_SRC  := $(sort $(wildcard src/server/*.c))
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_LIBS := -lunistring
@@ -226,10 +226,11 @@ uninstall:
 # flags. Only the test programs run: the CLI tests would add minutes and no
 # other threads. test_landmarks and test_detect pass under TSan too but take
 # minutes of single-threaded work there (test_threads runs the detector on a
-# shared pool instead); add them with TSAN_TESTS="... test_detect".
+# shared pool instead); add them with TSAN_TESTS="... test_detect". test_server:
+# the network loop, the workers and streams closed while their frames run.
 # tests/tsan.supp lists the reports that are not ours to fix; any other report
 # fails the test that printed it.
-TSAN_TESTS ?= test_threads test_nn test_pipeline test_embed
+TSAN_TESTS ?= test_threads test_nn test_pipeline test_embed test_server
 
 test-tsan: deps models
 	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 $(TSAN_TESTS:%=build-tsan/tests/%)
@@ -252,10 +253,10 @@ fuzz: deps models
 
 fuzz-build: $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%) $(BUILD)/fuzz/mkseeds
 
-# The server's parsers (src/server/parse.c) need neither civetweb nor fuzz.h.
-$(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_ws: $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a
+# The server's parsers (src/server/parse.c, http.c, ws.c) do not need fuzz.h.
+$(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_ws $(BUILD)/fuzz/fuzz_wire: $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a $(LIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libfrserver.a $(BUILD)/libfacerec.a $(LIBS) $(SERVER_LIBS)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libfacerec.a
 	@mkdir -p $(dir $@)

@@ -93,6 +93,16 @@ c=$build/corpus/ws
 # FRF1, seq 7, 4x2 gray pixels (stride 4, format 1), then the 8 pixel bytes.
 printf 'FRF1\007\000\000\000\004\000\000\000\002\000\000\000\004\000\000\000\001\000\000\000ABCDEFGH' >"$c/seed-raw-gray"
 printf 'FRF1\010\000\000\000\002\000\000\000\001\000\000\000\010\000\000\000\002\000\000\000RGBrgbxx' >"$c/seed-raw-rgb"
+# The wire parsers (fuzz_wire: first byte 0 a request head, 1 a chunked
+# body after a count of piece sizes, 2 a run of masked WebSocket frames).
+mkdir -p "$build/corpus/wire"
+c=$build/corpus/wire
+printf '\000POST /api/v1/detect?width=4&height=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 24\r\nX-API-Key: k\r\n\r\n' >"$c/seed-head"
+printf '\000GET /api/v1/stream HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://localhost\r\n\r\n' >"$c/seed-upgrade"
+printf '\000POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n' >"$c/seed-smuggle"
+printf '\001\003\001\002\0035\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n' >"$c/seed-chunked"
+printf '\002\202\205\001\002\003\004ab`hd\211\200\000\000\000\000\001\202\000\000\000\000\000\200\200\000\000\000\000' >"$c/seed-frames"
+printf '\002\202\377\000\000\000\000\100\000\000\000\001\002\003\004' >"$c/seed-frame-1gib"
 if [ -d "$data" ]; then
   add_real ws $(find "$data/bbt" -name '*.jpg' 2>/dev/null | sort | head -n 2) \
     $(find "$data/bbt" -name '*.png' 2>/dev/null | sort | head -n 2)

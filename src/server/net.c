@@ -141,6 +141,7 @@ static void conn_close(fr__net_conn *c) {
   c->net->n_open--;
   if (c->state == ST_WS) c->net->n_ws--;
   unreserve(c);
+  if (c->net->cb.closing) c->net->cb.closing(c->net->cb.app, c);
 }
 
 static void conn_free(fr__net_conn *c) {

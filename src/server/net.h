@@ -57,6 +57,9 @@ typedef struct fr__net_callbacks {
   /* An item given to fr__net_post, now on the loop thread. c may be closed
    * already (fr__net_is_open); the hold taken for it is the app's to release. */
   void (*completed)(void *app, fr__net_conn *c, void *item);
+  /* The socket was just closed (the struct lives on while holds are taken):
+   * work still queued for it can be dropped. May be NULL. */
+  void (*closing)(void *app, fr__net_conn *c);
   /* The connection is being freed: no hold is left, no callback will name it again. */
   void (*closed)(void *app, fr__net_conn *c);
   /* The loop refused a request itself (malformed, too large, timed out,

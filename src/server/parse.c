@@ -729,10 +729,11 @@ fr_status fr__srv_key_file_check(const char *path, fr_error *err) {
   struct stat sb;
   if (!path || !*path) return fr__fail(err, FR_E_INVALID, "no API key file given");
   if (stat(path, &sb) != 0) {
-    char why[128] = "";
-    if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
-    return fr__fail(err, FR_E_INVALID, "API key file %s: %s (create it with mode 0600: chmod 600 %s)",
-                    path, why, path);
+    int e = errno; /* strerror is not thread-safe, and strerror_r has two signatures */
+    const char *why = e == ENOENT ? "does not exist" : e == EACCES ? "cannot be reached (permission denied)"
+                                                                   : "cannot be read";
+    return fr__fail(err, FR_E_INVALID, "API key file %s %s (errno %d); it must be a file with mode 0600 "
+                    "(chmod 600 %s)", path, why, e, path);
   }
   unsigned mode = (unsigned)sb.st_mode & 07777;
   if (!S_ISREG(sb.st_mode))

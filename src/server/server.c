@@ -14,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -113,6 +114,8 @@ struct stream;
  * request bytes it points to stay put because the connection reads nothing
  * while its request is with the app. */
 typedef struct job {
+  int is_stream; /* 0: a job is a connection's user data while it runs (see on_closing) */
+  atomic_int cancelled; /* the client is gone: a worker that has not started it skips it */
   job_kind kind;
   fr__net_conn *conn;
   struct stream *stream;
@@ -172,10 +175,12 @@ static const int status_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 408, 
  * not a backlog. Loop thread only, except `work`, which the worker reads
  * while `busy`. */
 typedef struct stream {
+  int is_stream; /* 1 */
+  job *busy; /* the job running the `work` frame, or NULL */
   uint8_t *pending, *work;
   size_t pending_size, pending_cap, work_size, work_cap;
   uint32_t pending_seq, work_seq, next_seq;
-  int has_pending, busy;
+  int has_pending;
 } stream;
 
 struct fr__srv {
@@ -238,6 +243,7 @@ static job *job_take(fr__srv *s) {
   j->body = NULL, j->body_size = 0;
   j->n_in = 0;
   j->status = 0;
+  atomic_store(&j->cancelled, 0);
   memset(&j->route, 0, sizeof j->route);
   return j;
 }
@@ -725,7 +731,9 @@ static void *worker_main(void *arg) {
     s->q_len--;
     pthread_mutex_unlock(&s->q_mu);
     j->queue_ms = (now_s() - j->queued_at) * 1e3;
-    run_job(s, ctx, j);
+    /* Work for a client that has gone is not done: an abandoned stream or
+     * request would otherwise hold a worker for nothing. */
+    if (!atomic_load(&j->cancelled)) run_job(s, ctx, j);
     /* The answer goes back to the loop, which alone writes to sockets. */
     fr__net_post(s->net, j->conn, j);
   }
@@ -954,7 +962,7 @@ static void ws_start(fr__srv *s, fr__net_conn *c, stream *w) {
   memset(in, 0, sizeof *in);
   in->data = f.data, in->size = f.size, in->raw = f.raw, in->geometry = f.geometry;
   j->kind = JOB_WS, j->n_in = 1, j->stream = w, j->conn = c;
-  w->busy = 1;
+  w->busy = j;
   fr__net_hold(c);
   submit(s, j);
 }
@@ -1007,8 +1015,8 @@ static void stream_free(stream *w) {
 
 static void stream_done(fr__srv *s, fr__net_conn *c, job *j) {
   stream *w = j->stream;
-  w->busy = 0;
-  if (fr__net_is_open(c) && !j->out.oom) ws_text(s, c, j->out.p, j->out.len, j->status == 200 ? 0 : 2);
+  w->busy = NULL;
+  if (fr__net_is_open(c) && !atomic_load(&j->cancelled) && !j->out.oom) ws_text(s, c, j->out.p, j->out.len, j->status == 200 ? 0 : 2);
   if (fr__net_is_open(c) && w->has_pending) ws_start(s, c, w);
 }
 
@@ -1024,6 +1032,7 @@ static void open_stream(fr__srv *s, fr__net_conn *c, const fr__http_head *h, req
     return reply_error(s, c, lg, 503, "overloaded", "too many open streams from this address");
   stream *w = calloc(1, sizeof *w);
   if (!w) return reply_error(s, c, lg, 503, "overloaded", "out of memory");
+  w->is_stream = 1;
   fr__net_set_user(c, w);
   lg->status = 101;
   access_log(s, fr__net_remote(c), lg);
@@ -1185,6 +1194,7 @@ static void on_request(void *app, fr__net_conn *c, const fr__http_head *h, uint8
   default: j->kind = JOB_DELETE; break;
   }
   j->conn = c, j->head = h, j->body = body, j->body_size = n, j->route = r, j->lg = lg;
+  fr__net_set_user(c, j);
   fr__net_hold(c);
   submit(s, j);
 }
@@ -1194,7 +1204,8 @@ static void on_completed(void *app, fr__net_conn *c, void *item) {
   fr__srv *s = app;
   job *j = item;
   if (j->kind == JOB_WS) stream_done(s, c, j);
-  else if (fr__net_is_open(c))
+  else fr__net_set_user(c, NULL);
+  if (j->kind != JOB_WS && fr__net_is_open(c))
     reply(s, c, &j->lg, j->status, "application/json", NULL, "Cache-Control: no-store\r\n", j->out.oom ? "" : j->out.p,
           j->out.oom ? 0 : j->out.len);
   fr__net_release(c);
@@ -1202,10 +1213,24 @@ static void on_completed(void *app, fr__net_conn *c, void *item) {
   job_give(s, j);
 }
 
+/* The client went away: its queued work is dropped (a running job finishes). */
+static void on_closing(void *app, fr__net_conn *c) {
+  (void)app;
+  void *u = fr__net_user(c);
+  if (!u) return;
+  if (*(int *)u) {
+    stream *w = u;
+    w->has_pending = 0;
+    if (w->busy) atomic_store(&w->busy->cancelled, 1);
+  } else {
+    atomic_store(&((job *)u)->cancelled, 1);
+  }
+}
+
 static void on_closed(void *app, fr__net_conn *c) {
   fr__srv *s = app;
   stream *w = fr__net_user(c);
-  if (!w) return;
+  if (!w || !w->is_stream) return;
   fr__net_set_user(c, NULL);
   stream_free(w);
   pthread_mutex_lock(&s->metrics_mu);
@@ -1394,7 +1419,7 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
      * full-size body, plus as many again being received. */
     nc.max_buffered = 2 * (long long)s->n_jobs * s->cfg.max_body + (64LL << 20);
     nc.ws_out_limit = 256 * 1024;
-    fr__net_callbacks cb = {s, on_request, on_ws_message, on_completed, on_closed, on_refused};
+    fr__net_callbacks cb = {s, on_request, on_ws_message, on_completed, on_closing, on_closed, on_refused};
     st = fr__net_start(&nc, &cb, &s->net, err);
     if (st != FR_OK) {
       char msg[sizeof err->message];
