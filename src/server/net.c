@@ -115,10 +115,17 @@ static int out_append(fr__net_conn *c, const void *p, size_t n) {
 
 /* ---- connection life ---------------------------------------------------------------------- */
 
+/* A stream whose client does not read its answers is not read either: its
+ * frames wait in TCP, where they cost us nothing, until it catches up. */
+static int ws_backlogged(const fr__net_conn *c) {
+  return c->state == ST_WS && c->out_len - c->out_off >= c->net->cfg.ws_out_limit / 8;
+}
+
 static void set_events(fr__net_conn *c) {
   if (c->fd < 0) return;
   unsigned ev = 0;
-  if (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_WS || c->state == ST_LINGER) ev |= EPOLLIN;
+  if (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_LINGER || (c->state == ST_WS && !ws_backlogged(c)))
+    ev |= EPOLLIN;
   if (c->out_off < c->out_len) ev |= EPOLLOUT;
   if (ev == c->events) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -404,6 +411,11 @@ void fr__net_ws_upgrade(fr__net_conn *c) {
   consume(c, c->req_len);
   c->state = ST_WS;
   c->net->n_ws++;
+  /* Answers are small: a modest socket buffer makes a client that stops
+   * reading visible (fr__net_unsent grows) after a few hundred of them
+   * instead of after megabytes. */
+  int sndbuf = 64 * 1024;
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   c->last_rx = now_ms();
   c->deadline = c->last_rx + c->net->cfg.ws_ping_ms;
 }
@@ -501,6 +513,7 @@ static size_t read_room(fr__net_conn *c) {
     limit = c->chunked ? c->head_len + (size_t)n->cfg.max_body + READ_CHUNK : c->head_len + (size_t)c->body_need;
     break;
   case ST_WS: {
+    if (ws_backlogged(c)) return 0;
     /* A frame's header says how much to expect; before it, a header's worth. */
     fr__ws_header h;
     int k = fr__ws_parse_header(c->in, c->in_len, &h, NULL);
@@ -536,25 +549,32 @@ static void on_readable(fr__net_conn *c) {
   if (c->state == ST_BODY) c->deadline = c->last_rx + c->net->cfg.timeout_ms;
 }
 
-/* Moves a connection as far as the bytes in hand allow. */
+/* Moves a connection as far as the bytes in hand allow. A blocked socket
+ * stops an HTTP answer, never a stream's reading: its frames are still read
+ * (and, past the backlog, no longer taken from the socket at all). */
 static void run(fr__net_conn *c) {
   for (int guard = 0; guard < 64 && c->fd >= 0; guard++) {
     int st = c->state;
-    if (c->out_off < c->out_len) {
-      int r = flush_out(c);
-      if (r < 0) return conn_close(c);
-      if (r > 0) break;
+    size_t in0 = c->in_len, out0 = c->out_len - c->out_off;
+    if (c->out_off < c->out_len && flush_out(c) < 0) return conn_close(c);
+    int blocked = c->out_off < c->out_len;
+    if (c->state == ST_WRITING) {
+      if (!blocked) finish_response(c);
+    } else if (c->state == ST_WS && c->ws_closing) {
+      if (!blocked) {
+        shutdown(c->fd, SHUT_WR);
+        c->state = ST_LINGER;
+        c->net->n_ws--;
+        c->in_len = 0;
+        c->deadline = now_ms() + LINGER_MS;
+      }
+    } else if (c->state == ST_HEAD || c->state == ST_BODY) {
+      parse_request(c);
+    } else if (c->state == ST_WS) {
+      parse_frames(c);
     }
-    if (c->state == ST_WRITING) finish_response(c);
-    else if (c->state == ST_WS && c->ws_closing) {
-      shutdown(c->fd, SHUT_WR);
-      c->state = ST_LINGER;
-      c->net->n_ws--;
-      c->in_len = 0;
-      c->deadline = now_ms() + LINGER_MS;
-    } else if (c->state == ST_HEAD || c->state == ST_BODY) parse_request(c);
-    else if (c->state == ST_WS) parse_frames(c);
-    if (c->fd >= 0 && c->state == st && c->out_off == c->out_len) break;
+    if (c->fd < 0) return;
+    if (c->state == st && c->in_len == in0 && c->out_len - c->out_off == out0) break;
   }
   set_events(c);
 }
@@ -843,6 +863,7 @@ void fr__net_release(fr__net_conn *c) {
   if (c->holds > 0) c->holds--;
 }
 int fr__net_is_open(const fr__net_conn *c) { return c->fd >= 0; }
+size_t fr__net_unsent(const fr__net_conn *c) { return c->out_len - c->out_off; }
 int fr__net_is_head(const fr__net_conn *c) { return c->is_head; }
 const char *fr__net_remote(const fr__net_conn *c) { return c->remote; }
 void *fr__net_user(const fr__net_conn *c) { return c->user; }

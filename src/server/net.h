@@ -115,6 +115,9 @@ int fr__net_ws_send(fr__net_conn *c, int opcode, const void *data, size_t n);
 /* Sends a Close frame with this code and closes the connection once it is written. */
 void fr__net_ws_close(fr__net_conn *c, int code, const char *reason);
 
+/* Bytes queued for the connection and not yet taken by its socket. */
+size_t fr__net_unsent(const fr__net_conn *c);
+
 /* Keeps the connection's struct alive while an item is in flight for it. */
 void fr__net_hold(fr__net_conn *c);
 void fr__net_release(fr__net_conn *c);

@@ -895,6 +895,9 @@ int fr__srv_host_allowed(const char *host, const char *bind, int bind_loopback, 
   }
   if (bind_loopback && (family ? is_loopback(family, a) : strcmp(h, "localhost") == 0)) return 1;
   if (bind_any && family) return 1;
+  /* Browsers resolve "localhost" to loopback themselves, so no DNS answer
+   * can point it elsewhere: a server on every address answers to it too. */
+  if (bind_any && !family && strcmp(h, "localhost") == 0) return 1;
   for (int i = 0; allowed && i < n_allowed; i++)
     if (allowed[i] && strip_brackets(allowed[i], b, sizeof b) && b[0] && ascii_caseeq(h, b))
       return 1;

@@ -202,8 +202,12 @@ struct fr__srv {
   fr_context **ctx;
   pthread_mutex_t q_mu;
   pthread_cond_t q_cv;
-  job **queue;
-  int q_cap, q_head, q_len, stopping;
+  /* Two rings: API requests, and stream frames. Requests go first, and
+   * frames never take the last free worker (when there is more than one),
+   * so that streams, however many and whatever their clients do, cannot
+   * make a request wait for a worker. */
+  job **queue, **ws_queue;
+  int q_cap, q_head, q_len, ws_head, ws_len, ws_running, ws_workers, stopping;
   job *jobs, *free_jobs;
   int n_jobs, jobs_free;
   /* keys */
@@ -261,11 +265,29 @@ static void job_give(fr__srv *s, job *j) {
 static void submit(fr__srv *s, job *j) {
   pthread_mutex_lock(&s->q_mu);
   j->queued_at = now_s();
-  /* The queue holds every job of the pool, so it cannot be full. */
-  s->queue[(s->q_head + s->q_len) % s->q_cap] = j;
-  s->q_len++;
-  pthread_cond_signal(&s->q_cv);
+  /* Each ring holds every job of the pool, so neither can be full. */
+  if (j->kind == JOB_WS) s->ws_queue[(s->ws_head + s->ws_len++) % s->q_cap] = j;
+  else s->queue[(s->q_head + s->q_len++) % s->q_cap] = j;
+  pthread_cond_broadcast(&s->q_cv);
   pthread_mutex_unlock(&s->q_mu);
+}
+
+/* The next job a worker may run, or NULL; called with q_mu held. */
+static job *next_job(fr__srv *s) {
+  if (s->q_len) {
+    job *j = s->queue[s->q_head];
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+    return j;
+  }
+  if (s->ws_len && s->ws_running < s->ws_workers) {
+    job *j = s->ws_queue[s->ws_head];
+    s->ws_head = (s->ws_head + 1) % s->q_cap;
+    s->ws_len--;
+    s->ws_running++;
+    return j;
+  }
+  return NULL;
 }
 
 static const fr_image_limits decode_limits = {FR_SRV_MAX_SIDE, FR_SRV_MAX_PIXELS};
@@ -721,19 +743,26 @@ static void *worker_main(void *arg) {
   free(a);
   for (;;) {
     pthread_mutex_lock(&s->q_mu);
-    while (s->q_len == 0 && !s->stopping) pthread_cond_wait(&s->q_cv, &s->q_mu);
-    if (s->q_len == 0) {
+    job *j;
+    while (!(j = next_job(s)) && !s->stopping) pthread_cond_wait(&s->q_cv, &s->q_mu);
+    if (!j && s->stopping) {
+      /* Frames left queued are dropped at a stop; an ordinary stop has
+       * none (the loop ended first). */
       pthread_mutex_unlock(&s->q_mu);
       break;
     }
-    job *j = s->queue[s->q_head];
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_len--;
     pthread_mutex_unlock(&s->q_mu);
     j->queue_ms = (now_s() - j->queued_at) * 1e3;
     /* Work for a client that has gone is not done: an abandoned stream or
      * request would otherwise hold a worker for nothing. */
     if (!atomic_load(&j->cancelled)) run_job(s, ctx, j);
+    if (j->kind == JOB_WS) {
+      pthread_mutex_lock(&s->q_mu);
+      s->ws_running--;
+      /* A frame may be waiting for the worker slot this one held. */
+      if (s->ws_len) pthread_cond_signal(&s->q_cv);
+      pthread_mutex_unlock(&s->q_mu);
+    }
     /* The answer goes back to the loop, which alone writes to sockets. */
     fr__net_post(s->net, j->conn, j);
   }
@@ -833,7 +862,7 @@ static void reply_error(fr__srv *s, fr__net_conn *c, reqlog *lg, int status, con
 
 static void handle_health(fr__srv *s, fr__net_conn *c, reqlog *lg) {
   pthread_mutex_lock(&s->q_mu);
-  int depth = s->q_len;
+  int depth = s->q_len + s->ws_len;
   pthread_mutex_unlock(&s->q_mu);
   pthread_mutex_lock(&s->metrics_mu);
   int faces = s->faces_count, people = s->people_count;
@@ -865,7 +894,7 @@ static void hist_print(sbuf *b, const char *name, const char *labels, const hist
 static void handle_metrics(fr__srv *s, fr__net_conn *c, reqlog *lg) {
   sbuf bb = {0}, *b = &bb;
   pthread_mutex_lock(&s->q_mu);
-  int depth = s->q_len;
+  int depth = s->q_len + s->ws_len;
   pthread_mutex_unlock(&s->q_mu);
   int in_progress = s->n_jobs - s->jobs_free;
   sb_printf(b, "# HELP facerec_http_requests_in_progress API requests and stream frames being served.\n"
@@ -984,6 +1013,12 @@ static void on_ws_message(void *app, fr__net_conn *c, int opcode, uint8_t *data,
     const char *code;
     http_of(st, &code);
     ws_error(s, c, seq, code, err.message, 2);
+    return;
+  }
+  /* A client that does not read its answers gets no more work done for it:
+   * its frames are dropped unseen until it catches up. */
+  if (fr__net_unsent(c) >= 32 * 1024) {
+    ws_count(s, 1);
     return;
   }
   if (w->has_pending) {
@@ -1277,6 +1312,7 @@ void fr__srv_stop(fr__srv *s) {
   free(s->ctx);
   free(s->threads);
   free(s->queue);
+  free(s->ws_queue);
   fr_gallery_close(s->gallery);
   fr_pipeline_destroy(s->pipe);
   pthread_mutex_destroy(&s->gallery_mu);
@@ -1382,11 +1418,13 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
     s->n_jobs = (cfg->queue > 0 ? cfg->queue : 4 * s->n_workers) + s->n_workers;
     s->q_cap = s->n_jobs;
     s->jobs_free = s->n_jobs;
+    s->ws_workers = s->n_workers > 1 ? s->n_workers - 1 : 1;
     s->queue = calloc((size_t)s->q_cap, sizeof *s->queue);
+    s->ws_queue = calloc((size_t)s->q_cap, sizeof *s->ws_queue);
     s->threads = calloc((size_t)s->n_workers, sizeof *s->threads);
     s->ctx = calloc((size_t)s->n_workers, sizeof *s->ctx);
     s->jobs = calloc((size_t)s->n_jobs, sizeof *s->jobs);
-    if (!s->queue || !s->threads || !s->ctx || !s->jobs) st = fr__fail(err, FR_E_NOMEM, "out of memory");
+    if (!s->queue || !s->ws_queue || !s->threads || !s->ctx || !s->jobs) st = fr__fail(err, FR_E_NOMEM, "out of memory");
   }
   for (int i = 0; st == FR_OK && i < s->n_jobs; i++) {
     job *j = &s->jobs[i];
