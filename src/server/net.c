@@ -127,6 +127,8 @@ static void set_events(fr__net_conn *c) {
   if (c->state == ST_HEAD || c->state == ST_BODY || c->state == ST_LINGER || (c->state == ST_WS && !ws_backlogged(c)))
     ev |= EPOLLIN;
   if (c->out_off < c->out_len) ev |= EPOLLOUT;
+  /* A stream we stopped reading must still notice its client leaving. */
+  if (c->state == ST_WS) ev |= EPOLLRDHUP;
   if (ev == c->events) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
   epoll_ctl(c->net->epfd, EPOLL_CTL_MOD, c->fd, &e);
@@ -723,7 +725,7 @@ static void *loop_main(void *arg) {
       if (p == &n->evfd) continue; /* taken below, every round */
       fr__net_conn *c = p;
       if (c->fd < 0) continue;
-      if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
+      if ((ev[i].events & (EPOLLERR | EPOLLHUP)) || ((ev[i].events & EPOLLRDHUP) && c->state == ST_WS)) {
         conn_close(c);
         continue;
       }
