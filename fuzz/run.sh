@@ -89,6 +89,15 @@ printf '\003\001/api/v1/subjects/Penny/faces' >"$c/seed-route"
 printf '\003\002/api/v1/faces/42' >"$c/seed-route-face"
 printf '\004# keys\nread %s\nadmin %s\n' "$(printf r | sha256sum | cut -c1-64)" "$(printf a | sha256sum | cut -c1-64)" >"$c/seed-keys"
 printf '\005Zo\303\253 O'"'"'Brien' >"$c/seed-name"
+# Cases 7-11 of fuzz_http (the selector byte is the case plus 12 times
+# flags): names in NFC, paths, Host, Origin and --bind.
+printf '\007Jose\314\201' >"$c/seed-nfc"
+printf '\010/api/v1/subjects/Jos%%65%%CC%%81/faces' >"$c/seed-path"
+printf '\024/api/v1/subjects/Bob%%00/faces' >"$c/seed-path-nul"
+printf '\025localhost:8080\n127.0.0.1\n' >"$c/seed-host"
+printf '\071Faces.Example:443\n0.0.0.0\nbox' >"$c/seed-host-allowed"
+printf '\012http://127.0.0.1:8080\n127.0.0.1:8080\n' >"$c/seed-origin"
+printf '\013[::ffff:127.0.0.1]' >"$c/seed-bind"
 c=$build/corpus/ws
 # FRF1, seq 7, 4x2 gray pixels (stride 4, format 1), then the 8 pixel bytes.
 printf 'FRF1\007\000\000\000\004\000\000\000\002\000\000\000\004\000\000\000\001\000\000\000ABCDEFGH' >"$c/seed-raw-gray"
