@@ -599,7 +599,9 @@ static void test_host(void) {
   CHECK(fr__srv_host_allowed("[2001:db8::1]:8080", "::", 0, 1, none, 0) == 1);
   CHECK(fr__srv_host_allowed("127.0.0.1", "::", 0, 1, none, 0) == 1);
   CHECK(fr__srv_host_allowed("evil.example", "0.0.0.0", 0, 1, none, 0) == 0);
-  CHECK(fr__srv_host_allowed("localhost", "0.0.0.0", 0, 1, none, 0) == 0);
+  /* Browsers resolve localhost to loopback themselves: no rebinding through it. */
+  CHECK(fr__srv_host_allowed("localhost", "0.0.0.0", 0, 1, none, 0) == 1);
+  CHECK(fr__srv_host_allowed("localhost.evil.example", "0.0.0.0", 0, 1, none, 0) == 0);
   CHECK(fr__srv_host_allowed("999.1.1.1", "0.0.0.0", 0, 1, none, 0) == 0);
   CHECK(fr__srv_host_allowed("1.2.3", "0.0.0.0", 0, 1, none, 0) == 0);
   CHECK(fr__srv_host_allowed("[evil]", "0.0.0.0", 0, 1, none, 0) == 0);
