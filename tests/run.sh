@@ -55,6 +55,9 @@ for dir in "$@"; do
   run "tests/cli_gallery.sh $dir/facerec" checks sh tests/cli_gallery.sh "$dir/facerec"
   run "tests/cli_convert.sh $dir/facerec" checks sh tests/cli_convert.sh "$dir/facerec"
   run "tests/server.sh $dir/facerec" checks sh tests/server.sh "$dir/facerec"
+  # A real server attacked over loopback, in every build: under the
+  # sanitizers a memory error it provokes is a failure too.
+  run "tests/attack.sh $dir/facerec" checks sh tests/attack.sh "$dir/facerec"
   if [ $first = 1 ]; then
     run "tests/peer_pixels.sh $dir" tail sh tests/peer_pixels.sh "$dir"
     # The web page in headless Chromium (the server code under it is run in
