@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The rest of the selector byte: flags and sizes for the newer cases. */
   unsigned sel = data[0] / 12u;
   data++, size--;
-  /* A NUL-terminated copy for the parsers that take C strings (what civetweb
+  /* A NUL-terminated copy for the parsers that take C strings (what the server
    * hands over), and the exact bytes for those that take a length. */
   char *s = malloc(size + 1);
   if (!s) return 0;

@@ -63,6 +63,8 @@ for dir in "$@"; do
     # The web page in headless Chromium (the server code under it is run in
     # the sanitizer build by test_server and tests/server.sh).
     run "tests/server_browser.sh $dir" checks sh tests/server_browser.sh "$dir"
+    # A page on another origin attacks the server from headless Chromium.
+    run "tests/server_cross_origin.sh $dir" checks sh tests/server_cross_origin.sh "$dir"
   fi
   first=0
 done
