@@ -223,7 +223,7 @@ int main(int argc, char **argv) {
   if (fr_pipeline_create(&opts, NULL, &a.pipe, &err) != FR_OK ||
       fr_pool_create(0, &a.pool, &err) != FR_OK ||
       fr_context_create(a.pool, &a.ctx, &err) != FR_OK ||
-      fr_gallery_model_id(&opts, model_id, sizeof model_id, &err) != FR_OK ||
+      fr_pipeline_model_id(&opts, model_id, sizeof model_id, &err) != FR_OK ||
       fr_gallery_open(argc == 4 ? argv[3] : ":memory:", model_id, fr_pipeline_dim(a.pipe),
                       fr_pipeline_threshold(a.pipe), &a.gallery, &err) != FR_OK) {
     fprintf(stderr, "identify: %s\n", err.message);

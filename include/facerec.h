@@ -411,6 +411,14 @@ FR_API fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char 
 FR_API void fr_pipeline_destroy(fr_pipeline *pipe);
 FR_API int fr_pipeline_dim(const fr_pipeline *pipe);
 
+/* The model id of the descriptors a pipeline created with opts produces
+ * (opts NULL: the defaults), such as
+ * "faceapi-1.7.15/face_recognition_model/similarity": what a gallery records
+ * so that it is never searched with descriptors of another model. Needs no
+ * loaded model. Thread-safe. */
+FR_API fr_status fr_pipeline_model_id(const fr_pipeline_options *opts, char *buf, size_t size,
+                                      fr_error *err);
+
 /* Euclidean distance under which two descriptors are called the same person
  * by default: the best threshold of the embedder's LFW View 2 evaluation
  * (0.6043 for FaceRecognitionNet; its authors publish 0.6). */
@@ -562,7 +570,7 @@ typedef struct fr_gallery fr_gallery;
 /*
  * Opens the gallery at path, creating it when missing (":memory:" makes a
  * private in-memory one). model_id names the descriptor model (see
- * fr_gallery_model_id), dim its length, and threshold the distance under
+ * fr_pipeline_model_id), dim its length, and threshold the distance under
  * which two descriptors of that model are the same person (from the model's
  * LFW evaluation, e.g. fr_pipeline_threshold()). A new gallery records all
  * three; an existing one must match model_id and dim (FR_E_MODEL otherwise)
@@ -579,8 +587,8 @@ FR_API fr_status fr_gallery_open(const char *path, const char *model_id, int dim
                                  fr_gallery **out, fr_error *err);
 FR_API void fr_gallery_close(fr_gallery *g);
 
-/* The model id of the descriptors a pipeline created with opts produces,
- * such as "faceapi-1.7.15/face_recognition_model/similarity". */
+/* Deprecated: the old name of fr_pipeline_model_id(), kept for callers
+ * written before it moved to the pipeline. */
 FR_API fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t size,
                                      fr_error *err);
 

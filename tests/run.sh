@@ -51,6 +51,8 @@ for dir in "$@"; do
   # build only: under the sanitizers they would take minutes and test nothing
   # the first run does not.
   quick=$([ $first = 1 ] || echo 1)
+  # The floor plan: includes and calls go down the layers, no file loops.
+  run "tests/layers.py $dir" checks /usr/bin/python3 tests/layers.py "$dir"
   run "tests/cli.sh $dir/facerec" checks env FACEREC_CLI_QUICK="$quick" sh tests/cli.sh "$dir/facerec"
   run "tests/cli_gallery.sh $dir/facerec" checks sh tests/cli_gallery.sh "$dir/facerec"
   run "tests/cli_convert.sh $dir/facerec" checks sh tests/cli_convert.sh "$dir/facerec"

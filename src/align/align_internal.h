@@ -122,10 +122,6 @@ fr_status fr__face_points5(const fr_face *face, double pts[5][2], fr_error *err)
  * other count or a non-finite point. */
 fr_status fr__face_eyes(const fr_face *face, double pts[2][2], fr_error *err);
 
-/* Fills a size x size RGB float chip: chip pixel (u, v) is the bilinear
- * sample of img at (m[0] u + m[1] v + m[2], m[3] u + m[4] v + m[5]) in pixel
- * indices, zero outside the image (the similarity and ArcFace warps). */
-void fr__warp_chip(const fr_image *img, const double m[6], int size, float *out_rgb);
 
 /*
  * The least-squares similarity transform q ~ A p + t, A = [a -b; b a], over

@@ -65,4 +65,36 @@ fr_status fr__model_dir(const char *file, const char *title, const char *model_d
 /* Monotonic time in seconds. */
 double fr__now(void);
 
+/* ---- thread pool (src/core/pool.c) ------------------------------------ */
+
+/* Runs fn(arg, task, thread) for task in [0, ntasks) on the pool's threads
+ * (pool may be NULL: everything runs on the caller). Returns when all are done.
+ * `thread` is in [0, fr_pool_size(pool)) and indexes per-thread scratch. */
+void fr__pool_run(fr_pool *pool, int ntasks, void (*fn)(void *arg, int task, int thread),
+                  void *arg);
+
+/* ---- CPU features (src/core/cpu.c) ------------------------------------ */
+
+/*
+ * What this CPU and its operating system let the library run, probed once
+ * per process. Each flag is 1 only when the instructions are usable: the CPU
+ * reports them and, for AVX and AVX-512, the OS saves the registers they use
+ * (XCR0, read with xgetbv), since a CPU flag alone would let a kernel fault
+ * on an OS that does not. Every SIMD dispatch in the library reads this
+ * struct instead of asking the CPU itself. All zeros off x86.
+ */
+typedef struct fr__cpu_info {
+  int x86;        /* the probe ran (an x86 CPU with CPUID) */
+  int sse42;      /* SSE4.2: crc32 for model file checksums */
+  int os_ymm;     /* the OS saves ymm state (XCR0 bits 1-2) */
+  int os_zmm;     /* the OS saves zmm and mask state too (XCR0 bits 5-7) */
+  int avx, avx2, fma, f16c;
+  int avxvnni;    /* AVX-VNNI: vpdpbusd on ymm without AVX-512 */
+  int avx512f, avx512bw, avx512vl, avx512vnni;
+} fr__cpu_info;
+
+/* The probed features; the same pointer on every call, safe from any thread
+ * (the probe runs under pthread_once). */
+const fr__cpu_info *fr__cpu(void);
+
 #endif

@@ -14,7 +14,6 @@
  * than that window.
  */
 #include "core/internal.h"
-#include "nn/nn.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

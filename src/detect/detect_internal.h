@@ -64,6 +64,10 @@ typedef struct fr__detector_impl {
   /* Finds faces: at most p->max_keep, best first, into faces; sets *n_out. */
   fr_status (*detect)(fr_context *ctx, const fr_detector *det, const fr_image *img,
                       const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
+  /* The detector's networks and their input sides, for detectors with more
+   * than det->g (MTCNN's three); NULL: det->g at input_size. Returns how many
+   * there are, writing at most max. */
+  int (*graphs)(const fr_detector *det, const fr__graph **g, int *side, int max);
 } fr__detector_impl;
 
 /*
@@ -123,15 +127,14 @@ const fr__graph *fr__detector_graph(const fr_detector *det);
  */
 int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
 
+/* ---- the loaders the detectors share (src/detect/load.c) ---- */
+
 /* For detectors that keep state beside their graphs (MTCNN, BlazeFace): when
  * model_dir has <name>.frm (and FACEREC_NO_FRM is not set), sets *found and
  * moves its n graphs into graphs[0..n) (owned by the caller afterwards); a
  * file with another number of graphs is FR_E_MODEL. *found = 0 otherwise. */
 fr_status fr__detector_take_converted(const fr_detector *det, const char *model_dir, int n,
                                       fr__graph **graphs, int *found, fr_error *err);
-
-/* MTCNN's part of that (mtcnn.c): its three networks, P-Net first. */
-int fr__mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
 
 /*
  * Shared loader of the face-api detectors: reads the TF.js manifest

@@ -1,7 +1,9 @@
 /*
  * detector.c - the public detection API: the table of detector kinds,
  * loading a detector, checking a request, applying the kind's defaults and
- * handing off to the per-model code (ssd.c, tiny.c and the others).
+ * handing off to the per-model code (ssd.c, tiny.c and the others). The
+ * loaders those share are in load.c, so that the per-model files never call
+ * back into this one (the table here names them).
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
@@ -73,21 +75,6 @@ static fr_status load_converted(fr_detector *det, const char *model_dir, int *do
   return FR_OK;
 }
 
-fr_status fr__detector_take_converted(const fr_detector *det, const char *model_dir, int n,
-                                      fr__graph **graphs, int *found, fr_error *err) {
-  fr__model m;
-  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
-                                found, err);
-  if (st != FR_OK || !*found) return st;
-  int ng = m.n_graphs;
-  for (int k = 0; k < n && ng == n; k++) graphs[k] = fr__model_take_graph(&m, k);
-  fr__model_release(&m);
-  if (ng != n)
-    return fr__fail(err, FR_E_MODEL, "%s%s holds %d graphs, %s has %d", det->impl->name,
-                    FR__MODEL_EXT, ng, det->impl->title, n);
-  return FR_OK;
-}
-
 fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *model_dir,
                                            const fr__kernels *kernels, fr_detector **out,
                                            fr_error *err) {
@@ -126,19 +113,6 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   return FR_OK;
 }
 
-fr_status fr__detector_load_tfjs(fr_detector *det, const char *model_dir,
-                                 fr_status (*build)(fr_detector *det, const fr__weights *wm,
-                                                    fr_error *err),
-                                 fr_error *err) {
-  fr__weights *wm = NULL;
-  fr_status st = fr__tfjs_load(model_dir, det->impl->model_file, &wm, err);
-  if (st != FR_OK) return st;
-  st = fr__graph_create(det->kernels, det->impl->title, &det->g, err);
-  if (st == FR_OK) st = build(det, wm, err);
-  fr__weights_destroy(wm);
-  return st;
-}
-
 fr_status fr_detector_create(fr_detector_kind kind, const char *model_dir, fr_detector **out,
                              fr_error *err) {
   return fr__detector_create_with_kernels(kind, model_dir, NULL, out, err);
@@ -156,7 +130,7 @@ const fr__graph *fr__detector_graph(const fr_detector *det) { return det ? det->
 
 int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max) {
   if (!det) return 0;
-  if (det->kind == FR_DETECTOR_MTCNN) return fr__mtcnn_graphs(det, g, side, max);
+  if (det->impl->graphs) return det->impl->graphs(det, g, side, max);
   if (!det->g) return 0;
   if (max > 0) {
     g[0] = det->g;

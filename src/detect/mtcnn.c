@@ -469,7 +469,8 @@ static fr_status mtcnn_load(fr_detector *det, const char *model_dir, fr_error *e
   return FR_OK;
 }
 
-int fr__mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max) {
+/* Its three networks, P-Net first. */
+static int mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, int max) {
   const mtcnn_nets *nets = det->state;
   if (!nets) return 0;
   for (int k = 0; k < 3 && k < max; k++) {
@@ -495,4 +496,5 @@ const fr__detector_impl fr__detector_mtcnn = {
     .load = mtcnn_load,
     .unload = mtcnn_unload,
     .detect = mtcnn_detect,
+    .graphs = mtcnn_graphs,
 };

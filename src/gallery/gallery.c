@@ -19,7 +19,6 @@
  * one is never given out again (schema step 2 -> 3), and a delete is zeroed
  * by secure_delete and then checkpointed out of the log (scrub_log).
  */
-#include "embed/embed_internal.h"
 #include "gallery/gallery_internal.h"
 
 #include <errno.h>
@@ -547,26 +546,6 @@ fr_status fr_gallery_set_threshold(fr_gallery *g, fr_metric metric, float thresh
   return st;
 }
 const char *fr_gallery_model(const fr_gallery *g) { return g ? g->model : ""; }
-
-fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t size,
-                              fr_error *err) {
-  if (!buf || size == 0) return fr__fail(err, FR_E_INVALID, "fr_gallery_model_id: no buffer");
-  fr_pipeline_options o;
-  if (opts)
-    o = *opts;
-  else
-    fr_pipeline_options_default(&o);
-  fr_status st = fr_pipeline_options_resolve(&o, err);
-  if (st != FR_OK) return st;
-  const fr__embedder_impl *e = fr__embedder_find(o.embedder);
-  static const char *const align_names[] = {"", "upright", "similarity", "arcface", "facenet"};
-  /* The alignment changes the descriptors enough that galleries built with
-   * one must not be searched with another; flip and jitter only average
-   * nearby descriptors, so they stay compatible. */
-  int n = snprintf(buf, size, "%s/%s", e->model_id, align_names[o.align]);
-  if (n < 0 || (size_t)n >= size) return fr__fail(err, FR_E_INVALID, "model id buffer too small");
-  return FR_OK;
-}
 
 /* ---- writes ----------------------------------------------------------------- */
 

@@ -65,4 +65,10 @@ fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limit
 fr_status fr__decode_pnm(const uint8_t *bytes, size_t size, const fr_image_limits *lim,
                          fr_image *out, fr_error *err);
 
+/* Fills a size x size RGB float chip: chip pixel (u, v) is the bilinear
+ * sample of img at (m[0] u + m[1] v + m[2], m[3] u + m[4] v + m[5]) in pixel
+ * indices, zero outside the image (the similarity and ArcFace warps;
+ * src/image/warp.c). */
+void fr__warp_chip(const fr_image *img, const double m[6], int size, float *out_rgb);
+
 #endif

@@ -113,14 +113,6 @@ void fr__dequant_u8(float *dst, const uint8_t *codes, size_t n, int cout, const 
  * forces one; a set the CPU lacks is not chosen). */
 const fr__kernels *fr__kernels_best(void);
 
-/* ---- thread pool (src/core/pool.c) ------------------------------------ */
-
-/* Runs fn(arg, task, thread) for task in [0, ntasks) on the pool's threads
- * (pool may be NULL: everything runs on the caller). Returns when all are done.
- * `thread` is in [0, fr_pool_size(pool)) and indexes per-thread scratch. */
-void fr__pool_run(fr_pool *pool, int ntasks, void (*fn)(void *arg, int task, int thread),
-                  void *arg);
-
 /* ---- graphs ----------------------------------------------------------- */
 
 typedef struct fr__graph fr__graph;
@@ -364,7 +356,7 @@ int fr__graph_int8_nodes(const fr__graph *g);
 /* The k-th output after a run, and its shape [n, h, w, c] if shape != NULL. */
 const float *fr__plan_output(const fr__plan *p, int k, int shape[4]);
 
-/* ---- contexts (src/core/context.c) ------------------------------------ */
+/* ---- contexts (src/nn/context.c) --------------------------------------- */
 
 /*
  * The plan for (graph, n, h, w) held by ctx: created on first use and then

@@ -1396,7 +1396,7 @@ fr_status fr__srv_start(const fr__srv_config *cfg, fr__srv **out, fr_error *err)
   if (st == FR_OK) st = fr_pipeline_create(&cfg->po, cfg->models, &s->pipe, err);
   if (st == FR_OK) {
     s->dim = fr_pipeline_dim(s->pipe);
-    st = fr_gallery_model_id(&cfg->po, s->model, sizeof s->model, err);
+    st = fr_pipeline_model_id(&cfg->po, s->model, sizeof s->model, err);
   }
   if (st == FR_OK)
     st = fr_gallery_open(cfg->db_path, s->model, s->dim,

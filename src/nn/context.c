@@ -1,5 +1,6 @@
 /*
- * context.c - per-thread state: a small cache of execution plans.
+ * context.c - per-thread state: a small cache of execution plans (in nn/,
+ * beside the plans it caches: core/ depends on nothing above it).
  *
  * Each (graph, input shape) pair gets one plan, created on first use. Callers
  * that feed the same sizes over and over (video frames, 150x150 chips) thus

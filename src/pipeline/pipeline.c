@@ -1,5 +1,6 @@
 /*
- * pipeline.c - detect, landmark, align and describe, as one call.
+ * pipeline.c - detect, landmark, align and describe, as one call (the layer
+ * above detect, align and embed, below the gallery).
  *
  * The pipeline owns its models and is immutable once created; every run
  * draws its memory from the caller's context (plans and scratch), so one
@@ -13,6 +14,7 @@
 #include "nn/nn.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -363,4 +365,31 @@ fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *p, const
   if (!buf) return fr__fail(err, FR_E_NOMEM, "out of memory for a face chip");
   fr__image_to_tensor(chip, 0, 0, chip->width, chip->height, size, 1, buf, NULL);
   return describe(ctx, p, buf, 1, desc, err);
+}
+
+/* ---- model ids -------------------------------------------------------------------- */
+
+fr_status fr_pipeline_model_id(const fr_pipeline_options *opts, char *buf, size_t size, fr_error *err) {
+  if (!buf || size == 0) return fr__fail(err, FR_E_INVALID, "fr_pipeline_model_id: no buffer");
+  fr_pipeline_options o;
+  if (opts)
+    o = *opts;
+  else
+    fr_pipeline_options_default(&o);
+  fr_status st = fr_pipeline_options_resolve(&o, err);
+  if (st != FR_OK) return st;
+  const fr__embedder_impl *e = fr__embedder_find(o.embedder);
+  static const char *const align_names[] = {"", "upright", "similarity", "arcface", "facenet"};
+  /* The alignment changes the descriptors enough that galleries built with
+   * one must not be searched with another; flip and jitter only average
+   * nearby descriptors, so they stay compatible. */
+  int n = snprintf(buf, size, "%s/%s", e->model_id, align_names[o.align]);
+  if (n < 0 || (size_t)n >= size) return fr__fail(err, FR_E_INVALID, "model id buffer too small");
+  return FR_OK;
+}
+
+/* The name it had when it lived in the gallery, which must not depend on
+ * the embedders it names. */
+fr_status fr_gallery_model_id(const fr_pipeline_options *opts, char *buf, size_t size, fr_error *err) {
+  return fr_pipeline_model_id(opts, buf, size, err);
 }
