@@ -978,6 +978,22 @@ static void test_faces_api(void) {
   CHECK_OK(fr_gallery_add_person(g, "ada", "{\"team\":1}", &id, &err), &err);
   CHECK(id > 0);
   CHECK(fr_gallery_add_person(g, "ada", NULL, NULL, &err) == FR_E_INVALID);
+  /* A person without a descriptor is no candidate for any classifier: no
+   * match at all (once the server wrote its infinite distance as JSON). */
+  {
+    float q[DIM];
+    for (int d = 0; d < DIM; d++) q[d] = frand();
+    static const fr_classifier kinds[] = {FR_CLASSIFIER_NN, FR_CLASSIFIER_CENTROID, FR_CLASSIFIER_SVM};
+    for (int c = 0; c < 3; c++) {
+      fr_identify_options io;
+      fr_identify_options_default(&io);
+      io.classifier = kinds[c];
+      fr_match top[2];
+      int nt = -1, known = -1;
+      CHECK_OK(fr_gallery_identify(g, q, &io, top, 2, &nt, &known, &err), &err);
+      CHECK_MSG(nt == 0 && known == 0, "classifier %d: %d matches (known %d) with no descriptors", c, nt, known);
+    }
+  }
   fr_gallery_face_info info[4];
   int n = -1;
   CHECK_OK(fr_gallery_faces(g, "ada", info, 4, &n, &err), &err);

@@ -1357,7 +1357,18 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
     }
   }
   qsort(rk, (size_t)g->n_people, sizeof *rk, cmp_ranked);
-  int n = k < g->n_people ? k : g->n_people;
+  /* A person enrolled without a descriptor yet (created by name only) is no
+   * candidate: there is nothing to be near to. They sort last (an infinite
+   * distance, no SVM class), so the candidates are a prefix. */
+  int n_cand = 0;
+  while (n_cand < g->n_people && g->people[rk[n_cand].person].n_rows > 0) n_cand++;
+  int n = k < n_cand ? k : n_cand;
+  if (n == 0) {
+    *n_top = 0;
+    *known = 0;
+    free(rk);
+    return FR_OK;
+  }
   for (int i = 0; i < n; i++) {
     fill_match(g, rk[i].person, rk[i].face_id, rk[i].dist2, &top[i]);
     if (cosine) top[i].distance = isfinite(rk[i].dist2) ? 0.5f * rk[i].dist2 : INFINITY;

@@ -486,7 +486,8 @@ static void json_faces(fr__srv *s, sbuf *b, const job *j, int k, int with_names,
       sb_printf(b, ",\"known\":%s,\"name\":", j->known[i] ? "true" : "false");
       if (j->known[i]) sb_cstr(b, m->name);
       else sb_printf(b, "null");
-      if (m->distance >= 0) {
+      /* JSON has no infinity: a distance that is not a number is left out. */
+      if (m->distance >= 0 && isfinite(m->distance)) {
         sb_printf(b, ",\"nearest\":");
         sb_cstr(b, m->name);
         sb_printf(b, ",\"distance\":%.4f", m->distance);
