@@ -5,10 +5,11 @@
 #define FR_TOOLS_CLI_H
 
 /*
- * The recognition commands: enroll, forget, people, identify, recognize and
- * "eval lowshot". argv holds the arguments after the command name. Returns
- * -1 when cmd (with its first argument, for eval) is not one of them, so the
- * caller can try its own commands; otherwise the process exit status.
+ * The recognition commands: enroll, forget, people, identify, recognize,
+ * "eval lowshot" and "eval openset" (tools/cmd_gallery.c; the evaluations in
+ * tools/eval_gallery.c). argv holds the arguments after the command name.
+ * Returns -1 when cmd (with its first argument, for eval) is not one of them,
+ * so the caller can try its own commands; otherwise the process exit status.
  */
 int fr_cli_gallery(const char *cmd, int argc, char **argv);
 
