@@ -35,7 +35,7 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 
-.PHONY: all lib deps models run test test-unit test-asan test-tsan test-valgrind eval bench clean demo \
+.PHONY: all lib deps models run test test-unit test-asan test-tsan test-valgrind eval bench clean demo soak \
         shared examples examples-tsan install uninstall fuzz fuzz-build
 all: $(BUILD)/facerec
 
@@ -99,6 +99,13 @@ eval: deps models all
 
 bench: deps models all $(BUILD)/bench/bench $(BUILD)/bench/gallery_bench
 	sh bench/run.sh $(BUILD)
+
+# A real `facerec serve` under 30 minutes of mixed load, streams and a
+# fuzzer's bad requests, its memory, descriptors and threads sampled
+# (tests/soak.py; loopback only, bounded). Not part of make test.
+SOAK_MINUTES ?= 30
+soak: deps models all
+	/usr/bin/python3 tests/soak.py --bin $(BUILD)/facerec --minutes $(SOAK_MINUTES) --report $(BUILD)/soak.json
 
 # The recognition CLI end to end under valgrind memcheck (any error or leak
 # fails; several minutes, so not part of make test).

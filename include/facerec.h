@@ -59,6 +59,10 @@ typedef int fr_status;
 
 /* A short, static English sentence for a status code. Never NULL. */
 FR_API const char *fr_strerror(fr_status status);
+/* The name of a status code as it is spelled in this header ("FR_OK",
+ * "FR_E_NOTFOUND", ...), for logs and bindings that map codes to their own
+ * errors; NULL for a value that is no status. Thread-safe. */
+FR_API const char *fr_status_name(fr_status status);
 
 /* Details of a failure. The caller owns it (usually on its stack). */
 typedef struct fr_error {

@@ -137,7 +137,27 @@ done:
   fr_pipeline_destroy(pipe);
 }
 
+/* Every status has a name as the header spells it and a sentence; a value
+ * that is no status has no name. */
+static void test_status_names(void) {
+  static const struct {
+    fr_status st;
+    const char *name;
+  } k[] = {{FR_OK, "FR_OK"},           {FR_E_INVALID, "FR_E_INVALID"}, {FR_E_NOMEM, "FR_E_NOMEM"},
+           {FR_E_IO, "FR_E_IO"},       {FR_E_FORMAT, "FR_E_FORMAT"},   {FR_E_UNSUPPORTED, "FR_E_UNSUPPORTED"},
+           {FR_E_LIMIT, "FR_E_LIMIT"}, {FR_E_MODEL, "FR_E_MODEL"},     {FR_E_NOTFOUND, "FR_E_NOTFOUND"},
+           {FR_E_INTERNAL, "FR_E_INTERNAL"}};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+    const char *n = fr_status_name(k[i].st);
+    CHECK_MSG(n && strcmp(n, k[i].name) == 0, "status %d is named %s", k[i].st, n ? n : "NULL");
+    CHECK(strcmp(fr_strerror(k[i].st), "unknown error") != 0);
+  }
+  CHECK(fr_status_name(1) == NULL && fr_status_name(-10) == NULL);
+  CHECK(strcmp(fr_strerror(-10), "unknown error") == 0);
+}
+
 int main(void) {
+  test_status_names();
   test_names();
   test_faces_per_image();
   return check_summary();

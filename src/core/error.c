@@ -26,6 +26,22 @@ const char *fr_strerror(fr_status status) {
   }
 }
 
+const char *fr_status_name(fr_status status) {
+  switch (status) {
+  case FR_OK: return "FR_OK";
+  case FR_E_INVALID: return "FR_E_INVALID";
+  case FR_E_NOMEM: return "FR_E_NOMEM";
+  case FR_E_IO: return "FR_E_IO";
+  case FR_E_FORMAT: return "FR_E_FORMAT";
+  case FR_E_UNSUPPORTED: return "FR_E_UNSUPPORTED";
+  case FR_E_LIMIT: return "FR_E_LIMIT";
+  case FR_E_MODEL: return "FR_E_MODEL";
+  case FR_E_NOTFOUND: return "FR_E_NOTFOUND";
+  case FR_E_INTERNAL: return "FR_E_INTERNAL";
+  default: return NULL;
+  }
+}
+
 fr_status fr__fail(fr_error *err, fr_status status, const char *fmt, ...) {
   if (err) {
     va_list ap;
