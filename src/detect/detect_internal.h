@@ -1,9 +1,12 @@
 /*
  * detect_internal.h - face detectors inside the library (prefix fr__).
  *
- * Two detectors from face-api 1.7.15 run on our engine: SSD-MobileNetV1
- * (ssd.c) and TinyFaceDetector (tiny.c). detector.c holds what they share:
- * the public entry points, option handling and non-maximum suppression.
+ * Seven detectors, one file each: face-api 1.7.15's SSD-MobileNetV1 (ssd.c)
+ * and TinyFaceDetector (tiny.c), MTCNN (mtcnn.c), MediaPipe's BlazeFace short
+ * and full range (blazeface.c), and OpenCV's Haar and LBP cascades
+ * (cascade.c, cascade_xml.c). detector.c holds the table of them, the public
+ * entry points and option handling; load.c the loaders they share; nms.c
+ * non-maximum suppression.
  */
 #ifndef FR_DETECT_INTERNAL_H
 #define FR_DETECT_INTERNAL_H
