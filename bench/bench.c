@@ -955,8 +955,8 @@ int main(int argc, char **argv) {
   fr_embedder *emb = NULL;
   check(fr_detector_create(FR_DETECTOR_SSD, o.models, &ssd, &err), &err, "SSD-MobileNetV1");
   check(fr_detector_create(FR_DETECTOR_TINY, o.models, &tiny, &err), &err, "TinyFaceDetector");
-  check(fr_landmarker_create(FR_LANDMARKS_68, o.models, &lm68, &err), &err, "FaceLandmark68Net");
-  check(fr_landmarker_create(FR_LANDMARKS_68_TINY, o.models, &lmtiny, &err), &err,
+  check(fr_landmarker_create(FR_LANDMARKER_68, o.models, &lm68, &err), &err, "FaceLandmark68Net");
+  check(fr_landmarker_create(FR_LANDMARKER_68_TINY, o.models, &lmtiny, &err), &err,
         "FaceLandmark68TinyNet");
   check(fr_embedder_create(FR_EMBEDDER_FACEAPI, o.models, &emb, &err), &err,
         "FaceRecognitionNet");
@@ -1185,11 +1185,11 @@ int main(int argc, char **argv) {
   } profile;
   static const profile profiles[3] = {
       {"pipeline_tiny416", "pipeline fast: Tiny@416 + tiny lm + desc, 640x480",
-       FR_DETECTOR_TINY, 416, FR_LANDMARKS_68_TINY},
+       FR_DETECTOR_TINY, 416, FR_LANDMARKER_68_TINY},
       {"pipeline_tiny320", "pipeline fast: Tiny@320 + tiny lm + desc, 640x480",
-       FR_DETECTOR_TINY, 320, FR_LANDMARKS_68_TINY},
+       FR_DETECTOR_TINY, 320, FR_LANDMARKER_68_TINY},
       {"pipeline_ssd", "pipeline accurate: SSD + 68 lm + desc, 640x480", FR_DETECTOR_SSD, 0,
-       FR_LANDMARKS_68},
+       FR_LANDMARKER_68},
   };
   for (int i = 0; i < 3; i++) {
     const profile *p = &profiles[i];
@@ -1219,7 +1219,7 @@ int main(int argc, char **argv) {
        * files), so their graphs give its multiply-adds: one detector run plus
        * the landmark and recognition nets once per face found. */
       const fr_detector *d = p->det == FR_DETECTOR_SSD ? ssd : tiny;
-      const fr_landmarker *l = p->lm == FR_LANDMARKS_68 ? lm68 : lmtiny;
+      const fr_landmarker *l = p->lm == FR_LANDMARKER_68 ? lm68 : lmtiny;
       int side = p->det == FR_DETECTOR_SSD ? FR__SSD_SIZE : p->size;
       w->faces = c.n_faces;
       if (d && l && emb)

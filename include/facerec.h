@@ -289,9 +289,13 @@ FR_API fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_ima
 /* ------------------------------------------------------------------ */
 
 typedef enum fr_landmarker_kind {
-  FR_LANDMARKS_68 = 1,     /* FaceLandmark68Net */
-  FR_LANDMARKS_68_TINY = 2 /* FaceLandmark68TinyNet */
+  FR_LANDMARKER_68 = 1,     /* FaceLandmark68Net */
+  FR_LANDMARKER_68_TINY = 2 /* FaceLandmark68TinyNet */
 } fr_landmarker_kind;
+/* The names these values had before every enum value carried its type's
+ * name; kept so that older code still builds. */
+#define FR_LANDMARKS_68 FR_LANDMARKER_68
+#define FR_LANDMARKS_68_TINY FR_LANDMARKER_68_TINY
 
 typedef struct fr_landmarker fr_landmarker;
 FR_API fr_status fr_landmarker_create(fr_landmarker_kind kind, const char *model_dir,
@@ -477,10 +481,14 @@ FR_API fr_status fr_pipeline_describe_chip(fr_context *ctx, const fr_pipeline *p
 
 /* How the faces of a photo were found (see fr_describe_photo). */
 typedef enum fr_face_source {
-  FR_FACE_DETECTED = 1,   /* the detector found them in the image as given */
-  FR_FACE_PADDED = 2,     /* found only after padding the image: a tight face crop */
-  FR_FACE_WHOLE_IMAGE = 3 /* no face found: the whole image was described as a face */
+  FR_FACE_SOURCE_DETECTED = 1,   /* the detector found them in the image as given */
+  FR_FACE_SOURCE_PADDED = 2,     /* found only after padding the image: a tight face crop */
+  FR_FACE_SOURCE_WHOLE_IMAGE = 3 /* no face found: the whole image was described as a face */
 } fr_face_source;
+/* The older names of these values (see FR_LANDMARKS_68). */
+#define FR_FACE_DETECTED FR_FACE_SOURCE_DETECTED
+#define FR_FACE_PADDED FR_FACE_SOURCE_PADDED
+#define FR_FACE_WHOLE_IMAGE FR_FACE_SOURCE_WHOLE_IMAGE
 
 /*
  * Describes every face of a photo, like fr_pipeline_run(), but also accepts

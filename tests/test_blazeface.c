@@ -552,7 +552,7 @@ int main(void) {
     ok = ok && m.det[k] && m.scalar[k];
   }
   CHECK_OK(fr_detector_create(FR_DETECTOR_SSD, dir, &m.ssd, &err), &err);
-  CHECK_OK(fr_landmarker_create(FR_LANDMARKS_68, dir, &m.lm, &err), &err);
+  CHECK_OK(fr_landmarker_create(FR_LANDMARKER_68, dir, &m.lm, &err), &err);
   fr_context *ctx = NULL;
   CHECK_OK(fr_context_create(NULL, &ctx, &err), &err);
   if (ok && m.ssd && m.lm && ctx) {

@@ -577,8 +577,8 @@ static void test_photo(void) {
       continue;
     }
     CHECK_OK(fr_describe_photo(ctx, pipe, &img, 0, faces, desc, 4, &n, &src, &err), &err);
-    padded += n >= 1 && src == FR_FACE_PADDED;
-    CHECK_MSG(n >= 1 && (src == FR_FACE_DETECTED || src == FR_FACE_PADDED), "%s: %d faces, source %d", rel, n, src);
+    padded += n >= 1 && src == FR_FACE_SOURCE_PADDED;
+    CHECK_MSG(n >= 1 && (src == FR_FACE_SOURCE_DETECTED || src == FR_FACE_SOURCE_PADDED), "%s: %d faces, source %d", rel, n, src);
     if (n >= 1) {
       /* Mapped back into the crop: the box lies mostly inside it. */
       CHECK(faces[0].box.x > -0.25f * img.width && faces[0].box.x + faces[0].box.width < 1.25f * img.width);
@@ -594,7 +594,7 @@ static void test_photo(void) {
     CHECK_OK(fr_describe_photo(ctx, pipe, &img, 0, faces, desc, 4, &n, &src, &err), &err);
     CHECK(n == 0 && src == 0);
     CHECK_OK(fr_describe_photo(ctx, pipe, &img, 1, faces, desc, 4, &n, &src, &err), &err);
-    whole = n == 1 && src == FR_FACE_WHOLE_IMAGE && faces[0].box.width == img.width;
+    whole = n == 1 && src == FR_FACE_SOURCE_WHOLE_IMAGE && faces[0].box.width == img.width;
     CHECK(whole);
     fr_image_free(&img);
   }

@@ -587,11 +587,11 @@ static void test_bad_input(fr_context *ctx, const fr_landmarker *lm) {
   fr_face f = {0};
   fr_landmarker *none = (fr_landmarker *)1;
 
-  CHECK(fr_landmarker_create(FR_LANDMARKS_68, check_models_dir(), NULL, &err) == FR_E_INVALID);
+  CHECK(fr_landmarker_create(FR_LANDMARKER_68, check_models_dir(), NULL, &err) == FR_E_INVALID);
   CHECK(fr_landmarker_create((fr_landmarker_kind)7, check_models_dir(), &none, &err) ==
         FR_E_INVALID);
   CHECK(none == NULL);
-  CHECK(fr_landmarker_create(FR_LANDMARKS_68, "/nonexistent-dir", &none, &err) != FR_OK);
+  CHECK(fr_landmarker_create(FR_LANDMARKER_68, "/nonexistent-dir", &none, &err) != FR_OK);
   CHECK(none == NULL && strlen(err.message) > 0);
   fr_landmarker_destroy(NULL);
 
@@ -671,8 +671,8 @@ int main(void) {
   fr_landmarker *lm68 = NULL, *tiny = NULL;
   fr_embedder *emb = NULL;
   fr_context *ctx = NULL;
-  CHECK_OK(fr_landmarker_create(FR_LANDMARKS_68, check_models_dir(), &lm68, &err), &err);
-  CHECK_OK(fr_landmarker_create(FR_LANDMARKS_68_TINY, check_models_dir(), &tiny, &err), &err);
+  CHECK_OK(fr_landmarker_create(FR_LANDMARKER_68, check_models_dir(), &lm68, &err), &err);
+  CHECK_OK(fr_landmarker_create(FR_LANDMARKER_68_TINY, check_models_dir(), &tiny, &err), &err);
   CHECK_OK(fr_context_create(NULL, &ctx, &err), &err);
   if (fr_embedder_create(FR_EMBEDDER_FACEAPI, check_models_dir(), &emb, &err) != FR_OK)
     check_skip("no embedder: the descriptor checks did not run");
@@ -690,8 +690,8 @@ int main(void) {
   test_faceapi_js(ctx, tiny, "face1.png", "faceLandmarkPositions1Tiny.json", 2.0);
   test_faceapi_js(ctx, tiny, "face2.png", "faceLandmarkPositions2Tiny.json", 2.0);
   test_faceapi_js(ctx, tiny, "face_rectangular.png", "faceLandmarkPositionsRectTiny.json", 4.0);
-  test_kernels(ctx, FR_LANDMARKS_68);
-  test_kernels(ctx, FR_LANDMARKS_68_TINY);
+  test_kernels(ctx, FR_LANDMARKER_68);
+  test_kernels(ctx, FR_LANDMARKER_68_TINY);
   test_threads_and_raw(ctx, lm68);
   test_template(ctx, lm68);
   test_similarity_faces(ctx, lm68);

@@ -121,7 +121,7 @@ static void test_faces_per_image(void) {
     n = -1;
     fr_face_source src = 0;
     CHECK_OK(fr_describe_photo(ctx, pipe, &img, 1, faces, NULL, max, &n, &src, &err), &err);
-    CHECK_MSG(n == max && untouched(&faces[max]) && src == FR_FACE_DETECTED,
+    CHECK_MSG(n == max && untouched(&faces[max]) && src == FR_FACE_SOURCE_DETECTED,
               "fr_describe_photo max_faces %d: %d faces, source %d", max, n, (int)src);
   }
   /* No room at all is a caller error for the pipeline, and an empty answer

@@ -34,7 +34,7 @@ static void *load_main(void *p) {
     fr_detector *det = NULL;
     fr_landmarker *lm = NULL;
     a->st = fr_detector_create(FR_DETECTOR_TINY, check_models_dir(), &det, &err);
-    if (a->st == FR_OK) a->st = fr_landmarker_create(FR_LANDMARKS_68_TINY, check_models_dir(), &lm, &err);
+    if (a->st == FR_OK) a->st = fr_landmarker_create(FR_LANDMARKER_68_TINY, check_models_dir(), &lm, &err);
     fr_landmarker_destroy(lm);
     fr_detector_destroy(det);
   }

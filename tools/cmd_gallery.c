@@ -157,7 +157,7 @@ static int engine_open(engine *e, const gopts *o, int with_pool) {
 }
 
 static const char *source_name(fr_face_source s) {
-  return s == FR_FACE_DETECTED ? "detected" : s == FR_FACE_PADDED ? "padded" : s == FR_FACE_WHOLE_IMAGE ? "whole-image" : "none";
+  return s == FR_FACE_SOURCE_DETECTED ? "detected" : s == FR_FACE_SOURCE_PADDED ? "padded" : s == FR_FACE_SOURCE_WHOLE_IMAGE ? "whole-image" : "none";
 }
 
 int gcli_describe_file(fr_context *ctx, const fr_pipeline *pipe, const gopts *o, const char *path,
@@ -204,7 +204,7 @@ int gcli_describe_file(fr_context *ctx, const fr_pipeline *pipe, const gopts *o,
     faces[0].box.width = (float)img.width;
     faces[0].box.height = (float)img.height;
     *n = 1;
-    *src = FR_FACE_WHOLE_IMAGE;
+    *src = FR_FACE_SOURCE_WHOLE_IMAGE;
   } else {
     st = fr_describe_photo(ctx, pipe, &img, !o->no_fallback, faces, desc, MAX_FACES, n, src, &err);
   }

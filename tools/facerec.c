@@ -169,8 +169,8 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
         return cli_die("--input-size wants a number in 1..4096, not '%s'", v);
     } else if (strcmp(a, "--landmarks") == 0) {
       NEED_VALUE();
-      if (strcmp(v, "68") == 0) c->po.landmarks = FR_LANDMARKS_68;
-      else if (strcmp(v, "tiny") == 0) c->po.landmarks = FR_LANDMARKS_68_TINY;
+      if (strcmp(v, "68") == 0) c->po.landmarks = FR_LANDMARKER_68;
+      else if (strcmp(v, "tiny") == 0) c->po.landmarks = FR_LANDMARKER_68_TINY;
       else if (strcmp(v, "none") == 0) c->landmarks_off = 1;
       else return cli_die("unknown landmarks '%s' (68, tiny or none)", v);
     } else if (strcmp(a, "--align") == 0) {

@@ -139,9 +139,9 @@ fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_landmarker_create: NULL out");
   *out = NULL;
   const net_spec *spec;
-  if (kind == FR_LANDMARKS_68)
+  if (kind == FR_LANDMARKER_68)
     spec = &k_full;
-  else if (kind == FR_LANDMARKS_68_TINY)
+  else if (kind == FR_LANDMARKER_68_TINY)
     spec = &k_tiny;
   else
     return fr__fail(err, FR_E_INVALID, "fr_landmarker_create: unknown landmarker kind %d",
@@ -160,7 +160,7 @@ fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_
    * turns this off. Its graph must give the 136 numbers run_plan reads. */
   fr__model m;
   int found;
-  const char *frm = kind == FR_LANDMARKS_68 ? "landmarks68" : "landmarks68-tiny";
+  const char *frm = kind == FR_LANDMARKER_68 ? "landmarks68" : "landmarks68-tiny";
   fr_status st = fr__model_find(model_dir, frm, FR__MODEL_LANDMARKER, kernels, &m, &found, err);
   if (st != FR_OK) return st;
   if (found) {

@@ -42,7 +42,7 @@ fr_status fr_describe_photo(fr_context *ctx, const fr_pipeline *pipe, const fr_i
   if (st != FR_OK) return st;
   if (n > 0) {
     *n_faces = n;
-    if (source) *source = FR_FACE_DETECTED;
+    if (source) *source = FR_FACE_SOURCE_DETECTED;
     return FR_OK;
   }
   int side = img->width > img->height ? img->width : img->height;
@@ -65,7 +65,7 @@ fr_status fr_describe_photo(fr_context *ctx, const fr_pipeline *pipe, const fr_i
   }
   if (n > 0) {
     *n_faces = n;
-    if (source) *source = FR_FACE_PADDED;
+    if (source) *source = FR_FACE_SOURCE_PADDED;
     return FR_OK;
   }
   if (!whole_image_fallback) return FR_OK;
@@ -77,6 +77,6 @@ fr_status fr_describe_photo(fr_context *ctx, const fr_pipeline *pipe, const fr_i
   faces[0].box.width = (float)img->width;
   faces[0].box.height = (float)img->height;
   *n_faces = 1;
-  if (source) *source = FR_FACE_WHOLE_IMAGE;
+  if (source) *source = FR_FACE_SOURCE_WHOLE_IMAGE;
   return FR_OK;
 }

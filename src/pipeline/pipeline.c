@@ -37,7 +37,7 @@ struct fr_pipeline {
 void fr_pipeline_options_default(fr_pipeline_options *o) {
   memset(o, 0, sizeof *o);
   o->detector = FR_DETECTOR_SSD;
-  o->landmarks = FR_LANDMARKS_68;
+  o->landmarks = FR_LANDMARKER_68;
   o->embedder = FR_EMBEDDER_FACEAPI;
   o->seed = 1;
 }
@@ -45,14 +45,14 @@ void fr_pipeline_options_default(fr_pipeline_options *o) {
 fr_status fr_pipeline_options_resolve(fr_pipeline_options *o, fr_error *err) {
   if (!o) return fr__fail(err, FR_E_INVALID, "fr_pipeline_options_resolve: NULL options");
   if (o->detector == 0) o->detector = FR_DETECTOR_SSD;
-  if (o->landmarks == 0) o->landmarks = FR_LANDMARKS_68;
+  if (o->landmarks == 0) o->landmarks = FR_LANDMARKER_68;
   if (o->embedder == 0) o->embedder = FR_EMBEDDER_FACEAPI;
   const fr__embedder_impl *e = fr__embedder_find(o->embedder);
   if (!e) return fr__fail(err, FR_E_INVALID, "unknown embedder kind %d", (int)o->embedder);
   if (o->align == 0) o->align = e->align;
   if (!fr_detector_kind_name(o->detector))
     return fr__fail(err, FR_E_INVALID, "unknown detector kind %d", (int)o->detector);
-  if (o->landmarks != FR_LANDMARKS_68 && o->landmarks != FR_LANDMARKS_68_TINY)
+  if (o->landmarks != FR_LANDMARKER_68 && o->landmarks != FR_LANDMARKER_68_TINY)
     return fr__fail(err, FR_E_INVALID, "unknown landmark net %d", (int)o->landmarks);
   if (o->align < FR_ALIGN_UPRIGHT || o->align > FR_ALIGN_FACENET)
     return fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)o->align);
