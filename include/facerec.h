@@ -56,6 +56,7 @@ typedef int fr_status;
 #define FR_E_MODEL -7       /* a model file is missing, corrupt or of the wrong shape */
 #define FR_E_NOTFOUND -8    /* a named thing (file, face, person) does not exist */
 #define FR_E_INTERNAL -9    /* a bug in facerec: please report it */
+#define FR_E_ABORTED -10    /* the context's abort callback asked the call to stop */
 
 /* A short, static English sentence for a status code. Never NULL. */
 FR_API const char *fr_strerror(fr_status status);
@@ -178,6 +179,17 @@ FR_API int fr_pool_size(const fr_pool *pool); /* 1 for NULL */
 typedef struct fr_context fr_context;
 FR_API fr_status fr_context_create(fr_pool *pool, fr_context **out, fr_error *err);
 FR_API void fr_context_destroy(fr_context *ctx);
+
+/*
+ * Lets a long call made with this context be stopped: before every network
+ * run (each detector pass, each batch of landmarks or descriptors) the
+ * library calls should_abort(user) on the calling thread, and when it returns
+ * non-zero the call stops there and returns FR_E_ABORTED, leaving its outputs
+ * unspecified. For a server's shutdown, a client that went away, a video
+ * that was closed. should_abort must be cheap and thread-safe with respect
+ * to whoever flips it (an atomic flag). NULL (the default) never stops.
+ */
+FR_API void fr_context_set_abort(fr_context *ctx, int (*should_abort)(void *user), void *user);
 
 /*
  * Which compute kernels this process uses: "avx512", "avx2" or "scalar".

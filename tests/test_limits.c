@@ -78,6 +78,13 @@ static int same_box(const fr_face *a, const fr_face *b) {
   return memcmp(&a->box, &b->box, sizeof a->box) == 0 && a->score == b->score;
 }
 
+/* An abort callback that lets `abort_after` network runs through. */
+static int abort_calls, abort_after;
+static int count_abort(void *user) {
+  (void)user;
+  return abort_calls++ >= abort_after;
+}
+
 static void test_faces_per_image(void) {
   fr_error err = {0};
   fr_pipeline *pipe = NULL;
@@ -96,6 +103,27 @@ static void test_faces_per_image(void) {
   CHECK_OK(fr_pipeline_run(ctx, pipe, &img, all, NULL, ALL, &n_all, &err), &err);
   CHECK_MSG(n_all >= 3, "faces.jpg: %d faces", n_all);
   if (n_all < 3) goto done;
+
+  /* The abort callback stops a run between networks: after the detector
+   * (1 call), before the first landmarks (2) or the descriptors (later);
+   * never, and the run completes, once it is cleared. */
+  for (int after = 0; after < 4; after++) {
+    abort_calls = 0, abort_after = after;
+    fr_context_set_abort(ctx, count_abort, NULL);
+    fr_face faces[ALL];
+    float desc[ALL * DIM];
+    int n = -1;
+    fr_status st = fr_pipeline_run(ctx, pipe, &img, faces, desc, ALL, &n, &err);
+    CHECK_MSG(st == FR_E_ABORTED && err.status == FR_E_ABORTED && abort_calls == after + 1,
+              "abort after %d calls: status %d after %d calls", after, st, abort_calls);
+  }
+  fr_context_set_abort(ctx, NULL, NULL);
+  {
+    fr_face faces[ALL];
+    int n = -1;
+    CHECK_OK(fr_pipeline_run(ctx, pipe, &img, faces, NULL, ALL, &n, &err), &err);
+    CHECK(n == n_all);
+  }
 
   for (int max = 1; max <= 2; max++) {
     fr_face faces[3];
@@ -146,14 +174,14 @@ static void test_status_names(void) {
   } k[] = {{FR_OK, "FR_OK"},           {FR_E_INVALID, "FR_E_INVALID"}, {FR_E_NOMEM, "FR_E_NOMEM"},
            {FR_E_IO, "FR_E_IO"},       {FR_E_FORMAT, "FR_E_FORMAT"},   {FR_E_UNSUPPORTED, "FR_E_UNSUPPORTED"},
            {FR_E_LIMIT, "FR_E_LIMIT"}, {FR_E_MODEL, "FR_E_MODEL"},     {FR_E_NOTFOUND, "FR_E_NOTFOUND"},
-           {FR_E_INTERNAL, "FR_E_INTERNAL"}};
+           {FR_E_INTERNAL, "FR_E_INTERNAL"}, {FR_E_ABORTED, "FR_E_ABORTED"}};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
     const char *n = fr_status_name(k[i].st);
     CHECK_MSG(n && strcmp(n, k[i].name) == 0, "status %d is named %s", k[i].st, n ? n : "NULL");
     CHECK(strcmp(fr_strerror(k[i].st), "unknown error") != 0);
   }
-  CHECK(fr_status_name(1) == NULL && fr_status_name(-10) == NULL);
-  CHECK(strcmp(fr_strerror(-10), "unknown error") == 0);
+  CHECK(fr_status_name(1) == NULL && fr_status_name(-11) == NULL);
+  CHECK(strcmp(fr_strerror(-11), "unknown error") == 0);
 }
 
 int main(void) {

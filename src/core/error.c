@@ -22,6 +22,7 @@ const char *fr_strerror(fr_status status) {
   case FR_E_MODEL: return "bad or missing model";
   case FR_E_NOTFOUND: return "not found";
   case FR_E_INTERNAL: return "internal error";
+  case FR_E_ABORTED: return "stopped by the caller";
   default: return "unknown error";
   }
 }
@@ -38,6 +39,7 @@ const char *fr_status_name(fr_status status) {
   case FR_E_MODEL: return "FR_E_MODEL";
   case FR_E_NOTFOUND: return "FR_E_NOTFOUND";
   case FR_E_INTERNAL: return "FR_E_INTERNAL";
+  case FR_E_ABORTED: return "FR_E_ABORTED";
   default: return NULL;
   }
 }

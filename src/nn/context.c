@@ -27,7 +27,15 @@ struct fr_context {
   unsigned long clock;
   float *scratch;
   size_t scratch_floats;
+  int (*should_abort)(void *user);
+  void *abort_user;
 };
+
+void fr_context_set_abort(fr_context *ctx, int (*should_abort)(void *user), void *user) {
+  if (!ctx) return;
+  ctx->should_abort = should_abort;
+  ctx->abort_user = user;
+}
 
 fr_status fr_context_create(fr_pool *pool, fr_context **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_context_create: NULL out");
@@ -59,6 +67,10 @@ float *fr__context_scratch(fr_context *ctx, size_t floats) {
 
 fr_status fr__context_plan(fr_context *ctx, const fr__graph *g, int n, int h, int w,
                            fr__plan **out, fr_error *err) {
+  /* Every network run asks for its plan here first: the one place where a
+   * long call can be stopped between steps. */
+  if (ctx->should_abort && ctx->should_abort(ctx->abort_user))
+    return fr__fail(err, FR_E_ABORTED, "stopped: the context's abort callback asked for it");
   entry *victim = &ctx->cache[0];
   ctx->clock++;
   for (int i = 0; i < FR__PLAN_CACHE; i++) {

@@ -129,6 +129,7 @@ int fr__srv_http_of(fr_status st, const char **code) {
   case FR_E_NOTFOUND: *code = "not_found"; return 404;
   case FR_E_UNSUPPORTED: *code = "unsupported"; return 415;
   case FR_E_NOMEM: *code = "overloaded"; return 503;
+  case FR_E_ABORTED: *code = "aborted"; return 503;
   default: *code = "internal"; return 500;
   }
 }

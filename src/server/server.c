@@ -44,11 +44,22 @@ static job *next_job(fr__srv *s) {
   return NULL;
 }
 
+/* The worker's abort callback: the job it runs was given up by its client.
+ * Called on the worker's own thread, which alone sets *current. */
+static int job_gone(void *user) {
+  job *const *current = user;
+  return *current && atomic_load(&(*current)->cancelled);
+}
+
 static void *worker_main(void *arg) {
   void **a = arg;
   fr__srv *s = a[0];
   fr_context *ctx = a[1];
   free(a);
+  /* A job whose client leaves while it runs stops at its next network, not
+   * at its end. */
+  job *current = NULL;
+  fr_context_set_abort(ctx, job_gone, &current);
   for (;;) {
     pthread_mutex_lock(&s->q_mu);
     job *j;
@@ -63,7 +74,9 @@ static void *worker_main(void *arg) {
     j->queue_ms = (now_s() - j->queued_at) * 1e3;
     /* Work for a client that has gone is not done: an abandoned stream or
      * request would otherwise hold a worker for nothing. */
+    current = j;
     if (!atomic_load(&j->cancelled)) fr__srv_run_job(s, ctx, j);
+    current = NULL;
     if (j->kind == JOB_WS) {
       pthread_mutex_lock(&s->q_mu);
       s->ws_running--;
