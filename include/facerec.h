@@ -65,6 +65,24 @@ FR_API const char *fr_strerror(fr_status status);
  * errors; NULL for a value that is no status. Thread-safe. */
 FR_API const char *fr_status_name(fr_status status);
 
+/*
+ * Log messages. The library never prints; it tells a callback what it chose
+ * and did that an application may want in its own logs: the models a
+ * pipeline loaded and how long that took, the kernel set in use, a gallery
+ * upgraded to a newer schema. fr_log_set installs the callback for the whole
+ * process (NULL: none, the default) and the least level it wants; call it
+ * before other threads use the library, or accept that a message racing
+ * with the change may go to the old callback. The callback may be called
+ * from any thread at once, with a message that lives only for the call.
+ */
+typedef enum fr_log_level {
+  FR_LOG_LEVEL_DEBUG = 1, /* detail for whoever debugs a deployment */
+  FR_LOG_LEVEL_INFO = 2,  /* what was loaded or chosen */
+  FR_LOG_LEVEL_WARN = 3   /* something worked, but not as well as it could */
+} fr_log_level;
+typedef void (*fr_log_fn)(fr_log_level level, const char *message, void *user);
+FR_API void fr_log_set(fr_log_fn fn, void *user, fr_log_level min_level);
+
 /* Details of a failure. The caller owns it (usually on its stack). */
 typedef struct fr_error {
   fr_status status;

@@ -85,12 +85,39 @@ static int count_abort(void *user) {
   return abort_calls++ >= abort_after;
 }
 
+/* Collects log messages (fr_log_set). */
+static char log_seen[1024];
+static int log_count;
+static void collect_log(fr_log_level level, const char *msg, void *user) {
+  (void)level;
+  int *tag = user;
+  if (*tag == 42) snprintf(log_seen, sizeof log_seen, "%s", msg);
+  log_count++;
+}
+
 static void test_faces_per_image(void) {
   fr_error err = {0};
   fr_pipeline *pipe = NULL;
   fr_context *ctx = NULL;
   fr_image img = {0};
+  /* Loading a pipeline is told to the log callback, with its user pointer;
+   * a level above INFO hears nothing, and with no callback nothing is said. */
+  static int tag = 42;
+  fr_log_set(collect_log, &tag, FR_LOG_LEVEL_WARN);
   CHECK_OK(fr_pipeline_create(NULL, check_models_dir(), &pipe, &err), &err);
+  CHECK_MSG(log_count == 0, "%d messages at WARN", log_count);
+  fr_pipeline_destroy(pipe);
+  pipe = NULL;
+  fr_log_set(collect_log, &tag, FR_LOG_LEVEL_DEBUG);
+  CHECK_OK(fr_pipeline_create(NULL, check_models_dir(), &pipe, &err), &err);
+  CHECK_MSG(log_count >= 1 && strstr(log_seen, "detector ssd") && strstr(log_seen, "embedder faceapi"),
+            "%d messages, last: %s", log_count, log_seen);
+  fr_log_set(NULL, NULL, FR_LOG_LEVEL_DEBUG);
+  int before = log_count;
+  fr_pipeline_destroy(pipe);
+  pipe = NULL;
+  CHECK_OK(fr_pipeline_create(NULL, check_models_dir(), &pipe, &err), &err);
+  CHECK(log_count == before);
   CHECK_OK(fr_context_create(NULL, &ctx, &err), &err);
   fr_detector *det = NULL;
   CHECK_OK(fr_detector_create(FR_DETECTOR_SSD, check_models_dir(), &det, &err), &err);

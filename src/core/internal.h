@@ -65,6 +65,9 @@ fr_status fr__model_dir(const char *file, const char *title, const char *model_d
 /* Monotonic time in seconds. */
 double fr__now(void);
 
+/* Tells the application's log callback (fr_log_set), if any wants `level`. */
+void fr__log(fr_log_level level, const char *fmt, ...) FR__PRINTF(2, 3);
+
 /* ---- thread pool (src/core/pool.c) ------------------------------------ */
 
 /* Runs fn(arg, task, thread) for task in [0, ntasks) on the pool's threads

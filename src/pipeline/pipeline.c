@@ -84,6 +84,7 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
   else
     fr_pipeline_options_default(&p->opts);
   fr_pipeline_options *o = &p->opts;
+  double t0 = fr__now();
   fr_status st = fr_pipeline_options_resolve(o, err);
   if (st == FR_OK) st = fr_detector_create(o->detector, model_dir, &p->det, err);
   if (st == FR_OK && o->detector_cascade) {
@@ -106,6 +107,9 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
     fr_pipeline_destroy(p);
     return st;
   }
+  fr__log(FR_LOG_LEVEL_INFO, "pipeline: detector %s, landmarks %s, embedder %s, %s kernels; loaded in %.1f ms",
+          fr_detector_kind_name(o->detector), p->lm ? (o->landmarks == FR_LANDMARKER_68 ? "68" : "68-tiny") : "none",
+          fr_embedder_kind_name(o->embedder), fr_kernels_name(), (fr__now() - t0) * 1e3);
   *out = p;
   return FR_OK;
 }
