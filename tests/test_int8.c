@@ -83,23 +83,20 @@ static void kernel_case(const shape_case *s, int extreme) {
   a.out = ref7;
   for (int b = 0; b < n; b++) fr__qconv_rows_scalar(&a, b, 0, s->oh);
   a.in = in;
+  /* Every SIMD level this CPU runs (fr__int8_level_for gives a level back
+   * unchanged exactly when the CPU and the build have it). */
   fr__qconv_rows_fn fns[3];
-  const char *names[3];
+  fr__int8_level levels[3];
   int nf = 0;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) {
-    fns[nf] = fr__qconv_rows_avx2, names[nf++] = "avx2";
-    if (fr__qconv_have_vnni()) fns[nf] = fr__qconv_rows_vnni, names[nf++] = "avxvnni";
-  }
-#endif
-#ifdef FR__HAVE_AVX512_KERNELS
-  if (fr__qconv_have_avx512vnni()) fns[nf] = fr__qconv_rows_avx512vnni, names[nf++] = "avx512vnni";
-#endif
+  for (int lv = FR__INT8_AVX2; lv <= FR__INT8_AVX512VNNI; lv++)
+    if ((int)fr__int8_level_for((fr__int8_level)lv, fr__cpu()) == lv) {
+      levels[nf] = (fr__int8_level)lv;
+      fns[nf++] = fr__qconv_rows_of((fr__int8_level)lv);
+    }
   for (int f = 0; f < nf; f++) {
     memset(got, 0xff, out_n * sizeof *got);
     a.out = got;
-    const int seven = fns[f] == fr__qconv_rows_avx2;
+    const int seven = fr__int8_top(levels[f]) == 127;
     a.in = seven ? in7 : in;
     /* In two row ranges, as the pool splits the work. */
     int mid = s->oh / 2;
@@ -109,7 +106,7 @@ static void kernel_case(const shape_case *s, int extreme) {
     }
     CHECK_MSG(memcmp(got, seven ? ref7 : ref, out_n * sizeof *got) == 0,
               "%s != scalar: k %dx%d s%d cin %d cout %d out %dx%d res %d act %d extreme %d",
-              names[f], s->kh, s->kw, s->stride, s->cin, s->cout, s->oh, s->ow, s->residual,
+              fr__int8_level_name(levels[f]), s->kh, s->kw, s->stride, s->cin, s->cout, s->oh, s->ow, s->residual,
               (int)s->act, extreme);
   }
   free(in);
@@ -152,8 +149,7 @@ static void test_kernels_exact(void) {
 /* The SIMD input quantisation gives the scalar one's bytes, tails included. */
 static void test_quantize_exact(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2")) return;
+  if (fr__int8_level_for(FR__INT8_AVX2, fr__cpu()) != FR__INT8_AVX2) return;
   float src[203];
   uint8_t ref[203], got[203];
   for (int t = 0; t < 20; t++) {
@@ -169,55 +165,79 @@ static void test_quantize_exact(void) {
 }
 
 /* A quantised conv against the float conv: zero point (an input range with
- * negatives), SAME padding that must read as float 0, a bias and a residual. */
+ * negatives), SAME padding that must read as float 0, a bias and a residual;
+ * on every int8 level this CPU runs. The 8-bit levels give the scalar
+ * level's outputs bit for bit (docs/kernels.md); the plain AVX2 level
+ * quantises its input to 7 bits (127 steps over the range instead of 255),
+ * so its outputs differ, within the same error bound. */
 static void test_qconv_vs_float(void) {
   const int ih = 7, iw = 6, cin = 5, cout = 19, k = 3;
   const float lo = -1.f, hi = 3.f;
   float in[7 * 6 * 5], w[3 * 3 * 5 * 19], bias[19], res[7 * 6 * 19], out[7 * 6 * 19];
+  float ref8[7 * 6 * 19];
   for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) in[i] = frand(lo, hi);
   for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) w[i] = frand(-0.5f, 0.5f);
   for (int c = 0; c < cout; c++) bias[c] = frand(-1.f, 1.f);
   for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) res[i] = frand(-1.f, 1.f);
-  fr__qconv *q = fr__qconv_create(w, bias, k, k, cin, cout, lo, hi);
-  CHECK(q != NULL);
-  if (!q) return;
-  fr__conv_args a;
-  memset(&a, 0, sizeof a);
-  a.in = in;
-  a.n = 1, a.ih = ih, a.iw = iw, a.cin = cin;
-  a.out = out;
-  a.oh = ih, a.ow = iw, a.cout = cout;
-  a.kh = a.kw = k, a.stride = 1, a.pad_top = 1, a.pad_left = 1;
-  a.residual = res;
-  a.act = FR__ACT_NONE;
-  size_t bytes = fr__qconv_buffer_bytes(q, &a);
-  void *buf = fr__aligned_alloc(bytes);
-  CHECK(buf != NULL);
-  if (!buf) return;
-  fr__qconv_run(q, &a, buf, NULL, 1);
-  double max_err = 0, max_ref = 0;
-  for (int y = 0; y < ih; y++)
-    for (int x = 0; x < iw; x++)
-      for (int c = 0; c < cout; c++) {
-        double s = bias[c] + res[(y * iw + x) * cout + c];
-        for (int dy = 0; dy < k; dy++)
-          for (int dx = 0; dx < k; dx++) {
-            int yy = y + dy - 1, xx = x + dx - 1;
-            if (yy < 0 || yy >= ih || xx < 0 || xx >= iw) continue;
-            for (int ci = 0; ci < cin; ci++)
-              s += (double)in[(yy * iw + xx) * cin + ci] * w[((dy * k + dx) * cin + ci) * cout + c];
-          }
-        double e = fabs(s - out[(y * iw + x) * cout + c]);
-        if (e > max_err) max_err = e;
-        if (fabs(s) > max_ref) max_ref = fabs(s);
-      }
-  /* 8-bit inputs and 7-bit weights: errors of about 1% of the output scale;
-   * a wrong zero point or padding value would be off by whole units. */
-  CHECK_MSG(max_err < 0.03 * max_ref, "int8 conv error %.4f (outputs up to %.3f)", max_err,
-            max_ref);
-  printf("int8 conv vs float: max error %.4f of outputs up to %.3f\n", max_err, max_ref);
-  fr__aligned_free(buf);
-  fr__qconv_destroy(q);
+  /* Which levels quantise activations to 7 bits: only the plain AVX2 one. */
+  CHECK(fr__int8_top(FR__INT8_SCALAR) == 255 && fr__int8_top(FR__INT8_AVX2) == 127 &&
+        fr__int8_top(FR__INT8_AVXVNNI) == 255 && fr__int8_top(FR__INT8_AVX512VNNI) == 255);
+  for (int lv = FR__INT8_SCALAR; lv <= FR__INT8_AVX512VNNI; lv++) {
+    fr__int8_level level = (fr__int8_level)lv;
+    if (fr__int8_level_for(level, fr__cpu()) != level) continue; /* not on this CPU */
+    fr__qconv *q = fr__qconv_create(level, w, bias, k, k, cin, cout, lo, hi);
+    CHECK(q != NULL);
+    if (!q) return;
+    CHECK_MSG(fr__qconv_level(q) == level, "node on %s, asked for %s",
+              fr__int8_level_name(fr__qconv_level(q)), fr__int8_level_name(level));
+    fr__conv_args a;
+    memset(&a, 0, sizeof a);
+    a.in = in;
+    a.n = 1, a.ih = ih, a.iw = iw, a.cin = cin;
+    a.out = out;
+    a.oh = ih, a.ow = iw, a.cout = cout;
+    a.kh = a.kw = k, a.stride = 1, a.pad_top = 1, a.pad_left = 1;
+    a.residual = res;
+    a.act = FR__ACT_NONE;
+    size_t bytes = fr__qconv_buffer_bytes(q, &a);
+    void *buf = fr__aligned_alloc(bytes);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    fr__qconv_run(q, &a, buf, NULL, 1);
+    double max_err = 0, max_ref = 0;
+    for (int y = 0; y < ih; y++)
+      for (int x = 0; x < iw; x++)
+        for (int c = 0; c < cout; c++) {
+          double s = bias[c] + res[(y * iw + x) * cout + c];
+          for (int dy = 0; dy < k; dy++)
+            for (int dx = 0; dx < k; dx++) {
+              int yy = y + dy - 1, xx = x + dx - 1;
+              if (yy < 0 || yy >= ih || xx < 0 || xx >= iw) continue;
+              for (int ci = 0; ci < cin; ci++)
+                s += (double)in[(yy * iw + xx) * cin + ci] * w[((dy * k + dx) * cin + ci) * cout + c];
+            }
+          double e = fabs(s - out[(y * iw + x) * cout + c]);
+          if (e > max_err) max_err = e;
+          if (fabs(s) > max_ref) max_ref = fabs(s);
+        }
+    /* 8-bit inputs and 7-bit weights: errors of about 1% of the output
+     * scale; a wrong zero point or padding value would be off by whole
+     * units. */
+    CHECK_MSG(max_err < 0.03 * max_ref, "int8 conv on %s: error %.4f (outputs up to %.3f)",
+              fr__int8_level_name(level), max_err, max_ref);
+    const int seven = fr__int8_top(level) == 127;
+    if (level == FR__INT8_SCALAR)
+      memcpy(ref8, out, sizeof out);
+    else if (seven)
+      CHECK_MSG(memcmp(ref8, out, sizeof out) != 0, "7-bit node gave the 8-bit outputs");
+    else
+      CHECK_MSG(memcmp(ref8, out, sizeof out) == 0, "%s node differs from the scalar one",
+                fr__int8_level_name(level));
+    printf("int8 conv vs float on %s (%d-bit activations): max error %.4f of outputs up to %.3f\n",
+           fr__int8_level_name(level), seven ? 7 : 8, max_err, max_ref);
+    fr__aligned_free(buf);
+    fr__qconv_destroy(q);
+  }
 }
 
 /* FaceRecognitionNet int8 against float32 on bbt faces (3 people x 2). */

@@ -13,6 +13,9 @@
 #include "embed/embed_internal.h"
 #include "facerec.h"
 #include "nn/nn.h"
+#include "nn/quant.h"
+
+#include <pthread.h>
 
 static unsigned rng = 2024;
 static float frand(void) {
@@ -41,13 +44,17 @@ typedef struct set_entry {
 static int n_sets;
 static set_entry sets[4];
 
+/* The SIMD sets this build has, and whether this CPU runs them: the set
+ * fr__kernels_choose() gives when the variable names it (the one rule,
+ * also used by the library). */
 static void find_sets(void) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  sets[n_sets++] = (set_entry){&fr__kernels_avx2, avx2};
+  fr__kernel_choice c;
+  fr__kernels_choose(fr__cpu(), "avx2", NULL, &c);
+  sets[n_sets++] = (set_entry){&fr__kernels_avx2, c.set == &fr__kernels_avx2};
 #ifdef FR__HAVE_AVX512_KERNELS
-  sets[n_sets++] = (set_entry){&fr__kernels_avx512, avx2 && __builtin_cpu_supports("avx512f")};
+  fr__kernels_choose(fr__cpu(), "avx512", NULL, &c);
+  sets[n_sets++] = (set_entry){&fr__kernels_avx512, c.set == &fr__kernels_avx512};
 #endif
 #endif
 }
@@ -458,6 +465,89 @@ static void test_pooling(void) {
   }
 }
 
+/* The largest Euclidean distance between the n descriptors of a and b. */
+static double max_distance(const float *a, const float *b, int n) {
+  double m = 0;
+  for (int i = 0; i < n; i++) {
+    double d = fr_distance(a + 128 * i, b + 128 * i, 128);
+    if (!(d <= m)) m = d != d ? 1e30 : d;
+  }
+  return m;
+}
+
+/* Describes the n chips with FaceRecognitionNet's int8 variant built on
+ * kernel set k; 1 on success. */
+static int int8_descriptors(const char *models, const fr__kernels *k, fr_context *ctx,
+                            const float *rgb, int n, float *out) {
+  fr_error err = {0};
+  fr_embedder *e = NULL;
+  CHECK_OK(fr__embedder_create_with(FR_EMBEDDER_FACEAPI_INT8, models, k, &e, &err), &err);
+  if (!e) return 0;
+  fr_status st = fr__embed_rgb(ctx, e, rgb, n, out, &err);
+  CHECK_OK(st, &err);
+  fr_embedder_destroy(e);
+  return st == FR_OK;
+}
+
+/*
+ * FaceRecognitionNet's int8 variant on every set and every int8 level each
+ * set allows (as FACEREC_INT8 narrows it): the statement of
+ * docs/kernels.md, on this CPU's levels.
+ *  - Within one float set, the 8-bit levels (scalar, AVX-VNNI, AVX-512
+ *    VNNI) give bit-identical descriptors: their integer sums are exact and
+ *    their float stores do the same operations in the same order.
+ *  - The plain AVX2 level quantises activations to 7 bits: its descriptors
+ *    differ (so the level really follows the graph's set) by at most
+ *    INT8_7BIT_TOL.
+ *  - Between float sets, int8 descriptors differ by at most INT8_SETS_TOL:
+ *    the float layers around the integer ones (the 7x7 input convolution,
+ *    the residual additions, the fc) round differently, and a rounding
+ *    difference can move a quantised activation by one step, which later
+ *    layers carry on. Float32 descriptors differ by about 1e-7 (above).
+ */
+#define INT8_SETS_TOL 0.03 /* Euclidean, between float sets (0.012 measured) */
+#define INT8_7BIT_TOL 0.06 /* Euclidean, 7-bit against 8-bit in one set (0.026) */
+static void test_descriptor_int8(const char *models, fr_context *c1, fr_context *c2,
+                                 const float *rgb, int n) {
+  size_t bytes = (size_t)n * 128 * sizeof(float);
+  float *want = malloc(bytes), *base = malloc(bytes), *got = malloc(bytes);
+  if (!int8_descriptors(models, &fr__kernels_scalar, c1, rgb, n, want)) goto done;
+  for (int s = 0; s < n_sets; s++) {
+    if (!sets[s].usable) continue;
+    fr__kernels k = *sets[s].k;
+    k.int8_max = FR__INT8_SCALAR;
+    if (!int8_descriptors(models, &k, c1, rgb, n, base)) continue;
+    double d = max_distance(want, base, n);
+    CHECK_MSG(d < INT8_SETS_TOL, "int8 (scalar kernel) on %s: %.4f from the scalar set", k.name,
+              d);
+    printf("int8 on %s set, scalar kernel: descriptors within %.2g of the scalar set's\n",
+           k.name, d);
+    for (int lv = (int)FR__INT8_AVX2; lv <= (int)sets[s].k->int8_max; lv++) {
+      k.int8_max = (fr__int8_level)lv;
+      fr__int8_level runs = fr__int8_level_for(k.int8_max, fr__cpu());
+      if ((int)runs != lv) continue; /* the CPU lacks it: a narrower one runs, tested too */
+      const int seven = fr__int8_top(runs) == 127;
+      for (int threads = 1; threads <= 2; threads++) {
+        if (!int8_descriptors(models, &k, threads == 1 ? c1 : c2, rgb, n, got)) continue;
+        d = max_distance(base, got, n);
+        if (seven)
+          CHECK_MSG(d > 0 && d < INT8_7BIT_TOL, "int8 %s/avx2 (7-bit), %d threads: %.4f from 8-bit",
+                    k.name, threads, d);
+        else
+          CHECK_MSG(memcmp(base, got, bytes) == 0, "int8 %s/%s, %d threads: %.4g from scalar int8",
+                    k.name, fr__int8_level_name(runs), threads, d);
+        if (threads == 1)
+          printf("int8 on %s set, %s kernel (%d-bit activations): %.2g from its scalar kernel\n",
+                 k.name, fr__int8_level_name(runs), seven ? 7 : 8, d);
+      }
+    }
+  }
+done:
+  free(want);
+  free(base);
+  free(got);
+}
+
 /* The whole FaceRecognitionNet: every set's descriptors (batch 1 and 3, 1
  * and 2 threads) within 1e-4 of the scalar set's. The chips are smooth
  * synthetic images, so that no image decoder is involved. */
@@ -507,6 +597,7 @@ static void test_descriptor(void) {
     }
     fr_embedder_destroy(e);
   }
+  test_descriptor_int8(models, c1, c2, rgb, N);
   fr_context_destroy(c1);
   fr_context_destroy(c2);
   fr_pool_destroy(pool);
@@ -514,8 +605,164 @@ static void test_descriptor(void) {
   free(rgb);
 }
 
+/* ---- the CPU probe and the kernel-set choice ---------------------------- */
+
+typedef struct probe_run {
+  const fr__cpu_info *info;
+} probe_run;
+
+static void *probe_thread(void *arg) {
+  ((probe_run *)arg)->info = fr__cpu();
+  return NULL;
+}
+
+/* fr__cpu() agrees with GCC's own probe (libgcc also checks that the OS
+ * saves the AVX and AVX-512 registers), and threads racing to the first
+ * call all get the one struct. */
+static void test_cpu_probe(void) {
+  enum { T = 4 };
+  pthread_t th[T];
+  probe_run runs[T];
+  for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, probe_thread, &runs[i]);
+  for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+  const fr__cpu_info *cpu = fr__cpu();
+  for (int i = 0; i < T; i++) CHECK(runs[i].info == cpu);
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && \
+    __GNUC__ >= 11
+  __builtin_cpu_init();
+  CHECK(cpu->x86 == 1);
+  CHECK_MSG(cpu->sse42 == !!__builtin_cpu_supports("sse4.2"), "sse4.2 %d", cpu->sse42);
+  CHECK_MSG(cpu->avx == !!__builtin_cpu_supports("avx"), "avx %d", cpu->avx);
+  CHECK_MSG(cpu->avx2 == !!__builtin_cpu_supports("avx2"), "avx2 %d", cpu->avx2);
+  CHECK_MSG(cpu->fma == !!__builtin_cpu_supports("fma"), "fma %d", cpu->fma);
+  CHECK_MSG(cpu->f16c == !!__builtin_cpu_supports("f16c"), "f16c %d", cpu->f16c);
+  CHECK_MSG(cpu->avxvnni == !!__builtin_cpu_supports("avxvnni"), "avxvnni %d", cpu->avxvnni);
+  CHECK_MSG(cpu->avx512f == !!__builtin_cpu_supports("avx512f"), "avx512f %d", cpu->avx512f);
+  CHECK_MSG(cpu->avx512bw == !!__builtin_cpu_supports("avx512bw"), "avx512bw %d", cpu->avx512bw);
+  CHECK_MSG(cpu->avx512vl == !!__builtin_cpu_supports("avx512vl"), "avx512vl %d", cpu->avx512vl);
+  CHECK_MSG(cpu->avx512vnni == !!__builtin_cpu_supports("avx512vnni"), "avx512vnni %d",
+            cpu->avx512vnni);
+#endif
+  printf("cpu: sse4.2 %d avx2 %d fma %d f16c %d avxvnni %d avx512f %d bw %d vl %d vnni %d "
+         "(os ymm %d zmm %d)\n",
+         cpu->sse42, cpu->avx2, cpu->fma, cpu->f16c, cpu->avxvnni, cpu->avx512f, cpu->avx512bw,
+         cpu->avx512vl, cpu->avx512vnni, cpu->os_ymm, cpu->os_zmm);
+}
+
+/* One row of the choice table: a CPU, the two variables, and what must
+ * come out (the float set, the int8 kernel its graphs run, whether the
+ * variables were followed). */
+typedef struct choice_case {
+  const char *cpu;
+  const char *kernels, *int8;
+  const char *set;
+  fr__int8_level runs;
+  int ok;
+} choice_case;
+
+static fr__cpu_info fake_cpu(const char *name) {
+  fr__cpu_info c;
+  memset(&c, 0, sizeof c);
+  if (strcmp(name, "none") == 0) return c;
+  c.x86 = c.sse42 = c.os_ymm = c.avx = c.avx2 = c.fma = c.f16c = 1; /* "avx2": Haswell */
+  if (strcmp(name, "adl") == 0) c.avxvnni = 1;                      /* Alder Lake */
+  if (strcmp(name, "noos") == 0) c.os_ymm = c.avx = c.avx2 = c.fma = c.f16c = 0;
+  if (strcmp(name, "skx") == 0 || strcmp(name, "clx") == 0 || strcmp(name, "spr") == 0)
+    c.os_zmm = c.avx512f = c.avx512bw = c.avx512vl = 1; /* Skylake-X */
+  if (strcmp(name, "clx") == 0 || strcmp(name, "spr") == 0) c.avx512vnni = 1; /* Cascade Lake */
+  if (strcmp(name, "spr") == 0) c.avxvnni = 1;                                /* Sapphire Rapids */
+  return c;
+}
+
+/* What a CPU with every feature ("spr") gets from this build, which may
+ * lack the AVX-512 files (clang) or the AVX-VNNI kernel (GCC before 11). */
+#if defined(FR__HAVE_AVX512_KERNELS)
+#define SPR_SET "avx512"
+#define SPR_INT8 FR__INT8_AVX512VNNI
+#elif defined(FR__HAVE_AVXVNNI_KERNEL)
+#define SPR_SET "avx2"
+#define SPR_INT8 FR__INT8_AVXVNNI
+#elif defined(__x86_64__) || defined(__i386__)
+#define SPR_SET "avx2"
+#define SPR_INT8 FR__INT8_AVX2
+#else
+#define SPR_SET "scalar"
+#define SPR_INT8 FR__INT8_SCALAR
+#endif
+
+/* fr__kernels_choose on CPUs other than this one: the rules of
+ * docs/kernels.md, row by row, including the fallbacks for bad values. */
+static void test_choice(void) {
+  static const choice_case cases[] = {
+    {"none", NULL, NULL, "scalar", FR__INT8_SCALAR, 1},
+    {"none", "avx2", NULL, "scalar", FR__INT8_SCALAR, 0},
+    {"noos", NULL, NULL, "scalar", FR__INT8_SCALAR, 1},
+    {"spr", "scalar", NULL, "scalar", FR__INT8_SCALAR, 1},
+    {"spr", "scalar", "avx2", "scalar", FR__INT8_SCALAR, 0},
+    {"spr", "", "", SPR_SET, SPR_INT8, 1},
+    {"spr", "bogus", NULL, SPR_SET, SPR_INT8, 0},
+    {"spr", "AVX2", NULL, SPR_SET, SPR_INT8, 0},
+    {"spr", NULL, "bogus", SPR_SET, SPR_INT8, 0},
+#if defined(__x86_64__) || defined(__i386__)
+    /* An AVX2 CPU without VNNI runs the 7-bit int8 kernel. */
+    {"avx2", NULL, NULL, "avx2", FR__INT8_AVX2, 1},
+    {"avx2", "avx512", NULL, "avx2", FR__INT8_AVX2, 0},
+    {"avx2", NULL, "avxvnni", "avx2", FR__INT8_AVX2, 0},
+    {"avx2", NULL, "scalar", "avx2", FR__INT8_SCALAR, 1},
+#endif
+#if defined(FR__HAVE_AVX512_KERNELS) && defined(FR__HAVE_AVXVNNI_KERNEL)
+    {"adl", NULL, NULL, "avx2", FR__INT8_AVXVNNI, 1},
+    {"adl", NULL, "avx512vnni", "avx2", FR__INT8_AVXVNNI, 0},
+    {"adl", NULL, "avx2", "avx2", FR__INT8_AVX2, 1},
+    /* AVX-512 without VNNI: the float set is avx512, int8 is 7-bit. */
+    {"skx", NULL, NULL, "avx512", FR__INT8_AVX2, 1},
+    {"clx", NULL, NULL, "avx512", FR__INT8_AVX512VNNI, 1},
+    /* The avx2 set keeps int8 on ymm: without AVX-VNNI that is 7-bit. */
+    {"clx", "avx2", NULL, "avx2", FR__INT8_AVX2, 1},
+    {"clx", NULL, "avxvnni", "avx512", FR__INT8_AVX2, 0},
+    {"spr", NULL, NULL, "avx512", FR__INT8_AVX512VNNI, 1},
+    {"spr", "avx512", NULL, "avx512", FR__INT8_AVX512VNNI, 1},
+    {"spr", "avx2", NULL, "avx2", FR__INT8_AVXVNNI, 1},
+    {"spr", "avx2", "avx512vnni", "avx2", FR__INT8_AVXVNNI, 0},
+    {"spr", NULL, "avxvnni", "avx512", FR__INT8_AVXVNNI, 1},
+    {"spr", NULL, "avx2", "avx512", FR__INT8_AVX2, 1},
+    {"spr", "bogus", "avx2", "avx512", FR__INT8_AVX2, 0},
+#endif
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const choice_case *c = &cases[i];
+    fr__cpu_info cpu = fake_cpu(c->cpu);
+    fr__kernel_choice ch;
+    fr__kernels_choose(&cpu, c->kernels, c->int8, &ch);
+    fr__int8_level runs = fr__int8_level_for(ch.int8_max, &cpu);
+    CHECK_MSG(strcmp(ch.set->name, c->set) == 0 && runs == c->runs && (ch.error[0] == 0) == c->ok,
+              "cpu %s FACEREC_KERNELS=%s FACEREC_INT8=%s: set %s, int8 %s, error '%s' "
+              "(want %s, %s, %s)",
+              c->cpu, c->kernels ? c->kernels : "(unset)", c->int8 ? c->int8 : "(unset)",
+              ch.set->name, fr__int8_level_name(runs), ch.error, c->set,
+              fr__int8_level_name(c->runs), c->ok ? "no error" : "an error");
+  }
+  /* The process's set is that function's answer for this CPU and this
+   * environment, made once: the int8 level and the message included. */
+  fr__kernel_choice ch;
+  fr__kernels_choose(fr__cpu(), getenv("FACEREC_KERNELS"), getenv("FACEREC_INT8"), &ch);
+  const fr__kernels *best = fr__kernels_best();
+  CHECK(best == fr__kernels_best());
+  CHECK_MSG(strcmp(best->name, ch.set->name) == 0 && best->conv_run == ch.set->conv_run &&
+                best->int8_max == ch.int8_max,
+            "process set %s/%d, choice %s/%d", best->name, (int)best->int8_max, ch.set->name,
+            (int)ch.int8_max);
+  CHECK(strcmp(fr__kernels_env_error(), ch.error) == 0);
+  CHECK(strcmp(fr_kernels_name(), best->name) == 0);
+  printf("process kernels: %s, int8 %s%s%s\n", best->name,
+         fr__int8_level_name(fr__int8_level_for(best->int8_max, fr__cpu())),
+         ch.error[0] ? "; " : "", ch.error);
+}
+
 int main(void) {
   find_sets();
+  test_cpu_probe();
+  test_choice();
   for (int s = 0; s < n_sets; s++)
     printf("kernel set %s: %s\n", sets[s].k->name, sets[s].usable ? "tested" : "not on this CPU");
   test_convolutions();

@@ -736,7 +736,7 @@ static fr_status detect_from(fr_context *ctx, const fr__cascade *c, const fr_ima
   to_gray(img, gray);
   fr_pool *pool = fr__context_pool(ctx);
 #ifdef HAVE_LBP_AVX2
-  const int lbp_avx2 = !haar && c->stumps && !p->scalar && __builtin_cpu_supports("avx2");
+  const int lbp_avx2 = !haar && c->stumps && !p->scalar && fr__cpu()->avx2;
 #else
   const int lbp_avx2 = 0;
 #endif

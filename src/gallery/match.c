@@ -7,8 +7,8 @@
  * no special flags and the scalar loop stays the reference.
  */
 #include "gallery/gallery_internal.h"
+#include "nn/nn.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
@@ -54,17 +54,17 @@ __attribute__((target("avx2,fma"))) static void sqdist_avx2(const float *m, size
 }
 #endif
 
-static int best_impl;
-static pthread_once_t best_once = PTHREAD_ONCE_INIT;
-
-static void choose(void) {
-  const char *k = getenv("FACEREC_KERNELS");
-  best_impl = (k && strcmp(k, "scalar") == 0) ? 0 : fr__gallery_has_avx2();
+/* The scan follows the process's kernel set (nn/kernels/select.c, which
+ * reads FACEREC_KERNELS): the scalar set keeps it on the scalar loop, and
+ * either SIMD set uses the AVX2 scan, the only vector one there is. */
+static int best_impl(void) {
+  return fr__kernels_best() != &fr__kernels_scalar && fr__gallery_has_avx2();
 }
 
 int fr__gallery_has_avx2(void) {
 #ifdef FR__HAVE_X86
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const fr__cpu_info *cpu = fr__cpu();
+  return cpu->avx2 && cpu->fma;
 #else
   return 0;
 #endif
@@ -72,10 +72,7 @@ int fr__gallery_has_avx2(void) {
 
 void fr__sqdist_rows(int impl, const float *m, size_t rows, int stride, const float *q,
                      float *out) {
-  if (impl < 0) {
-    pthread_once(&best_once, choose);
-    impl = best_impl;
-  }
+  if (impl < 0) impl = best_impl();
 #ifdef FR__HAVE_X86
   if (impl == 1 && fr__gallery_has_avx2()) {
     sqdist_avx2(m, rows, stride, q, out);
@@ -277,10 +274,7 @@ size_t fr__qindex_topk(int impl, const fr__qindex *ix, const float *m, int strid
                        size_t *n_exact) {
   if (n_exact) *n_exact = 0;
   if (ix->n == 0 || k <= 0) return 0;
-  if (impl < 0) {
-    pthread_once(&best_once, choose);
-    impl = best_impl;
-  }
+  if (impl < 0) impl = best_impl();
 #ifdef FR__HAVE_X86
   if (impl == 1 && !fr__gallery_has_avx2()) impl = 0;
 #else

@@ -217,8 +217,10 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   if (bias && !(nd->b = copy_floats(g, bias, (size_t)cout))) return -1;
   if (g->qr && x < g->nqr && g->qr[x].hi > 0.f) {
     /* An int8 convolution runs only on its own quantised weights (see run),
-     * so it packs no float copy. */
-    nd->q = fr__qconv_create(w_hwio, bias, kh, kw, cin, cout, g->qr[x].lo, g->qr[x].hi);
+     * so it packs no float copy. Its integer kernel follows the graph's
+     * kernel set, as the float nodes do. */
+    nd->q = fr__qconv_create(g->k->int8_max, w_hwio, bias, kh, kw, cin, cout, g->qr[x].lo,
+                             g->qr[x].hi);
     if (!nd->q) return gfail(g, FR_E_NOMEM, "out of memory quantising weights", cout);
     return nd->out;
   }

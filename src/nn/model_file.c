@@ -113,6 +113,7 @@ static void rec_act(float *y, const float *x, size_t n, fr__act act, float alpha
 
 const fr__kernels fr__kernels_record = {
     .name = "record",
+    .int8_max = FR__INT8_SCALAR, /* it runs like the scalar set, int8 too */
     .pack_conv = rec_pack,
     .pack_conv_u8 = rec_pack_u8,
     .conv_scratch = rec_scratch,
@@ -181,7 +182,7 @@ __attribute__((target("sse4.2"))) static void crc32c_hw4(const uint8_t *p, uint3
 
 static uint32_t crc32c_one(const uint8_t *p, size_t n) {
 #ifdef HAVE_HW_CRC
-  if (__builtin_cpu_supports("sse4.2")) return ~crc32c_hw(0xFFFFFFFFu, p, n);
+  if (fr__cpu()->sse42) return ~crc32c_hw(0xFFFFFFFFu, p, n);
 #endif
   return ~crc32c_soft(0xFFFFFFFFu, p, n);
 }
@@ -193,7 +194,7 @@ static uint32_t checksum(const uint8_t *p, size_t n) {
   while (done < nchunks) {
     size_t k = nchunks - done < 64 ? nchunks - done : 64, j = 0;
 #ifdef HAVE_HW_CRC
-    if (__builtin_cpu_supports("sse4.2"))
+    if (fr__cpu()->sse42)
       for (; j + 4 <= k && (done + j + 4) * CHUNK <= n; j += 4)
         crc32c_hw4(p + (done + j) * CHUNK, &part[j]);
 #endif
@@ -205,7 +206,7 @@ static uint32_t checksum(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < k; i++)
       for (int b = 0; b < 4; b++) le[4 * i + (size_t)b] = (uint8_t)(part[i] >> (8 * b));
 #ifdef HAVE_HW_CRC
-    if (__builtin_cpu_supports("sse4.2"))
+    if (fr__cpu()->sse42)
       c = crc32c_hw(c, le, 4 * k);
     else
 #endif

@@ -49,6 +49,22 @@ typedef struct fr__conv_args {
 } fr__conv_args;
 
 /*
+ * The integer kernels of int8 convolutions (src/nn/quant.h), narrowest
+ * first. A kernel set names the widest one its graphs may use
+ * (fr__kernels.int8_max); fr__int8_level_for() takes the widest at or below
+ * it that the CPU runs. Every level but FR__INT8_AVX2 quantises activations
+ * to 8 bits (0..255) and gives the scalar reference's outputs bit for bit;
+ * FR__INT8_AVX2 needs 7-bit activations (0..127), so its graphs compute a
+ * slightly different function (docs/kernels.md).
+ */
+typedef enum {
+  FR__INT8_SCALAR = 0,     /* the reference, 8-bit activations */
+  FR__INT8_AVX2 = 1,       /* vpmaddubsw pairs in int16: 7-bit activations */
+  FR__INT8_AVXVNNI = 2,    /* vpdpbusd on ymm (AVX-VNNI), 8-bit */
+  FR__INT8_AVX512VNNI = 3  /* vpdpbusd on zmm (AVX-512 VNNI), 8-bit */
+} fr__int8_level;
+
+/*
  * A set of compute kernels. Each fast set is tested against the scalar one.
  * Work is split into `tasks` independent pieces so that a pool can share it;
  * run(task, scratch) computes one piece using a per-thread scratch buffer of
@@ -56,6 +72,10 @@ typedef struct fr__conv_args {
  */
 typedef struct fr__kernels {
   const char *name;
+  /* The widest integer kernel the int8 convolutions of a graph built on
+   * this set may use: int8 follows the float set's choice (the scalar set
+   * keeps int8 on the reference, the AVX2 set keeps it to ymm registers). */
+  fr__int8_level int8_max;
   /* Packs HWIO weights [kh][kw][cin][cout] of a convolution with this
    * stride into the kernel's layout (returns an fr__aligned_alloc block, or
    * NULL on allocation failure). */
@@ -95,6 +115,12 @@ extern const fr__kernels fr__kernels_avx2;
 extern const fr__kernels fr__kernels_avx512;
 #define FR__HAVE_AVX512_KERNELS 1
 #endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
+    (defined(__clang__) || __GNUC__ >= 11)
+/* The AVX-VNNI int8 kernel (src/nn/kernels/avx2/int8.c) needs a compiler
+ * that knows the instruction (GCC 11, clang 12). */
+#define FR__HAVE_AVXVNNI_KERNEL 1
+#endif
 
 /*
  * The value of a compressed weight, exactly as every kernel set computes it:
@@ -109,9 +135,47 @@ extern const fr__kernels fr__kernels_avx512;
  */
 void fr__dequant_u8(float *dst, const uint8_t *codes, size_t n, int cout, const float *affine);
 
-/* The best kernel set this CPU supports (FACEREC_KERNELS=scalar, avx2 or avx512
- * forces one; a set the CPU lacks is not chosen). */
+/*
+ * The kernel set of this process: every graph built without an explicit set,
+ * and through it the int8 convolutions, the gallery scan and the cascade
+ * scan, use it. Chosen once, on first use, from fr__cpu() and the
+ * environment (docs/kernels.md):
+ *   FACEREC_KERNELS=scalar|avx2|avx512  the set to use instead of the best;
+ *   FACEREC_INT8=scalar|avx2|avxvnni|avx512vnni  a narrower int8 kernel than
+ *     the set's (for comparisons: avx2 gives the 7-bit activations of CPUs
+ *     without VNNI on one that has it).
+ * A value that is not one of these names, or names a set or kernel this CPU
+ * cannot run, or a wider int8 kernel than the set allows, is not an error
+ * (the library never fails or prints because of its environment): the best
+ * choice the CPU allows is taken instead, and fr__kernels_env_error() says
+ * what was ignored.
+ */
 const fr__kernels *fr__kernels_best(void);
+
+/* Why the environment's kernel choice was not followed ("" when it was, or
+ * nothing was asked), for a caller that wants to warn. */
+const char *fr__kernels_env_error(void);
+
+/* The decision fr__kernels_best() makes, as a pure function of its inputs so
+ * that tests can try every CPU and value: `kernels` and `int8` are the
+ * variables' values (NULL or "" when unset). Sets out->set to the float set,
+ * out->int8_max to the int8 level its graphs may use (the set's own, or the
+ * narrower one FACEREC_INT8 asked for), and out->error as described above. */
+typedef struct fr__kernel_choice {
+  const fr__kernels *set;
+  fr__int8_level int8_max;
+  char error[160];
+} fr__kernel_choice;
+void fr__kernels_choose(const fr__cpu_info *cpu, const char *kernels, const char *int8,
+                        fr__kernel_choice *out);
+
+/* The int8 kernel a graph whose set allows `max` runs on `cpu`: the widest
+ * level at or below max that the CPU runs and this build has (each level
+ * falls back to the next narrower one, down to the scalar reference). */
+fr__int8_level fr__int8_level_for(fr__int8_level max, const fr__cpu_info *cpu);
+
+/* The level's name: "scalar", "avx2", "avxvnni" or "avx512vnni". */
+const char *fr__int8_level_name(fr__int8_level level);
 
 /* ---- graphs ----------------------------------------------------------- */
 

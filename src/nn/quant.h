@@ -19,9 +19,16 @@
  *
  * The plain AVX2 kernel goes one step further and adds two vpmaddubsw
  * results in int16 before widening, which needs activations <= 127: nodes
- * built for it (on CPUs without VNNI) quantise activations to 7 bits, so
- * their descriptors differ a little from the VNNI and scalar ones, while
- * each kernel still matches the scalar reference exactly on the same bytes.
+ * built for it (FR__INT8_AVX2: CPUs without VNNI, or FACEREC_INT8=avx2)
+ * quantise activations to 7 bits, so their descriptors differ a little from
+ * the VNNI and scalar ones, while each kernel still matches the scalar
+ * reference exactly on the same bytes. Which kernel a node gets follows the
+ * graph's kernel set (fr__kernels.int8_max, see nn.h and docs/kernels.md).
+ *
+ * Files: src/nn/qconv.c (the nodes and the kernel choice),
+ * src/nn/kernels/{scalar,avx2,avx512}/int8.c (the kernels) and
+ * src/nn/calibrate.c (activation ranges; it runs graphs, while graphs only
+ * create and run nodes, so the two never call each other).
  */
 #ifndef FR_NN_QUANT_H
 #define FR_NN_QUANT_H
@@ -54,16 +61,17 @@ typedef struct fr__qconv_args {
  * every kernel set rounds the same way. */
 typedef void (*fr__qconv_rows_fn)(const fr__qconv_args *a, int b, int y0, int y1);
 
-/* The integer kernel sets (scalar reference, AVX2, AVX-VNNI). */
+/* The integer kernels, one per fr__int8_level. */
 void fr__qconv_rows_scalar(const fr__qconv_args *a, int b, int y0, int y1);
 #if defined(__x86_64__) || defined(__i386__)
 /* Needs every input byte <= 127: it adds two vpmaddubsw results in int16
  * (at most 2 * 2 * 127 * 63 = 32004), saving a quarter of the multiply
  * instructions. Nodes built for it quantise activations to 0..127. */
 void fr__qconv_rows_avx2(const fr__qconv_args *a, int b, int y0, int y1);
-/* AVX-VNNI (vpdpbusd on ymm); only call it where fr__qconv_have_vnni(). */
+#endif
+#ifdef FR__HAVE_AVXVNNI_KERNEL
+/* AVX-VNNI (vpdpbusd on ymm). */
 void fr__qconv_rows_vnni(const fr__qconv_args *a, int b, int y0, int y1);
-int fr__qconv_have_vnni(void);
 #endif
 
 /* Quantises n floats: dst = clamp(src * inv + zf, 0, top) truncated, i.e.
@@ -77,28 +85,32 @@ void fr__quantize_u8_scalar(const float *src, uint8_t *dst, int n, float inv, fl
 void fr__quantize_u8_avx2(const float *src, uint8_t *dst, int n, float inv, float zf, float top);
 #endif
 #ifdef FR__HAVE_AVX512_KERNELS
-/* AVX-512 VNNI (vpdpbusd on zmm), 8 pixels x 32 channels; only where
- * fr__qconv_have_avx512vnni(). */
+/* AVX-512 VNNI (vpdpbusd on zmm), 8 pixels x 32 channels. */
 void fr__qconv_rows_avx512vnni(const fr__qconv_args *a, int b, int y0, int y1);
-int fr__qconv_have_avx512vnni(void);
 #endif
 
-/* The fastest integer kernel this CPU runs (FACEREC_KERNELS=scalar forces the
- * reference; FACEREC_INT8=avx2 or avxvnni names a slower SIMD one, for
- * comparisons; FACEREC_KERNELS=avx2 also keeps to ymm registers). */
-fr__qconv_rows_fn fr__qconv_rows_best(void);
-const char *fr__qconv_rows_name(fr__qconv_rows_fn fn);
+/* The kernel of a level; the caller makes sure the CPU runs it (a level from
+ * fr__int8_level_for). */
+fr__qconv_rows_fn fr__qconv_rows_of(fr__int8_level level);
+
+/* The highest activation level a node on this int8 level quantises to: 127
+ * for FR__INT8_AVX2 (7 bits, see above), 255 for every other level. */
+int fr__int8_top(fr__int8_level level);
 
 /* ---- quantised convolution nodes --------------------------------------- */
 
 typedef struct fr__qconv fr__qconv;
 
 /* Quantises HWIO weights [kh][kw][cin][cout] (bias may be NULL) for an input
- * calibrated to the float range [lo, hi] (lo <= 0 <= hi after widening).
- * NULL on allocation failure or bad arguments. */
-fr__qconv *fr__qconv_create(const float *w_hwio, const float *bias, int kh, int kw, int cin,
-                            int cout, float lo, float hi);
+ * calibrated to the float range [lo, hi] (lo <= 0 <= hi after widening), to
+ * run on fr__int8_level_for(max, fr__cpu()): a graph passes its kernel set's
+ * int8_max. NULL on allocation failure or bad arguments. */
+fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float *bias, int kh,
+                            int kw, int cin, int cout, float lo, float hi);
 void fr__qconv_destroy(fr__qconv *q);
+
+/* The int8 level the node runs on. */
+fr__int8_level fr__qconv_level(const fr__qconv *q);
 
 /* Bytes of shared buffer a run over this input needs (the padded u8 input). */
 size_t fr__qconv_buffer_bytes(const fr__qconv *q, const fr__conv_args *a);
@@ -109,7 +121,7 @@ size_t fr__qconv_buffer_bytes(const fr__qconv *q, const fr__conv_args *a);
 void fr__qconv_run(const fr__qconv *q, const fr__conv_args *a, void *buffer, fr_pool *pool,
                    int nthreads);
 
-/* ---- calibration ------------------------------------------------------- */
+/* ---- calibration (src/nn/calibrate.c) ----------------------------------- */
 
 /*
  * A calibration table: for each tensor id of a graph, the float range

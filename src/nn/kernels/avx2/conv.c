@@ -268,6 +268,7 @@ void fr__avx2_prelu_run(float *y, const float *x, size_t pixels, int c, const fl
 
 const fr__kernels fr__kernels_avx2 = {
     .name = "avx2",
+    .int8_max = FR__INT8_AVXVNNI, /* int8 stays on ymm registers too */
     .pack_conv = avx2_pack_conv,
     .pack_conv_u8 = avx2_pack_conv_u8,
     .conv_scratch = avx2_conv_scratch,

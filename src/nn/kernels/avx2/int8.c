@@ -177,33 +177,13 @@ void fr__qconv_rows_avx2(const fr__qconv_args *a, int b, int y0, int y1) {
   QCONV_ROWS_BODY(DOT_AVX2, PAIRS_AVX2)
 }
 
-#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 11)
+#ifdef FR__HAVE_AVXVNNI_KERNEL
 #define DOT_VNNI(acc, x, w) acc = _mm256_dpbusd_avx_epi32(acc, x, w)
 
+/* Enabled by a target attribute, since the file's -mavx2 does not include
+ * AVX-VNNI; fr__int8_level_for() picks it only where fr__cpu() reports it. */
 __attribute__((target("avx2,fma,avxvnni"))) void fr__qconv_rows_vnni(const fr__qconv_args *a,
                                                                       int b, int y0, int y1) {
   QCONV_ROWS_BODY(DOT_VNNI, )
 }
-
-int fr__qconv_have_vnni(void) {
-  /* CPUID leaf 7, sub-leaf 1: EAX bit 4 is AVX-VNNI (the VEX-encoded form
-   * usable on ymm registers without AVX-512). */
-  unsigned eax = 7, ebx, ecx = 1, edx;
-  __asm__("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-  (void)ebx;
-  (void)edx;
-  unsigned max7 = 0;
-  {
-    unsigned a0 = 7, b0, c0 = 0, d0;
-    __asm__("cpuid" : "+a"(a0), "=b"(b0), "+c"(c0), "=d"(d0));
-    (void)b0, (void)c0, (void)d0;
-    max7 = a0; /* the highest sub-leaf of leaf 7 */
-  }
-  return max7 >= 1 && (eax >> 4 & 1);
-}
-#else
-void fr__qconv_rows_vnni(const fr__qconv_args *a, int b, int y0, int y1) {
-  fr__qconv_rows_avx2(a, b, y0, y1);
-}
-int fr__qconv_have_vnni(void) { return 0; }
 #endif

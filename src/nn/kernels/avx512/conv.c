@@ -258,6 +258,7 @@ static void dw_run(const fr__conv_args *a, int task, int ntasks) {
 
 const fr__kernels fr__kernels_avx512 = {
     .name = "avx512",
+    .int8_max = FR__INT8_AVX512VNNI,
     .pack_conv = pack_conv,
     .pack_conv_u8 = pack_conv_u8,
     .conv_scratch = conv_scratch,

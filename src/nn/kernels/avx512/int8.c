@@ -9,8 +9,8 @@
  * The sums are exact and the float store does the reference's operations in
  * its order (multiply, add, add; never fused), so the outputs equal the
  * scalar kernel's bit for bit. Like conv.c beside it, this file enables its
- * instruction sets itself; fr__qconv_rows_best() picks it only on a CPU that
- * reports AVX-512F, BW and VNNI.
+ * instruction sets itself; fr__int8_level_for() picks it only where
+ * fr__cpu() reports AVX-512F, BW and VNNI usable.
  */
 #include "nn/quant.h"
 
@@ -25,12 +25,6 @@
 #include <string.h>
 
 #define MR 8 /* output pixels per tile */
-
-int fr__qconv_have_avx512vnni(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
-}
 
 /* out = act(float(acc - corr) * scale + bias + residual) for np pixels
  * starting at output offset o0 and nb blocks of 16 channels from c0. */

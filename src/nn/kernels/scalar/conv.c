@@ -193,6 +193,7 @@ static void act_run(float *y, const float *x, size_t n, fr__act act, float alpha
 
 const fr__kernels fr__kernels_scalar = {
     .name = "scalar",
+    .int8_max = FR__INT8_SCALAR,
     .pack_conv = pack_identity,
     .pack_conv_u8 = pack_u8,
     .conv_scratch = conv_scratch,

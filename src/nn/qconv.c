@@ -1,6 +1,8 @@
 /*
- * quant.c - int8 convolution nodes (weights, input quantisation, dispatch)
- * and calibration of activation ranges. See quant.h.
+ * qconv.c - int8 convolution nodes: weight quantisation, input
+ * quantisation, and the choice of integer kernel, which follows the graph's
+ * kernel set (fr__int8_level_for in src/nn/kernels/select.c). See quant.h;
+ * the calibration that finds activation ranges is in calibrate.c.
  */
 #include "nn/quant.h"
 
@@ -14,6 +16,7 @@ struct fr__qconv {
   float in_inv;   /* 1 / in_scale */
   int zero;       /* the u8 level that stands for 0.0 */
   int top;        /* the highest level: 255, or 127 for the plain AVX2 kernel */
+  fr__int8_level level;
   int8_t *w;      /* packed, see fr__qconv_args */
   int32_t *corr;
   float *scale, *bias;
@@ -30,8 +33,8 @@ void fr__qconv_destroy(fr__qconv *q) {
   free(q);
 }
 
-fr__qconv *fr__qconv_create(const float *w_hwio, const float *bias, int kh, int kw, int cin,
-                            int cout, float lo, float hi) {
+fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float *bias, int kh,
+                            int kw, int cin, int cout, float lo, float hi) {
   if (!w_hwio || kh <= 0 || kw <= 0 || cin <= 0 || cout <= 0 || !(hi >= lo) || !isfinite(lo) ||
       !isfinite(hi))
     return NULL;
@@ -50,12 +53,9 @@ fr__qconv *fr__qconv_create(const float *w_hwio, const float *bias, int kh, int 
   if (hi - lo < 1e-6f) hi = lo + 1e-6f;
   /* The plain AVX2 kernel adds pairs of vpmaddubsw results in int16, which
    * needs activations <= 127 (quant.h); the others take all 256 levels. */
-  q->rows = fr__qconv_rows_best();
-#if defined(__x86_64__) || defined(__i386__)
-  q->top = q->rows == fr__qconv_rows_avx2 ? 127 : 255;
-#else
-  q->top = 255;
-#endif
+  q->level = fr__int8_level_for(max, fr__cpu());
+  q->rows = fr__qconv_rows_of(q->level);
+  q->top = fr__int8_top(q->level);
   q->in_scale = (hi - lo) / (float)q->top;
   q->in_inv = 1.f / q->in_scale;
   long z = lrintf(-lo / q->in_scale);
@@ -109,12 +109,15 @@ fr__qconv *fr__qconv_create(const float *w_hwio, const float *bias, int kh, int 
     }
   for (int c = 0; c < cout; c++) q->corr[c] *= q->zero;
   free(ws);
+  /* Every level above the scalar one runs on an AVX2 CPU (select.c). */
   q->quantize = fr__quantize_u8_scalar;
 #if defined(__x86_64__) || defined(__i386__)
-  if (q->rows != fr__qconv_rows_scalar) q->quantize = fr__quantize_u8_avx2;
+  if (q->level != FR__INT8_SCALAR) q->quantize = fr__quantize_u8_avx2;
 #endif
   return q;
 }
+
+fr__int8_level fr__qconv_level(const fr__qconv *q) { return q->level; }
 
 /* Rows of the padded input that the windows read, and its width. */
 static void padded_size(const fr__qconv *q, const fr__conv_args *a, int *ph, int *pw) {
@@ -216,118 +219,24 @@ void fr__quantize_u8_scalar(const float *src, uint8_t *dst, int n, float inv, fl
   }
 }
 
-fr__qconv_rows_fn fr__qconv_rows_best(void) {
-  const char *force = getenv("FACEREC_KERNELS");
-  if (force && strcmp(force, "scalar") == 0) return fr__qconv_rows_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) {
-    const char *i8 = getenv("FACEREC_INT8");
-    int want_avx2 = i8 && strcmp(i8, "avx2") == 0;
+int fr__int8_top(fr__int8_level level) { return level == FR__INT8_AVX2 ? 127 : 255; }
+
+fr__qconv_rows_fn fr__qconv_rows_of(fr__int8_level level) {
+  switch (level) {
 #ifdef FR__HAVE_AVX512_KERNELS
-    int want_vnni = i8 && strcmp(i8, "avxvnni") == 0;
-    int ymm_only = force && strcmp(force, "avx2") == 0;
-    if (!want_avx2 && !want_vnni && !ymm_only && fr__qconv_have_avx512vnni())
+    case FR__INT8_AVX512VNNI:
       return fr__qconv_rows_avx512vnni;
 #endif
-    if (fr__qconv_have_vnni() && !want_avx2) return fr__qconv_rows_vnni;
-    return fr__qconv_rows_avx2;
-  }
+#ifdef FR__HAVE_AVXVNNI_KERNEL
+    case FR__INT8_AVXVNNI:
+      return fr__qconv_rows_vnni;
 #endif
-  return fr__qconv_rows_scalar;
-}
-
-const char *fr__qconv_rows_name(fr__qconv_rows_fn fn) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (fn == fr__qconv_rows_avx2) return "avx2";
-  if (fn == fr__qconv_rows_vnni) return "avxvnni";
+    case FR__INT8_AVX2:
+      return fr__qconv_rows_avx2;
 #endif
-#ifdef FR__HAVE_AVX512_KERNELS
-  if (fn == fr__qconv_rows_avx512vnni) return "avx512vnni";
-#endif
-  return fn == fr__qconv_rows_scalar ? "scalar" : "unknown";
-}
-
-/* ---- calibration -------------------------------------------------------- */
-
-#define HBINS 4096
-
-typedef struct calib {
-  int pass; /* 0: min/max, 1: histogram of |x| over [0, amax] */
-  float *lo, *amax;
-  uint32_t *hist; /* [tensors][HBINS] */
-} calib;
-
-static void observe(void *arg, int t, const float *x, size_t n) {
-  calib *c = arg;
-  if (c->pass == 0) {
-    float lo = c->lo[t], am = c->amax[t];
-    for (size_t i = 0; i < n; i++) {
-      if (x[i] < lo) lo = x[i];
-      float v = fabsf(x[i]);
-      if (v > am) am = v;
-    }
-    c->lo[t] = lo;
-    c->amax[t] = am;
-    return;
+    default:
+      /* A level this build lacks is never chosen by fr__int8_level_for. */
+      return fr__qconv_rows_scalar;
   }
-  if (!(c->amax[t] > 0.f)) return;
-  uint32_t *h = c->hist + (size_t)t * HBINS;
-  float k = HBINS / c->amax[t];
-  for (size_t i = 0; i < n; i++) {
-    int bin = (int)(fabsf(x[i]) * k);
-    h[bin >= HBINS ? HBINS - 1 : bin]++;
-  }
-}
-
-fr_status fr__quant_calibrate(const fr__graph *g, const float *inputs, int n, int h, int w,
-                              fr__quant_range *ranges, fr_error *err) {
-  if (!g || !inputs || n <= 0 || !ranges)
-    return fr__fail(err, FR_E_INVALID, "quantisation calibration: bad arguments");
-  int nt = fr__graph_tensors(g);
-  int cin = fr__channels(g, fr__graph_input(g));
-  calib c;
-  memset(&c, 0, sizeof c);
-  c.lo = calloc((size_t)nt, sizeof *c.lo);
-  c.amax = calloc((size_t)nt, sizeof *c.amax);
-  c.hist = calloc((size_t)nt * HBINS, sizeof *c.hist);
-  fr__plan *plan = NULL;
-  fr_status st = FR_OK;
-  if (!c.lo || !c.amax || !c.hist) {
-    st = fr__fail(err, FR_E_NOMEM, "out of memory calibrating %s", fr__graph_name(g));
-    goto done;
-  }
-  st = fr__plan_create(g, 1, h, w, 1, &plan, err);
-  if (st != FR_OK) goto done;
-  size_t per = (size_t)h * w * cin;
-  for (c.pass = 0; c.pass < 2; c.pass++)
-    for (int i = 0; i < n; i++) {
-      memcpy(fr__plan_input(plan), inputs + (size_t)i * per, per * sizeof(float));
-      fr__run_observe(g, plan, NULL, observe, &c);
-    }
-  for (int t = 0; t < nt; t++) {
-    const uint32_t *hh = c.hist + (size_t)t * HBINS;
-    uint64_t total = 0;
-    for (int b = 0; b < HBINS; b++) total += hh[b];
-    float hi = c.amax[t];
-    if (total > 0) {
-      uint64_t want = (uint64_t)ceil((double)total * FR__QUANT_PERCENTILE / 100.0), acc = 0;
-      for (int b = 0; b < HBINS; b++) {
-        acc += hh[b];
-        if (acc >= want) {
-          hi = c.amax[t] * (float)(b + 1) / HBINS;
-          break;
-        }
-      }
-    }
-    float lo = c.lo[t] < 0.f ? (c.lo[t] < -hi ? -hi : c.lo[t]) : 0.f;
-    ranges[t].lo = lo;
-    ranges[t].hi = hi;
-  }
-done:
-  fr__plan_destroy(plan);
-  free(c.lo);
-  free(c.amax);
-  free(c.hist);
-  return st;
 }
