@@ -1,11 +1,20 @@
 /*
- * gallery_internal.h - the gallery's matching kernels (prefix fr__), shared
- * with the tests so that the AVX2 and scalar paths can be compared.
+ * gallery_internal.h - what the gallery's files share (prefix fr__).
+ *
+ * First the matching kernels (match.c), shared with the tests so that the
+ * AVX2 and scalar paths can be compared. Then the handle, struct fr_gallery,
+ * and the functions its four files call across: store.c (SQLite: schema,
+ * open and close, writes, lists, facts), view.c (the in-memory view and its
+ * freshness), search.c (fr_gallery_search, nearest rows) and classify.c
+ * (fr_gallery_identify, its classifiers and the SVM). Each file calls only
+ * the ones listed before it, so that no two of them call each other.
  */
 #ifndef FR_GALLERY_INTERNAL_H
 #define FR_GALLERY_INTERNAL_H
 
 #include "core/internal.h"
+
+#include <sqlite3.h>
 
 /* Row stride of the descriptor matrix, in floats: dim rounded up to 16 so that
  * every row starts on a 64-byte boundary and vector loops need no tail. */
@@ -73,5 +82,96 @@ size_t fr__qindex_topk(int impl, const fr__qindex *ix, const float *m, int strid
 
 /* Rows below which a search simply scans the fp32 matrix. */
 #define FR__QINDEX_MIN_ROWS 4096
+
+/* ---- the handle --------------------------------------------------------------- */
+
+/* Prepared statements, made on first use and kept for the handle's life. */
+enum {
+  Q_META_GET,
+  Q_META_SET,
+  Q_GEN_BUMP,
+  Q_PERSON_FIND,
+  Q_PERSON_ADD,
+  Q_PERSON_META,
+  Q_PERSON_DEL,
+  Q_FACE_BY_HASH,
+  Q_FACE_ADD,
+  Q_FACE_DEL,
+  Q_FACE_COUNT,
+  Q_PEOPLE_ALL,
+  Q_PEOPLE_LIST,
+  Q_FACES_ALL,
+  Q_SVM_GET,
+  Q_SVM_PUT,
+  Q_SVM_DEL,
+  Q_PERSON_FACES,
+  Q_FACES_OF,
+  Q_FACE_ID,
+  Q_FACE_DEL_ONE,
+  Q_COUNT
+};
+
+struct svm_model;
+
+typedef struct fr__gallery_person {
+  int64_t id;
+  char name[FR_NAME_MAX];
+  int first_row, n_rows; /* rows are grouped by person */
+} fr__gallery_person;
+
+struct fr_gallery {
+  sqlite3 *db;
+  sqlite3_stmt *q[Q_COUNT];
+  char model[256];
+  int dim, stride;
+  float threshold;
+  float cos_threshold; /* 0: none recorded */
+  /* The in-memory view and what it was built from. */
+  int stale;
+  int64_t data_version;
+  int64_t generation;
+  size_t n_rows;
+  float *matrix;      /* n_rows x stride, aligned, zero padded */
+  int64_t *face_id;   /* per row */
+  int *row_person;    /* per row: index into people */
+  int n_people;
+  fr__gallery_person *people; /* ordered by id */
+  float *centroids;   /* n_people x stride, aligned */
+  float *query;       /* stride floats, aligned: the padded query */
+  float *dist;        /* n_rows scratch */
+  /* Built on first use after a (re)load: the int8 first-pass copy for large
+   * searches, and the unit-length rows and centroids for the cosine metric. */
+  fr__qindex qix;
+  fr__qcand *qcand; /* n_rows: the first pass's candidates */
+  int qix_built;
+  float *umatrix, *ucentroids;
+  /* The SVM for `svm_generation` trained with penalty `svm_c`, or NULL. */
+  struct svm_model *svm;
+  int64_t svm_generation;
+  double svm_c;
+};
+
+/* ---- calls across the files (each is described at its definition) ----------- */
+
+/* store.c: the small SQLite helpers, and the freeing of the view, which
+ * fr_gallery_close needs too. */
+fr_status fr__gallery_db_fail(fr_gallery *g, fr_error *err, const char *what);
+sqlite3_stmt *fr__gallery_stmt(fr_gallery *g, int id, fr_error *err);
+fr_status fr__gallery_exec(fr_gallery *g, const char *sql, fr_error *err);
+fr_status fr__gallery_end_tx(fr_gallery *g, fr_status st, fr_error *err);
+void fr__gallery_rollback(fr_gallery *g);
+int64_t fr__gallery_pragma_int(fr_gallery *g, const char *sql);
+int fr__gallery_meta_get(fr_gallery *g, const char *key, char *buf, size_t size, fr_error *err);
+void fr__gallery_drop_view(fr_gallery *g);
+
+/* view.c: the view made current, and its cosine copies. */
+fr_status fr__gallery_ensure_view(fr_gallery *g, fr_error *err);
+fr_status fr__gallery_ensure_unit(fr_gallery *g, fr_error *err);
+
+/* search.c: the nearest rows, and a match filled from a row or a person. */
+fr_status fr__gallery_nearest_rows(fr_gallery *g, const float *query, int k, size_t *rows,
+                                   float *d2, size_t *n, fr_error *err);
+void fr__gallery_fill_match(const fr_gallery *g, int pi, int64_t face_id, float dist2,
+                            fr_match *m);
 
 #endif

@@ -1,23 +1,30 @@
 /*
- * gallery.c - the people a system knows and their descriptors, in SQLite.
+ * store.c - the gallery's file: the people a system knows and their
+ * descriptors, in SQLite.
  *
- * The file is the truth; the handle keeps a read-only view of it in memory
- * (one aligned matrix, person of each row, centroids) for matching. The view
- * is rebuilt lazily: after this handle writes, and when SQLite's data_version
- * says another connection wrote. Every write is a single IMMEDIATE
- * transaction with synchronous=FULL, so a crash (kill -9 included) leaves
- * either the whole write or none of it, and a write acknowledged to the
- * caller survives.
- *
- * A large view also gets an int8 copy of the matrix (match.c), built on the
- * first search after a reload, so that an exact search streams about a
- * quarter of the bytes; the unit-length copies the cosine metric uses are
- * built on first use too.
+ * The file is the truth; the handle's in-memory view of it (view.c) only
+ * serves matching (search.c, classify.c). This file holds all that reads or
+ * writes people and faces in SQLite: the schema and its migrations, opening
+ * and closing a handle, the writes (add a person, enrol, forget, remove a
+ * face), the lists of people and of a person's faces, the gallery's facts
+ * (model, dimension, thresholds, generation) and the checkpoints and vacuum
+ * that empty the log. Every write is a single IMMEDIATE transaction with
+ * synchronous=FULL, so a crash (kill -9 included) leaves either the whole
+ * write or none of it, and a write acknowledged to the caller survives. A
+ * committed write marks the view stale and bumps the generation, which names
+ * the content for the stored SVM; a delete also drops that SVM, since it may
+ * keep the deleted descriptors.
  *
  * On disk the gallery is private and forgets for real: a new file is created
  * with mode 0600 (create_private), ids are AUTOINCREMENT so that a deleted
  * one is never given out again (schema step 2 -> 3), and a delete is zeroed
  * by secure_delete and then checkpointed out of the log (scrub_log).
+ *
+ * This is the lowest of the gallery's four files and calls none of the
+ * others: the small SQLite helpers are shared with them through
+ * gallery_internal.h (fr__gallery_stmt and the rest), and the view's buffers
+ * are freed here (fr__gallery_drop_view), because closing a handle frees them
+ * too; view.c builds them.
  */
 #include "gallery/gallery_internal.h"
 
@@ -85,32 +92,7 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-/* Prepared statements, made on first use and kept for the handle's life. */
-enum {
-  Q_META_GET,
-  Q_META_SET,
-  Q_GEN_BUMP,
-  Q_PERSON_FIND,
-  Q_PERSON_ADD,
-  Q_PERSON_META,
-  Q_PERSON_DEL,
-  Q_FACE_BY_HASH,
-  Q_FACE_ADD,
-  Q_FACE_DEL,
-  Q_FACE_COUNT,
-  Q_PEOPLE_ALL,
-  Q_PEOPLE_LIST,
-  Q_FACES_ALL,
-  Q_SVM_GET,
-  Q_SVM_PUT,
-  Q_SVM_DEL,
-  Q_PERSON_FACES,
-  Q_FACES_OF,
-  Q_FACE_ID,
-  Q_FACE_DEL_ONE,
-  Q_COUNT
-};
-
+/* The text of each prepared statement (gallery_internal.h names them). */
 static const char *const sql_text[Q_COUNT] = {
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [Q_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
@@ -139,47 +121,11 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_FACE_DEL_ONE] = "DELETE FROM faces WHERE id = ?1",
 };
 
-typedef struct person {
-  int64_t id;
-  char name[FR_NAME_MAX];
-  int first_row, n_rows; /* rows are grouped by person */
-} person;
-
-struct fr_gallery {
-  sqlite3 *db;
-  sqlite3_stmt *q[Q_COUNT];
-  char model[256];
-  int dim, stride;
-  float threshold;
-  float cos_threshold; /* 0: none recorded */
-  /* The in-memory view and what it was built from. */
-  int stale;
-  int64_t data_version;
-  int64_t generation;
-  size_t n_rows;
-  float *matrix;      /* n_rows x stride, aligned, zero padded */
-  int64_t *face_id;   /* per row */
-  int *row_person;    /* per row: index into people */
-  int n_people;
-  person *people;     /* ordered by id */
-  float *centroids;   /* n_people x stride, aligned */
-  float *query;       /* stride floats, aligned: the padded query */
-  float *dist;        /* n_rows scratch */
-  /* Built on first use after a (re)load: the int8 first-pass copy for large
-   * searches, and the unit-length rows and centroids for the cosine metric. */
-  fr__qindex qix;
-  fr__qcand *qcand; /* n_rows: the first pass's candidates */
-  int qix_built;
-  float *umatrix, *ucentroids;
-  /* The SVM for `svm_generation` trained with penalty `svm_c`, or NULL. */
-  struct svm_model *svm;
-  int64_t svm_generation;
-  double svm_c;
-};
-
 /* ---- small SQLite helpers --------------------------------------------------- */
 
-static fr_status db_fail(fr_gallery *g, fr_error *err, const char *what) {
+/* Reports the connection's last error as "gallery: what: SQLite's message",
+ * with the status it means; returns that status. */
+fr_status fr__gallery_db_fail(fr_gallery *g, fr_error *err, const char *what) {
   int code = sqlite3_errcode(g->db);
   fr_status st = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? FR_E_FORMAT
                  : code == SQLITE_NOMEM                              ? FR_E_NOMEM
@@ -188,11 +134,11 @@ static fr_status db_fail(fr_gallery *g, fr_error *err, const char *what) {
 }
 
 /* The prepared statement id, reset and unbound, or NULL (error in err). */
-static sqlite3_stmt *stmt(fr_gallery *g, int id, fr_error *err) {
+sqlite3_stmt *fr__gallery_stmt(fr_gallery *g, int id, fr_error *err) {
   if (!g->q[id]) {
     if (sqlite3_prepare_v3(g->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &g->q[id], NULL) !=
         SQLITE_OK) {
-      db_fail(g, err, "preparing a statement");
+      fr__gallery_db_fail(g, err, "preparing a statement");
       return NULL;
     }
   }
@@ -202,8 +148,9 @@ static sqlite3_stmt *stmt(fr_gallery *g, int id, fr_error *err) {
 }
 
 /* Runs SQL without results (transactions and pragmas only: never user data). */
-static fr_status exec(fr_gallery *g, const char *sql, fr_error *err) {
-  if (sqlite3_exec(g->db, sql, NULL, NULL, NULL) != SQLITE_OK) return db_fail(g, err, sql);
+fr_status fr__gallery_exec(fr_gallery *g, const char *sql, fr_error *err) {
+  if (sqlite3_exec(g->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return fr__gallery_db_fail(g, err, sql);
   return FR_OK;
 }
 
@@ -219,34 +166,34 @@ static fr_status set_wal(fr_gallery *g, fr_error *err) {
     int rc = sqlite3_exec(g->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     if (rc == SQLITE_OK) return FR_OK;
     if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 500)
-      return db_fail(g, err, "PRAGMA journal_mode = WAL");
+      return fr__gallery_db_fail(g, err, "PRAGMA journal_mode = WAL");
     sqlite3_sleep(20);
   }
 }
 
-static void rollback(fr_gallery *g);
-
 /* Ends a transaction begun with BEGIN IMMEDIATE: commits it when st is FR_OK,
  * else (or when the commit fails) rolls it back. Returns the final status. */
-static fr_status end_tx(fr_gallery *g, fr_status st, fr_error *err) {
-  if (st == FR_OK) st = exec(g, "COMMIT", err);
-  if (st != FR_OK) rollback(g);
+fr_status fr__gallery_end_tx(fr_gallery *g, fr_status st, fr_error *err) {
+  if (st == FR_OK) st = fr__gallery_exec(g, "COMMIT", err);
+  if (st != FR_OK) fr__gallery_rollback(g);
   return st;
 }
 
-/* end_tx for transactions that change people or faces: a committed change
- * also makes the in-memory matrix stale. */
+/* fr__gallery_end_tx for transactions that change people or faces: a
+ * committed change also makes the in-memory matrix stale. */
 static fr_status end_write(fr_gallery *g, fr_status st, fr_error *err) {
-  st = end_tx(g, st, err);
+  st = fr__gallery_end_tx(g, st, err);
   if (st == FR_OK) g->stale = 1;
   return st;
 }
 
-static void rollback(fr_gallery *g) {
+/* Rolls back the open transaction, if there is one. */
+void fr__gallery_rollback(fr_gallery *g) {
   if (!sqlite3_get_autocommit(g->db)) sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int64_t pragma_int(fr_gallery *g, const char *sql) {
+/* The integer a PRAGMA answers, or -1. */
+int64_t fr__gallery_pragma_int(fr_gallery *g, const char *sql) {
   sqlite3_stmt *s;
   int64_t v = -1;
   if (sqlite3_prepare_v2(g->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
@@ -256,8 +203,8 @@ static int64_t pragma_int(fr_gallery *g, const char *sql) {
 }
 
 /* Reads meta[key] into buf; returns 1 if present, 0 if absent, -1 on error. */
-static int meta_get(fr_gallery *g, const char *key, char *buf, size_t size, fr_error *err) {
-  sqlite3_stmt *s = stmt(g, Q_META_GET, err);
+int fr__gallery_meta_get(fr_gallery *g, const char *key, char *buf, size_t size, fr_error *err) {
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_META_GET, err);
   if (!s) return -1;
   sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
   int rc = sqlite3_step(s);
@@ -269,28 +216,28 @@ static int meta_get(fr_gallery *g, const char *key, char *buf, size_t size, fr_e
   }
   sqlite3_reset(s);
   if (rc == SQLITE_DONE) return 0;
-  db_fail(g, err, "reading the gallery facts");
+  fr__gallery_db_fail(g, err, "reading the gallery facts");
   return -1;
 }
 
 static fr_status meta_set(fr_gallery *g, const char *key, const char *value, fr_error *err) {
-  sqlite3_stmt *s = stmt(g, Q_META_SET, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_META_SET, err);
   if (!s) return err ? err->status : FR_E_IO;
   sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return rc == SQLITE_DONE ? FR_OK : db_fail(g, err, "writing the gallery facts");
+  return rc == SQLITE_DONE ? FR_OK : fr__gallery_db_fail(g, err, "writing the gallery facts");
 }
 
 /* Every write ends by bumping the generation, which names the gallery's
  * content for the stored SVM. */
 static fr_status bump_generation(fr_gallery *g, fr_error *err) {
-  sqlite3_stmt *s = stmt(g, Q_GEN_BUMP, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_GEN_BUMP, err);
   if (!s) return err ? err->status : FR_E_IO;
   int rc = sqlite3_step(s);
   sqlite3_reset(s);
-  return rc == SQLITE_DONE ? FR_OK : db_fail(g, err, "updating the generation");
+  return rc == SQLITE_DONE ? FR_OK : fr__gallery_db_fail(g, err, "updating the generation");
 }
 
 /* Runs a checkpoint that must complete: SQLITE_BUSY in its result row means
@@ -298,10 +245,10 @@ static fr_status bump_generation(fr_gallery *g, fr_error *err) {
 static fr_status checkpoint(fr_gallery *g, fr_error *err) {
   sqlite3_stmt *s;
   if (sqlite3_prepare_v2(g->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL) != SQLITE_OK)
-    return db_fail(g, err, "checkpoint");
+    return fr__gallery_db_fail(g, err, "checkpoint");
   int rc = sqlite3_step(s), busy = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
   sqlite3_finalize(s);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(g, err, "checkpoint");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fr__gallery_db_fail(g, err, "checkpoint");
   if (busy)
     return fr__fail(err, FR_E_IO, "gallery: another connection is reading; the log cannot be "
                                   "emptied now (retry later)");
@@ -348,37 +295,37 @@ static int foreign_key_broken(fr_gallery *g) {
  * left every reference intact.
  */
 static fr_status migrate(fr_gallery *g, const char *path, fr_error *err) {
-  fr_status st = exec(g, "PRAGMA foreign_keys = OFF", err);
+  fr_status st = fr__gallery_exec(g, "PRAGMA foreign_keys = OFF", err);
   if (st != FR_OK) return st;
   /* IMMEDIATE takes the write lock first, so two processes opening a new
    * file at once cannot both run the same step. */
-  st = exec(g, "BEGIN IMMEDIATE", err);
+  st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
-  int64_t v = pragma_int(g, "PRAGMA user_version");
+  int64_t v = fr__gallery_pragma_int(g, "PRAGMA user_version");
   if (v < 0 || v > SCHEMA_VERSION) {
-    rollback(g);
+    fr__gallery_rollback(g);
     return fr__fail(err, FR_E_UNSUPPORTED,
                     "gallery %s has schema version %lld; this facerec knows up to %d", path,
                     (long long)v, SCHEMA_VERSION);
   }
   for (int64_t k = v; k < SCHEMA_VERSION && st == FR_OK; k++) {
-    st = exec(g, migrations[k], err);
+    st = fr__gallery_exec(g, migrations[k], err);
     if (st == FR_OK) {
       char sql[64];
       snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)k + 1);
-      st = exec(g, sql, err);
+      st = fr__gallery_exec(g, sql, err);
     }
   }
   if (st == FR_OK && v < SCHEMA_VERSION) {
     int broken = foreign_key_broken(g);
-    if (broken < 0) st = db_fail(g, err, "PRAGMA foreign_key_check");
+    if (broken < 0) st = fr__gallery_db_fail(g, err, "PRAGMA foreign_key_check");
     else if (broken)
       st = fr__fail(err, FR_E_FORMAT,
                     "gallery %s has descriptors of people who are not in it; it was not "
                     "upgraded", path);
   }
-  st = end_tx(g, st, err);
-  if (st == FR_OK) st = exec(g, "PRAGMA foreign_keys = ON", err);
+  st = fr__gallery_end_tx(g, st, err);
+  if (st == FR_OK) st = fr__gallery_exec(g, "PRAGMA foreign_keys = ON", err);
   return st;
 }
 
@@ -410,10 +357,10 @@ static fr_status create_private(const char *path, fr_error *err) {
 /* Records the model on a new gallery, or checks it on an existing one. */
 static fr_status check_model(fr_gallery *g, const char *path, const char *model_id, int dim,
                              float threshold, fr_error *err) {
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  fr_status st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   char have[256], buf[64];
-  int found = meta_get(g, "model", have, sizeof have, err);
+  int found = fr__gallery_meta_get(g, "model", have, sizeof have, err);
   if (found < 0) st = err ? err->status : FR_E_IO;
   if (st == FR_OK && found == 0) {
     snprintf(buf, sizeof buf, "%d", dim);
@@ -429,15 +376,15 @@ static fr_status check_model(fr_gallery *g, const char *path, const char *model_
                     "gallery %s holds descriptors of model '%s', not '%s': descriptors of "
                     "different models cannot be compared; use another gallery file",
                     path, have, model_id);
-    } else if (meta_get(g, "dim", buf, sizeof buf, err) != 1 || atoi(buf) != dim) {
+    } else if (fr__gallery_meta_get(g, "dim", buf, sizeof buf, err) != 1 || atoi(buf) != dim) {
       st = fr__fail(err, FR_E_MODEL, "gallery %s holds %s-d descriptors, not %d-d", path, buf, dim);
-    } else if (meta_get(g, "threshold", buf, sizeof buf, err) == 1) {
+    } else if (fr__gallery_meta_get(g, "threshold", buf, sizeof buf, err) == 1) {
       threshold = strtof(buf, NULL);
     }
-    if (st == FR_OK && meta_get(g, "cosine_threshold", buf, sizeof buf, err) == 1)
+    if (st == FR_OK && fr__gallery_meta_get(g, "cosine_threshold", buf, sizeof buf, err) == 1)
       g->cos_threshold = strtof(buf, NULL);
   }
-  st = end_tx(g, st, err);
+  st = fr__gallery_end_tx(g, st, err);
   g->threshold = threshold;
   return st;
 }
@@ -463,7 +410,7 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
   if (st == FR_OK && plain_file_path(path)) st = create_private(path, err);
   if (st == FR_OK &&
       sqlite3_open_v2(path, &g->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-    st = g->db ? db_fail(g, err, path) : fr__fail(err, FR_E_NOMEM, "out of memory");
+    st = g->db ? fr__gallery_db_fail(g, err, path) : fr__fail(err, FR_E_NOMEM, "out of memory");
   if (st == FR_OK) {
     /* Another process may hold the write lock for a moment: wait, do not fail. */
     sqlite3_busy_timeout(g->db, 10000);
@@ -471,9 +418,9 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
      * durable before it is acknowledged. An in-memory database stays in
      * "memory" mode, which is fine. */
     st = set_wal(g, err);
-    if (st == FR_OK) st = exec(g, "PRAGMA synchronous = FULL", err);
+    if (st == FR_OK) st = fr__gallery_exec(g, "PRAGMA synchronous = FULL", err);
     /* Forgetting a person must not leave their descriptors in free pages. */
-    if (st == FR_OK) st = exec(g, "PRAGMA secure_delete = ON", err);
+    if (st == FR_OK) st = fr__gallery_exec(g, "PRAGMA secure_delete = ON", err);
   }
   /* migrate() also switches foreign keys on, once the schema is current. */
   if (st == FR_OK) st = migrate(g, path, err);
@@ -486,7 +433,10 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
   return FR_OK;
 }
 
-static void drop_view(fr_gallery *g) {
+/* Frees the view and marks it stale. view.c builds the view; its freeing is
+ * here because closing a handle frees it too, and this file calls none of
+ * the gallery's files above it. */
+void fr__gallery_drop_view(fr_gallery *g) {
   fr__aligned_free(g->matrix);
   fr__aligned_free(g->centroids);
   free(g->face_id);
@@ -511,7 +461,7 @@ static void drop_view(fr_gallery *g) {
 
 void fr_gallery_close(fr_gallery *g) {
   if (!g) return;
-  drop_view(g);
+  fr__gallery_drop_view(g);
   if (g->svm) svm_free_and_destroy_model(&g->svm);
   for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(g->q[i]);
   sqlite3_close(g->db);
@@ -535,10 +485,10 @@ fr_status fr_gallery_set_threshold(fr_gallery *g, fr_metric metric, float thresh
     return fr__fail(err, FR_E_INVALID, "the distance threshold must be positive");
   char buf[64];
   snprintf(buf, sizeof buf, "%.9g", threshold);
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  fr_status st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   st = meta_set(g, metric == FR_METRIC_COSINE ? "cosine_threshold" : "threshold", buf, err);
-  st = end_tx(g, st, err);
+  st = fr__gallery_end_tx(g, st, err);
   if (st == FR_OK) {
     if (metric == FR_METRIC_COSINE) g->cos_threshold = threshold;
     else g->threshold = threshold;
@@ -561,7 +511,7 @@ static fr_status check_name(const char *name, fr_error *err) {
 
 /* Finds a person's id: 1 found, 0 absent, -1 error. */
 static int find_person(fr_gallery *g, const char *name, int64_t *id, fr_error *err) {
-  sqlite3_stmt *s = stmt(g, Q_PERSON_FIND, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_PERSON_FIND, err);
   if (!s) return -1;
   sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
   int rc = sqlite3_step(s);
@@ -569,7 +519,7 @@ static int find_person(fr_gallery *g, const char *name, int64_t *id, fr_error *e
   sqlite3_reset(s);
   if (rc == SQLITE_ROW) return 1;
   if (rc == SQLITE_DONE) return 0;
-  db_fail(g, err, "looking up a person");
+  fr__gallery_db_fail(g, err, "looking up a person");
   return -1;
 }
 
@@ -580,34 +530,35 @@ static fr_status enroll_tx(fr_gallery *g, const char *name, const char *metadata
   if (found < 0) return err ? err->status : FR_E_IO;
   sqlite3_stmt *s;
   if (!found) {
-    if (!(s = stmt(g, Q_PERSON_ADD, err))) return err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_PERSON_ADD, err))) return err ? err->status : FR_E_IO;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     if (metadata) sqlite3_bind_text(s, 2, metadata, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, now);
-    if (sqlite3_step(s) != SQLITE_DONE) return db_fail(g, err, "adding a person");
+    if (sqlite3_step(s) != SQLITE_DONE) return fr__gallery_db_fail(g, err, "adding a person");
     pid = sqlite3_last_insert_rowid(g->db);
   } else if (metadata) {
-    if (!(s = stmt(g, Q_PERSON_META, err))) return err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_PERSON_META, err))) return err ? err->status : FR_E_IO;
     sqlite3_bind_int64(s, 1, pid);
     sqlite3_bind_text(s, 2, metadata, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE) return db_fail(g, err, "updating metadata");
+    if (sqlite3_step(s) != SQLITE_DONE) return fr__gallery_db_fail(g, err, "updating metadata");
   }
   for (int i = 0; i < n; i++) {
     const fr_gallery_face *f = &faces[i];
     if (f->image_hash) {
-      if (!(s = stmt(g, Q_FACE_BY_HASH, err))) return err ? err->status : FR_E_IO;
+      if (!(s = fr__gallery_stmt(g, Q_FACE_BY_HASH, err))) return err ? err->status : FR_E_IO;
       sqlite3_bind_text(s, 1, f->image_hash, -1, SQLITE_STATIC);
       sqlite3_bind_int(s, 2, f->variant);
       int rc = sqlite3_step(s);
       int64_t owner = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
       sqlite3_reset(s);
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(g, err, "checking duplicates");
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fr__gallery_db_fail(g, err, "checking duplicates");
       if (rc == SQLITE_ROW && owner == pid) continue; /* already enrolled: skip */
       if (rc == SQLITE_ROW)
         return fr__fail(err, FR_E_INVALID,
                         "image %.16s... is already enrolled under another person", f->image_hash);
     }
-    if (!(s = stmt(g, Q_FACE_ADD, err))) return err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_FACE_ADD, err))) return err ? err->status : FR_E_IO;
     sqlite3_bind_int64(s, 1, pid);
     sqlite3_bind_text(s, 2, g->model, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 3, f->embedding, (int)(g->dim * sizeof(float)), SQLITE_STATIC);
@@ -618,16 +569,16 @@ static fr_status enroll_tx(fr_gallery *g, const char *name, const char *metadata
     sqlite3_bind_double(s, 8, f->box.width);
     sqlite3_bind_double(s, 9, f->box.height);
     sqlite3_bind_int64(s, 10, now);
-    if (sqlite3_step(s) != SQLITE_DONE) return db_fail(g, err, "adding a descriptor");
+    if (sqlite3_step(s) != SQLITE_DONE) return fr__gallery_db_fail(g, err, "adding a descriptor");
     (*added)++;
   }
   /* Counted after the inserts, inside the transaction, so that duplicates
    * do not count and concurrent writers cannot both slip under the limit. */
-  if (!(s = stmt(g, Q_PERSON_FACES, err))) return err ? err->status : FR_E_IO;
+  if (!(s = fr__gallery_stmt(g, Q_PERSON_FACES, err))) return err ? err->status : FR_E_IO;
   sqlite3_bind_int64(s, 1, pid);
   int have = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
   sqlite3_reset(s);
-  if (have < 0) return db_fail(g, err, "counting a person's descriptors");
+  if (have < 0) return fr__gallery_db_fail(g, err, "counting a person's descriptors");
   if (have > FR_GALLERY_MAX_FACES)
     return fr__fail(err, FR_E_LIMIT,
                     "%s would have %d descriptors, over the limit of %d per person; nothing "
@@ -655,7 +606,7 @@ fr_status fr_gallery_enroll(fr_gallery *g, const char *name, const char *metadat
         return fr__fail(err, FR_E_INVALID, "descriptor %d has a non-finite value", i);
     if (faces[i].variant < 0) return fr__fail(err, FR_E_INVALID, "negative variant");
   }
-  st = exec(g, "BEGIN IMMEDIATE", err);
+  st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int added = 0;
   st = end_write(g, enroll_tx(g, name, metadata, faces, n, &added, err), err);
@@ -668,7 +619,7 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
   if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_forget: NULL gallery");
   fr_status st = check_name(name, err);
   if (st != FR_OK) return st;
-  st = exec(g, "BEGIN IMMEDIATE", err);
+  st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int64_t pid = 0;
   int removed = 0;
@@ -677,25 +628,26 @@ fr_status fr_gallery_forget(fr_gallery *g, const char *name, int *n_removed, fr_
   else if (!found) st = fr__fail(err, FR_E_NOTFOUND, "no person called '%s' in the gallery", name);
   sqlite3_stmt *s;
   if (st == FR_OK) {
-    if (!(s = stmt(g, Q_FACE_DEL, err))) st = err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_FACE_DEL, err))) st = err ? err->status : FR_E_IO;
     else {
       sqlite3_bind_int64(s, 1, pid);
-      if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing descriptors");
+      if (sqlite3_step(s) != SQLITE_DONE) st = fr__gallery_db_fail(g, err, "removing descriptors");
       else removed = sqlite3_changes(g->db);
     }
   }
   if (st == FR_OK) {
-    if (!(s = stmt(g, Q_PERSON_DEL, err))) st = err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_PERSON_DEL, err))) st = err ? err->status : FR_E_IO;
     else {
       sqlite3_bind_int64(s, 1, pid);
-      if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing a person");
+      if (sqlite3_step(s) != SQLITE_DONE) st = fr__gallery_db_fail(g, err, "removing a person");
     }
   }
   /* The stored SVM keeps support vectors, which may be this person's
    * descriptors: it goes too (the next identify retrains). */
   if (st == FR_OK) {
-    if (!(s = stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
-    else if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing the stored SVM");
+    if (!(s = fr__gallery_stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
+    else if (sqlite3_step(s) != SQLITE_DONE)
+      st = fr__gallery_db_fail(g, err, "removing the stored SVM");
   }
   if (st == FR_OK) st = bump_generation(g, err);
   st = end_write(g, st, err);
@@ -713,7 +665,7 @@ fr_status fr_gallery_add_person(fr_gallery *g, const char *name, const char *met
   if (metadata && strlen(metadata) > FR_GALLERY_MAX_METADATA)
     return fr__fail(err, FR_E_LIMIT, "metadata of %zu bytes is over the limit of %d bytes",
                     strlen(metadata), FR_GALLERY_MAX_METADATA);
-  st = exec(g, "BEGIN IMMEDIATE", err);
+  st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   int64_t pid = 0;
   int found = find_person(g, name, &pid, err);
@@ -721,12 +673,12 @@ fr_status fr_gallery_add_person(fr_gallery *g, const char *name, const char *met
   else if (found) st = fr__fail(err, FR_E_INVALID, "a person called '%s' already exists", name);
   sqlite3_stmt *s;
   if (st == FR_OK) {
-    if (!(s = stmt(g, Q_PERSON_ADD, err))) st = err ? err->status : FR_E_IO;
+    if (!(s = fr__gallery_stmt(g, Q_PERSON_ADD, err))) st = err ? err->status : FR_E_IO;
     else {
       sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
       if (metadata) sqlite3_bind_text(s, 2, metadata, -1, SQLITE_STATIC);
       sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-      if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "adding a person");
+      if (sqlite3_step(s) != SQLITE_DONE) st = fr__gallery_db_fail(g, err, "adding a person");
       else pid = sqlite3_last_insert_rowid(g->db);
     }
   }
@@ -747,7 +699,7 @@ fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_face_info
   int found = find_person(g, name, &pid, err);
   if (found < 0) return err ? err->status : FR_E_IO;
   if (!found) return fr__fail(err, FR_E_NOTFOUND, "no person called '%s' in the gallery", name);
-  sqlite3_stmt *s = stmt(g, Q_FACES_OF, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_FACES_OF, err);
   if (!s) return err ? err->status : FR_E_IO;
   sqlite3_bind_int64(s, 1, pid);
   int rc = SQLITE_DONE;
@@ -761,14 +713,15 @@ fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_face_info
                        (float)sqlite3_column_double(s, 5), (float)sqlite3_column_double(s, 6)};
     f->created = sqlite3_column_int64(s, 7);
   }
-  if (*n < max && rc != SQLITE_DONE) st = db_fail(g, err, "listing a person's descriptors");
+  if (*n < max && rc != SQLITE_DONE)
+    st = fr__gallery_db_fail(g, err, "listing a person's descriptors");
   sqlite3_reset(s);
   return st;
 }
 
 int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant) {
   if (!g || !image_hash) return -1;
-  sqlite3_stmt *s = stmt(g, Q_FACE_ID, NULL);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_FACE_ID, NULL);
   if (!s) return -1;
   sqlite3_bind_text(s, 1, image_hash, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, variant);
@@ -779,20 +732,21 @@ int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant) {
 
 fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err) {
   if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_remove_face: NULL gallery");
-  fr_status st = exec(g, "BEGIN IMMEDIATE", err);
+  fr_status st = fr__gallery_exec(g, "BEGIN IMMEDIATE", err);
   if (st != FR_OK) return st;
   sqlite3_stmt *s;
-  if (!(s = stmt(g, Q_FACE_DEL_ONE, err))) st = err ? err->status : FR_E_IO;
+  if (!(s = fr__gallery_stmt(g, Q_FACE_DEL_ONE, err))) st = err ? err->status : FR_E_IO;
   else {
     sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing a descriptor");
+    if (sqlite3_step(s) != SQLITE_DONE) st = fr__gallery_db_fail(g, err, "removing a descriptor");
     else if (sqlite3_changes(g->db) == 0)
       st = fr__fail(err, FR_E_NOTFOUND, "no descriptor with id %lld", (long long)id);
   }
   /* As in fr_gallery_forget: the stored SVM may keep this descriptor. */
   if (st == FR_OK) {
-    if (!(s = stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
-    else if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "removing the stored SVM");
+    if (!(s = fr__gallery_stmt(g, Q_SVM_DEL, err))) st = err ? err->status : FR_E_IO;
+    else if (sqlite3_step(s) != SQLITE_DONE)
+      st = fr__gallery_db_fail(g, err, "removing the stored SVM");
   }
   if (st == FR_OK) st = bump_generation(g, err);
   st = end_write(g, st, err);
@@ -806,7 +760,7 @@ fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err) {
   if (!sqlite3_get_autocommit(g->db))
     return fr__fail(err, FR_E_INVALID, "fr_gallery_vacuum: a transaction is open");
   fr_status st = checkpoint(g, err);
-  if (st == FR_OK) st = exec(g, "VACUUM", err);
+  if (st == FR_OK) st = fr__gallery_exec(g, "VACUUM", err);
   if (st == FR_OK) st = checkpoint(g, err);
   return st;
 }
@@ -816,7 +770,7 @@ fr_status fr_gallery_vacuum(fr_gallery *g, fr_error *err) {
 fr_status fr_gallery_people(fr_gallery *g, fr_person *out, int max, int *n, fr_error *err) {
   if (!g || !n || (max > 0 && !out)) return fr__fail(err, FR_E_INVALID, "fr_gallery_people: bad argument");
   *n = 0;
-  sqlite3_stmt *s = stmt(g, Q_PEOPLE_LIST, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_PEOPLE_LIST, err);
   if (!s) return err ? err->status : FR_E_IO;
   int rc, k = 0;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -828,555 +782,17 @@ fr_status fr_gallery_people(fr_gallery *g, fr_person *out, int max, int *n, fr_e
     k++;
   }
   sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return db_fail(g, err, "listing people");
+  if (rc != SQLITE_DONE) return fr__gallery_db_fail(g, err, "listing people");
   *n = k;
   return FR_OK;
 }
 
 fr_status fr_gallery_count(fr_gallery *g, int *n_faces, fr_error *err) {
   if (!g || !n_faces) return fr__fail(err, FR_E_INVALID, "fr_gallery_count: bad argument");
-  sqlite3_stmt *s = stmt(g, Q_FACE_COUNT, err);
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_FACE_COUNT, err);
   if (!s) return err ? err->status : FR_E_IO;
   int rc = sqlite3_step(s);
   *n_faces = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
   sqlite3_reset(s);
-  return rc == SQLITE_ROW ? FR_OK : db_fail(g, err, "counting descriptors");
-}
-
-/* Index of the person with this id in the view (people are sorted by id). */
-static int person_index(const fr_gallery *g, int64_t id) {
-  int lo = 0, hi = g->n_people - 1;
-  while (lo <= hi) {
-    int mid = lo + (hi - lo) / 2;
-    if (g->people[mid].id == id) return mid;
-    if (g->people[mid].id < id) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
-/* Builds the view inside an open read transaction. */
-static fr_status load_view(fr_gallery *g, fr_error *err) {
-  drop_view(g);
-  char buf[64];
-  if (meta_get(g, "generation", buf, sizeof buf, err) != 1)
-    return fr__fail(err, FR_E_FORMAT, "gallery: the generation record is missing");
-  g->generation = strtoll(buf, NULL, 10);
-  int count;
-  fr_status st = fr_gallery_count(g, &count, err);
-  if (st != FR_OK) return st;
-  size_t rows = (size_t)count, bytes;
-  sqlite3_stmt *s = stmt(g, Q_PEOPLE_ALL, err);
-  if (!s) return err ? err->status : FR_E_IO;
-  int cap = 16, rc;
-  g->people = malloc((size_t)cap * sizeof *g->people);
-  if (!g->people) return fr__fail(err, FR_E_NOMEM, "out of memory");
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (g->n_people == cap) {
-      person *p = realloc(g->people, (size_t)cap * 2 * sizeof *p);
-      if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory");
-      g->people = p;
-      cap *= 2;
-    }
-    person *p = &g->people[g->n_people++];
-    p->id = sqlite3_column_int64(s, 0);
-    snprintf(p->name, sizeof p->name, "%s", (const char *)sqlite3_column_text(s, 1));
-    p->first_row = 0;
-    p->n_rows = 0;
-  }
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return db_fail(g, err, "reading people");
-  if (!fr__mul_size(rows, (size_t)g->stride * sizeof(float), &bytes))
-    return fr__fail(err, FR_E_NOMEM, "gallery too large");
-  if (rows) {
-    g->matrix = fr__aligned_calloc(bytes);
-    g->face_id = malloc(rows * sizeof *g->face_id);
-    g->row_person = malloc(rows * sizeof *g->row_person);
-    g->dist = malloc(rows * sizeof *g->dist);
-    if (!g->matrix || !g->face_id || !g->row_person || !g->dist)
-      return fr__fail(err, FR_E_NOMEM, "out of memory for %zu descriptors", rows);
-  }
-  if (g->n_people) {
-    g->centroids = fr__aligned_calloc((size_t)g->n_people * g->stride * sizeof(float));
-    if (!g->centroids) return fr__fail(err, FR_E_NOMEM, "out of memory");
-  }
-  if (!(s = stmt(g, Q_FACES_ALL, err))) return err ? err->status : FR_E_IO;
-  size_t r = 0;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW && r < rows) {
-    int pi = person_index(g, sqlite3_column_int64(s, 1));
-    const void *blob = sqlite3_column_blob(s, 2);
-    int len = sqlite3_column_bytes(s, 2);
-    if (pi < 0 || !blob || len != (int)(g->dim * sizeof(float))) {
-      sqlite3_reset(s);
-      return fr__fail(err, FR_E_FORMAT, "gallery: descriptor %lld is malformed (%d bytes)",
-                      (long long)sqlite3_column_int64(s, 0), len);
-    }
-    float *row = g->matrix + r * g->stride;
-    memcpy(row, blob, (size_t)len);
-    g->face_id[r] = sqlite3_column_int64(s, 0);
-    g->row_person[r] = pi;
-    person *p = &g->people[pi];
-    if (p->n_rows == 0) p->first_row = (int)r;
-    p->n_rows++;
-    float *c = g->centroids + (size_t)pi * g->stride;
-    for (int d = 0; d < g->dim; d++) c[d] += row[d];
-    r++;
-  }
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_fail(g, err, "reading descriptors");
-  g->n_rows = r;
-  for (int i = 0; i < g->n_people; i++)
-    if (g->people[i].n_rows)
-      for (int d = 0; d < g->dim; d++) g->centroids[(size_t)i * g->stride + d] /= (float)g->people[i].n_rows;
-  return FR_OK;
-}
-
-/* Makes the view match the file. */
-static fr_status ensure_view(fr_gallery *g, fr_error *err) {
-  int64_t dv = pragma_int(g, "PRAGMA data_version");
-  if (!g->stale && dv == g->data_version) return FR_OK;
-  /* One read transaction, so that the people, the count and the rows are one
-   * snapshot even while another process writes. */
-  fr_status st = exec(g, "BEGIN", err);
-  if (st != FR_OK) return st;
-  st = load_view(g, err);
-  rollback(g);
-  if (st != FR_OK) {
-    drop_view(g);
-    return st;
-  }
-  g->data_version = pragma_int(g, "PRAGMA data_version");
-  g->stale = 0;
-  return FR_OK;
-}
-
-static void all_distances(fr_gallery *g, const float *query);
-
-/* The k nearest rows to query (Euclidean; ties by the lower face id) into
- * rows/d2, through the int8 first pass when the gallery is large. */
-static fr_status nearest_rows(fr_gallery *g, const float *query, int k, size_t *rows, float *d2,
-                              size_t *n, fr_error *err) {
-  memcpy(g->query, query, (size_t)g->dim * sizeof(float));
-  if (g->n_rows >= FR__QINDEX_MIN_ROWS && !g->qix_built) {
-    fr_status st = fr__qindex_build(&g->qix, g->matrix, g->n_rows, g->dim, g->stride, err);
-    if (st != FR_OK) return st;
-    g->qcand = malloc(g->n_rows * sizeof *g->qcand);
-    if (!g->qcand) {
-      fr__qindex_free(&g->qix);
-      return fr__fail(err, FR_E_NOMEM, "out of memory for the search index");
-    }
-    g->qix_built = 1;
-  }
-  if (g->qix_built) {
-    *n = fr__qindex_topk(-1, &g->qix, g->matrix, g->stride, g->query, g->face_id, k, rows, d2,
-                         g->qcand, NULL);
-    return FR_OK;
-  }
-  /* A small gallery: one fp32 scan, keeping the k best rows by insertion
-   * into a sorted list (almost every row fails the first comparison). */
-  all_distances(g, query);
-  size_t m = 0;
-  for (size_t r = 0; r < g->n_rows; r++) {
-    float d = g->dist[r];
-    if (m == (size_t)k && (d > d2[m - 1] || (d == d2[m - 1] && g->face_id[r] >= g->face_id[rows[m - 1]])))
-      continue;
-    size_t j = m < (size_t)k ? m++ : (size_t)k - 1;
-    while (j > 0 && (d2[j - 1] > d || (d2[j - 1] == d && g->face_id[rows[j - 1]] > g->face_id[r]))) {
-      rows[j] = rows[j - 1];
-      d2[j] = d2[j - 1];
-      j--;
-    }
-    rows[j] = r;
-    d2[j] = d;
-  }
-  *n = m;
-  return FR_OK;
-}
-
-/* Builds the unit-length copies of the rows and of the people's mean
- * directions (the cosine metric's matrix and centroids). */
-static fr_status ensure_unit(fr_gallery *g, fr_error *err) {
-  if (g->umatrix || g->n_rows == 0) return FR_OK;
-  g->umatrix = fr__aligned_calloc(g->n_rows * (size_t)g->stride * sizeof(float));
-  g->ucentroids = fr__aligned_calloc((size_t)(g->n_people ? g->n_people : 1) * g->stride * sizeof(float));
-  if (!g->umatrix || !g->ucentroids) {
-    fr__aligned_free(g->umatrix);
-    fr__aligned_free(g->ucentroids);
-    g->umatrix = g->ucentroids = NULL;
-    return fr__fail(err, FR_E_NOMEM, "out of memory for the cosine view");
-  }
-  for (size_t r = 0; r < g->n_rows; r++) {
-    const float *x = g->matrix + r * g->stride;
-    float *u = g->umatrix + r * g->stride, *c = g->ucentroids + (size_t)g->row_person[r] * g->stride;
-    double n2 = 0;
-    for (int d = 0; d < g->dim; d++) n2 += (double)x[d] * x[d];
-    double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
-    for (int d = 0; d < g->dim; d++) {
-      u[d] = (float)(x[d] * inv);
-      c[d] += u[d];
-    }
-  }
-  for (int i = 0; i < g->n_people; i++) {
-    float *c = g->ucentroids + (size_t)i * g->stride;
-    double n2 = 0;
-    for (int d = 0; d < g->dim; d++) n2 += (double)c[d] * c[d];
-    double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
-    for (int d = 0; d < g->dim; d++) c[d] = (float)(c[d] * inv);
-  }
-  return FR_OK;
-}
-
-/* Computes g->dist for query (padded into g->query). */
-static void all_distances(fr_gallery *g, const float *query) {
-  memcpy(g->query, query, (size_t)g->dim * sizeof(float));
-  if (g->n_rows) fr__sqdist_rows(-1, g->matrix, g->n_rows, g->stride, g->query, g->dist);
-}
-
-static void fill_match(const fr_gallery *g, int pi, int64_t face_id, float dist2, fr_match *m) {
-  m->face_id = face_id;
-  m->person_id = g->people[pi].id;
-  memcpy(m->name, g->people[pi].name, FR_NAME_MAX);
-  m->distance = sqrtf(dist2 > 0 ? dist2 : 0);
-  m->probability = -1;
-}
-
-fr_status fr_gallery_search(fr_gallery *g, const float *query, int k, fr_match *out, int *n_out,
-                            fr_error *err) {
-  if (!g || !query || k <= 0 || !out || !n_out)
-    return fr__fail(err, FR_E_INVALID, "fr_gallery_search: bad argument");
-  *n_out = 0;
-  if (k > FR_GALLERY_MAX_K)
-    return fr__fail(err, FR_E_LIMIT, "k = %d is over the limit of %d results", k, FR_GALLERY_MAX_K);
-  for (int d = 0; d < g->dim; d++)
-    if (!isfinite(query[d])) return fr__fail(err, FR_E_INVALID, "the query has a non-finite value");
-  fr_status st = ensure_view(g, err);
-  if (st != FR_OK) return st;
-  size_t best[FR_GALLERY_MAX_K];
-  float d2[FR_GALLERY_MAX_K];
-  size_t n;
-  st = nearest_rows(g, query, k, best, d2, &n, err);
-  if (st != FR_OK) return st;
-  for (size_t i = 0; i < n; i++) fill_match(g, g->row_person[best[i]], g->face_id[best[i]], d2[i], &out[i]);
-  *n_out = (int)n;
-  return FR_OK;
-}
-
-/* ---- identification --------------------------------------------------------- */
-
-void fr_identify_options_default(fr_identify_options *o) {
-  memset(o, 0, sizeof *o);
-  o->classifier = FR_CLASSIFIER_NN;
-}
-
-typedef struct ranked {
-  double key; /* smaller is better */
-  int person;
-  float dist2;
-  int64_t face_id;
-  float probability;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b) {
-  const ranked *x = a, *y = b;
-  if (x->key != y->key) return x->key < y->key ? -1 : 1;
-  return x->person - y->person;
-}
-
-/* libsvm prints training progress by default; a library must not. */
-static void svm_quiet(const char *s) { (void)s; }
-
-/* Writes a model to a temporary file and reads the bytes back: libsvm only
- * saves to and loads from paths. */
-static fr_status svm_to_bytes(const struct svm_model *m, uint8_t **data, size_t *size,
-                              fr_error *err) {
-  const char *dir = getenv("TMPDIR");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/facerec-svm-XXXXXX", dir && *dir ? dir : "/tmp");
-  int fd = mkstemp(path);
-  if (fd < 0) return fr__fail(err, FR_E_IO, "cannot create a temporary file: %s", strerror(errno));
-  close(fd);
-  fr_status st = svm_save_model(path, m) == 0
-                     ? fr__read_file(path, (size_t)1 << 31, data, size, err)
-                     : fr__fail(err, FR_E_IO, "cannot save the SVM to %s", path);
-  unlink(path);
-  return st;
-}
-
-static fr_status svm_from_bytes(const void *data, size_t size, struct svm_model **m,
-                                fr_error *err) {
-  const char *dir = getenv("TMPDIR");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/facerec-svm-XXXXXX", dir && *dir ? dir : "/tmp");
-  int fd = mkstemp(path);
-  if (fd < 0) return fr__fail(err, FR_E_IO, "cannot create a temporary file: %s", strerror(errno));
-  FILE *f = fdopen(fd, "wb");
-  int ok = f && fwrite(data, 1, size, f) == size;
-  if (f) ok = fclose(f) == 0 && ok;
-  else close(fd);
-  *m = ok ? svm_load_model(path) : NULL;
-  unlink(path);
-  if (!*m) return fr__fail(err, FR_E_FORMAT, "the SVM stored in the gallery cannot be read");
-  return FR_OK;
-}
-
-static fr_status train_svm(fr_gallery *g, double c, fr_error *err) {
-  if (g->svm) svm_free_and_destroy_model(&g->svm);
-  if (g->n_people < 2) return FR_OK; /* one class: nothing to separate */
-  size_t rows = g->n_rows, per = (size_t)g->dim + 1;
-  struct svm_node *nodes = malloc(rows * per * sizeof *nodes);
-  struct svm_node **x = malloc(rows * sizeof *x);
-  double *y = malloc(rows * sizeof *y);
-  fr_status st = FR_OK;
-  if (!nodes || !x || !y) st = fr__fail(err, FR_E_NOMEM, "out of memory training the SVM");
-  for (size_t r = 0; st == FR_OK && r < rows; r++) {
-    x[r] = nodes + r * per;
-    for (int d = 0; d < g->dim; d++) {
-      x[r][d].index = d + 1;
-      x[r][d].value = g->matrix[r * g->stride + d];
-    }
-    x[r][g->dim].index = -1;
-    y[r] = (double)g->row_person[r]; /* labels are view indices; ids are mapped back */
-  }
-  struct svm_problem prob = {.l = (int)rows, .y = y, .x = x};
-  struct svm_parameter par;
-  memset(&par, 0, sizeof par);
-  par.svm_type = C_SVC;
-  par.kernel_type = LINEAR;
-  par.C = c;
-  par.eps = 1e-3;
-  par.cache_size = 100;
-  par.shrinking = 1;
-  par.probability = 1;
-  if (st == FR_OK) {
-    const char *bad = svm_check_parameter(&prob, &par);
-    if (bad) st = fr__fail(err, FR_E_INVALID, "SVM: %s", bad);
-  }
-  uint8_t *bytes = NULL;
-  size_t size = 0;
-  if (st == FR_OK) {
-    svm_set_print_string_function(svm_quiet);
-    struct svm_model *m = svm_train(&prob, &par);
-    /* The trained model points into `nodes`; a save and load gives one that
-     * owns its memory and is exactly what later handles will read. */
-    st = m ? svm_to_bytes(m, &bytes, &size, err) : fr__fail(err, FR_E_NOMEM, "SVM training failed");
-    if (m) svm_free_and_destroy_model(&m);
-  }
-  if (st == FR_OK) st = svm_from_bytes(bytes, size, &g->svm, err);
-  free(nodes);
-  free(x);
-  free(y);
-  if (st != FR_OK) {
-    free(bytes);
-    return st;
-  }
-  g->svm_generation = g->generation;
-  g->svm_c = c;
-  /* Stored only if the file still holds what was trained on; the label
-   * mapping (view index -> person) is stable for a generation. */
-  st = exec(g, "BEGIN IMMEDIATE", err);
-  char buf[64];
-  if (st == FR_OK && meta_get(g, "generation", buf, sizeof buf, err) == 1 &&
-      strtoll(buf, NULL, 10) == g->generation) {
-    sqlite3_stmt *s = stmt(g, Q_SVM_PUT, err);
-    if (!s) st = err ? err->status : FR_E_IO;
-    else {
-      sqlite3_bind_int64(s, 1, g->generation);
-      sqlite3_bind_double(s, 2, c);
-      sqlite3_bind_blob(s, 3, bytes, (int)size, SQLITE_STATIC);
-      sqlite3_bind_int64(s, 4, (int64_t)time(NULL));
-      if (sqlite3_step(s) != SQLITE_DONE) st = db_fail(g, err, "storing the SVM");
-      sqlite3_reset(s);
-    }
-  }
-  st = end_tx(g, st, err);
-  free(bytes);
-  return st;
-}
-
-/* Makes g->svm current: the one in memory, the stored one, or a new one. */
-static fr_status ensure_svm(fr_gallery *g, double c, fr_error *err) {
-  if (g->svm && g->svm_generation == g->generation && g->svm_c == c) return FR_OK;
-  if (g->n_people < 2) {
-    if (g->svm) svm_free_and_destroy_model(&g->svm);
-    return FR_OK;
-  }
-  sqlite3_stmt *s = stmt(g, Q_SVM_GET, err);
-  if (!s) return err ? err->status : FR_E_IO;
-  fr_status st = FR_E_NOTFOUND;
-  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) == g->generation &&
-      sqlite3_column_double(s, 1) == c) {
-    if (g->svm) svm_free_and_destroy_model(&g->svm);
-    st = svm_from_bytes(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), &g->svm, err);
-    if (st == FR_OK) {
-      g->svm_generation = g->generation;
-      g->svm_c = c;
-    }
-  }
-  sqlite3_reset(s);
-  if (st == FR_OK) return FR_OK;
-  return train_svm(g, c, err);
-}
-
-fr_status fr_gallery_train_svm(fr_gallery *g, double c, fr_error *err) {
-  if (!g) return fr__fail(err, FR_E_INVALID, "fr_gallery_train_svm: NULL gallery");
-  fr_status st = ensure_view(g, err);
-  if (st != FR_OK) return st;
-  return train_svm(g, c > 0 ? c : 1.0, err);
-}
-
-fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identify_options *opts,
-                              fr_match *top, int k, int *n_top, int *known, fr_error *err) {
-  if (!g || !query || !top || k <= 0 || !n_top || !known)
-    return fr__fail(err, FR_E_INVALID, "fr_gallery_identify: bad argument");
-  *n_top = 0;
-  *known = 0;
-  fr_identify_options o;
-  fr_identify_options_default(&o);
-  if (opts) o = *opts;
-  if (o.classifier == 0) o.classifier = FR_CLASSIFIER_NN;
-  if (o.classifier < FR_CLASSIFIER_NN || o.classifier > FR_CLASSIFIER_SVM)
-    return fr__fail(err, FR_E_INVALID, "unknown classifier %d", (int)o.classifier);
-  if (o.metric == 0) o.metric = FR_METRIC_EUCLIDEAN;
-  if (o.metric != FR_METRIC_EUCLIDEAN && o.metric != FR_METRIC_COSINE)
-    return fr__fail(err, FR_E_INVALID, "unknown metric %d", (int)o.metric);
-  if (k > FR_GALLERY_MAX_K)
-    return fr__fail(err, FR_E_LIMIT, "k = %d is over the limit of %d results", k, FR_GALLERY_MAX_K);
-  int cosine = o.metric == FR_METRIC_COSINE;
-  float thr = o.threshold > 0 ? o.threshold : cosine ? g->cos_threshold : g->threshold;
-  if (!(thr > 0))
-    return fr__fail(err, FR_E_INVALID,
-                    "no cosine threshold is recorded in this gallery: pass one "
-                    "(fr_identify_options.threshold, --threshold) or record it with "
-                    "fr_gallery_set_threshold");
-  for (int d = 0; d < g->dim; d++)
-    if (!isfinite(query[d])) return fr__fail(err, FR_E_INVALID, "the query has a non-finite value");
-  fr_status st = ensure_view(g, err);
-  if (st != FR_OK) return st;
-  if (g->n_people == 0) return FR_OK;
-  /* Cosine distance is half the squared Euclidean distance of the unit-length
-   * vectors, so the same kernels serve both metrics. */
-  float uq[4096];
-  const float *raw_query = query; /* the SVM was trained on the raw descriptors */
-  const float *mat = g->matrix, *cen = g->centroids;
-  if (cosine) {
-    double n2 = 0;
-    for (int d = 0; d < g->dim; d++) n2 += (double)query[d] * query[d];
-    if (!(n2 > 0)) return fr__fail(err, FR_E_INVALID, "a zero-length query has no cosine distance");
-    if (g->dim > 4096) return fr__fail(err, FR_E_UNSUPPORTED, "cosine: descriptors over 4096-d");
-    for (int d = 0; d < g->dim; d++) uq[d] = (float)(query[d] / sqrt(n2));
-    query = uq;
-    st = ensure_unit(g, err);
-    if (st != FR_OK) return st;
-    mat = g->umatrix;
-    cen = g->ucentroids;
-  }
-  /* Nearest neighbour and one answer: the nearest row, through the fast
-   * exact search when the gallery is large (Euclidean only: the int8 copy is
-   * of the raw matrix). */
-  if (o.classifier == FR_CLASSIFIER_NN && k == 1 && !cosine && g->n_rows >= FR__QINDEX_MIN_ROWS) {
-    size_t row;
-    float d2;
-    size_t n1 = 0;
-    st = nearest_rows(g, query, 1, &row, &d2, &n1, err);
-    if (st != FR_OK) return st;
-    fill_match(g, g->row_person[row], g->face_id[row], d2, &top[0]);
-    *n_top = 1;
-    *known = top[0].distance <= thr;
-    return FR_OK;
-  }
-  ranked *rk = malloc((size_t)g->n_people * sizeof *rk);
-  if (!rk) return fr__fail(err, FR_E_NOMEM, "out of memory");
-  /* Every classifier reports the distance to the person's nearest
-   * descriptor (centroid: to the centroid), so compute those first. */
-  for (int i = 0; i < g->n_people; i++) {
-    rk[i].person = i;
-    rk[i].dist2 = INFINITY;
-    rk[i].face_id = -1;
-    rk[i].probability = -1;
-  }
-  if (o.classifier == FR_CLASSIFIER_CENTROID) {
-    memcpy(g->query, query, (size_t)g->dim * sizeof(float));
-    float *d2 = malloc((size_t)g->n_people * sizeof *d2);
-    if (!d2) {
-      free(rk);
-      return fr__fail(err, FR_E_NOMEM, "out of memory");
-    }
-    fr__sqdist_rows(-1, cen, (size_t)g->n_people, g->stride, g->query, d2);
-    for (int i = 0; i < g->n_people; i++) rk[i].dist2 = g->people[i].n_rows ? d2[i] : INFINITY;
-    free(d2);
-  } else {
-    memcpy(g->query, query, (size_t)g->dim * sizeof(float));
-    fr__sqdist_rows(-1, mat, g->n_rows, g->stride, g->query, g->dist);
-    for (size_t r = 0; r < g->n_rows; r++) {
-      ranked *p = &rk[g->row_person[r]];
-      if (g->dist[r] < p->dist2) p->dist2 = g->dist[r], p->face_id = g->face_id[r];
-    }
-  }
-  for (int i = 0; i < g->n_people; i++) rk[i].key = rk[i].dist2;
-  float min_prob = 0;
-  if (o.classifier == FR_CLASSIFIER_SVM) {
-    double c = o.svm_c > 0 ? o.svm_c : 1.0;
-    st = ensure_svm(g, c, err);
-    if (st != FR_OK) {
-      free(rk);
-      return st;
-    }
-    min_prob = o.min_probability > 0 ? o.min_probability : fminf(0.5f, 1.5f / (float)g->n_people);
-    if (!g->svm) {
-      /* A single person: the SVM has nothing to separate; only the distance
-       * rule can say no. */
-      rk[0].probability = 1;
-      rk[0].key = -1;
-    } else {
-      int nc = svm_get_nr_class(g->svm);
-      int *labels = malloc((size_t)nc * sizeof *labels);
-      double *prob = malloc((size_t)nc * sizeof *prob);
-      struct svm_node *x = malloc(((size_t)g->dim + 1) * sizeof *x);
-      if (!labels || !prob || !x) {
-        free(labels), free(prob), free(x), free(rk);
-        return fr__fail(err, FR_E_NOMEM, "out of memory");
-      }
-      for (int d = 0; d < g->dim; d++) x[d].index = d + 1, x[d].value = raw_query[d];
-      x[g->dim].index = -1;
-      svm_get_labels(g->svm, labels);
-      svm_predict_probability(g->svm, x, prob);
-      for (int i = 0; i < nc; i++)
-        if (labels[i] >= 0 && labels[i] < g->n_people) {
-          rk[labels[i]].probability = (float)prob[i];
-          rk[labels[i]].key = -prob[i];
-        }
-      /* The winner is the one-against-one vote, not the largest probability:
-       * the probabilities come from Platt scaling fitted by cross-validation
-       * inside the training set, which with one or two photos per person is
-       * fitted on almost nothing and can even invert the ranking (measured:
-       * 0% top-1 at one photo per person by probability). The probability
-       * still feeds the unknown rule. */
-      int voted = (int)svm_predict(g->svm, x);
-      if (voted >= 0 && voted < g->n_people) rk[voted].key = -2;
-      free(labels), free(prob), free(x);
-    }
-  }
-  qsort(rk, (size_t)g->n_people, sizeof *rk, cmp_ranked);
-  /* A person enrolled without a descriptor yet (created by name only) is no
-   * candidate: there is nothing to be near to. They sort last (an infinite
-   * distance, no SVM class), so the candidates are a prefix. */
-  int n_cand = 0;
-  while (n_cand < g->n_people && g->people[rk[n_cand].person].n_rows > 0) n_cand++;
-  int n = k < n_cand ? k : n_cand;
-  if (n == 0) {
-    *n_top = 0;
-    *known = 0;
-    free(rk);
-    return FR_OK;
-  }
-  for (int i = 0; i < n; i++) {
-    fill_match(g, rk[i].person, rk[i].face_id, rk[i].dist2, &top[i]);
-    if (cosine) top[i].distance = isfinite(rk[i].dist2) ? 0.5f * rk[i].dist2 : INFINITY;
-    top[i].probability = rk[i].probability;
-  }
-  *n_top = n;
-  *known = top[0].distance <= thr &&
-           (o.classifier != FR_CLASSIFIER_SVM || top[0].probability >= min_prob);
-  free(rk);
-  return FR_OK;
+  return rc == SQLITE_ROW ? FR_OK : fr__gallery_db_fail(g, err, "counting descriptors");
 }
