@@ -211,9 +211,11 @@ FR_API void fr_context_set_abort(fr_context *ctx, int (*should_abort)(void *user
 
 /*
  * Which compute kernels this process uses: "avx512", "avx2" or "scalar".
- * Chosen once per model at load from the CPU's features. The environment
- * variable FACEREC_KERNELS=scalar forces the portable reference kernels, and
- * FACEREC_KERNELS=avx2 the AVX2 ones on a CPU that also has AVX-512.
+ * Chosen once per process, on first use, from the CPU's features; every
+ * model, the int8 convolutions, the gallery scan and the cascade scan follow
+ * it. The environment variable FACEREC_KERNELS=scalar forces the portable
+ * reference kernels, and FACEREC_KERNELS=avx2 the AVX2 ones on a CPU that
+ * also has AVX-512 (docs/kernels.md says what differs between the sets).
  */
 FR_API const char *fr_kernels_name(void);
 
@@ -717,7 +719,11 @@ FR_API fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_fa
                                   int max, int *n, fr_error *err);
 
 /* The id of the descriptor enrolled from this image hash and variant (each
- * pair is stored at most once), or -1 when there is none or on error. */
+ * pair is stored at most once) into *id: FR_E_NOTFOUND when there is none,
+ * another status when the gallery could not be read (*id is -1 then). */
+FR_API fr_status fr_gallery_find_face(fr_gallery *g, const char *image_hash, int variant, int64_t *id,
+                                      fr_error *err);
+/* Deprecated: the same, -1 for both "none" and "error"; use fr_gallery_find_face. */
 FR_API int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant);
 
 /* Removes one descriptor, and the stored SVM (it may hold it as a support

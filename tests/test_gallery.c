@@ -1021,6 +1021,11 @@ static void test_faces_api(void) {
   int64_t fid = fr_gallery_face_id(g, h1, 0);
   CHECK(fid > info[1].id); /* the third face, listed after the first two */
   CHECK(fr_gallery_face_id(g, h1, 1) == -1);
+  /* The two meanings of -1 apart: none is FR_E_NOTFOUND, a bad call another status. */
+  int64_t found = 0;
+  CHECK(fr_gallery_find_face(g, h1, 0, &found, &err) == FR_OK && found == fid);
+  CHECK(fr_gallery_find_face(g, h1, 1, &found, &err) == FR_E_NOTFOUND && found == -1);
+  CHECK(fr_gallery_find_face(g, NULL, 0, &found, &err) == FR_E_INVALID && found == -1);
 
   /* Removing the third face: it is no longer found, the others are. */
   fr_match m;

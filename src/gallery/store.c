@@ -719,15 +719,26 @@ fr_status fr_gallery_faces(fr_gallery *g, const char *name, fr_gallery_face_info
   return st;
 }
 
-int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant) {
-  if (!g || !image_hash) return -1;
-  sqlite3_stmt *s = fr__gallery_stmt(g, Q_FACE_ID, NULL);
-  if (!s) return -1;
+fr_status fr_gallery_find_face(fr_gallery *g, const char *image_hash, int variant, int64_t *id,
+                               fr_error *err) {
+  if (id) *id = -1;
+  if (!g || !image_hash || !id) return fr__fail(err, FR_E_INVALID, "fr_gallery_find_face: NULL argument");
+  sqlite3_stmt *s = fr__gallery_stmt(g, Q_FACE_ID, err);
+  if (!s) return err ? err->status : FR_E_IO;
   sqlite3_bind_text(s, 1, image_hash, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, variant);
-  int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  int rc = sqlite3_step(s);
+  fr_status st = FR_OK;
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
+  else if (rc == SQLITE_DONE) st = fr__fail(err, FR_E_NOTFOUND, "no descriptor from image %.16s... variant %d", image_hash, variant);
+  else st = fr__gallery_db_fail(g, err, "looking up a descriptor");
   sqlite3_reset(s);
-  return id;
+  return st;
+}
+
+int64_t fr_gallery_face_id(fr_gallery *g, const char *image_hash, int variant) {
+  int64_t id = -1;
+  return fr_gallery_find_face(g, image_hash, variant, &id, NULL) == FR_OK ? id : -1;
 }
 
 fr_status fr_gallery_remove_face(fr_gallery *g, int64_t id, fr_error *err) {

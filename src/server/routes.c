@@ -72,7 +72,8 @@ static void enroll(fr__srv *s, fr_context *ctx, job *j, const fr_image *img, int
   fr_gallery_face gf = {j->desc[0] + (size_t)k * s->dim, j->hash, 0, j->faces[0][k].box};
   pthread_mutex_lock(&s->gallery_mu);
   j->st = fr_gallery_enroll(s->gallery, j->route.name, NULL, &gf, 1, &j->added, &j->err);
-  j->face_id = j->st == FR_OK ? fr_gallery_face_id(s->gallery, j->hash, 0) : -1;
+  j->face_id = -1;
+  if (j->st == FR_OK) j->st = fr_gallery_find_face(s->gallery, j->hash, 0, &j->face_id, &j->err);
   pthread_mutex_unlock(&s->gallery_mu);
   j->faces[0][0] = j->faces[0][k];
   j->n_faces[0] = 1;
