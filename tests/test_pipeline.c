@@ -196,6 +196,44 @@ static void test_variants(fr_context *ctx) {
   fr_pipeline_destroy(p2);
 }
 
+/* Faces of two photos described in one batch give, face for face, what one
+ * call per face gives; faces without landmarks get them first. */
+static void test_batch(fr_context *ctx, const fr_pipeline *pipe) {
+  fr_error err = {0};
+  fr_image img[2] = {{0}, {0}};
+  CHECK_OK(fr_image_load(check_data("bbt/test/images/faces.jpg"), NULL, &img[0], &err), &err);
+  CHECK_OK(fr_image_load(check_data("bbt/test/images/surprised.jpg"), NULL, &img[1], &err), &err);
+  enum { MAX = 8 };
+  fr_face faces[2 * MAX];
+  int n0 = 0, n1 = 0;
+  if (img[0].data && img[1].data) {
+    CHECK_OK(fr_pipeline_run(ctx, pipe, &img[0], faces, NULL, MAX, &n0, &err), &err);
+    CHECK_OK(fr_pipeline_run(ctx, pipe, &img[1], faces + n0, NULL, MAX, &n1, &err), &err);
+  }
+  int n = n0 + n1, image_of[2 * MAX];
+  CHECK_MSG(n0 >= 3 && n1 >= 1, "faces: %d and %d", n0, n1);
+  for (int i = 0; i < n; i++) image_of[i] = i < n0 ? 0 : 1;
+  /* One face without landmarks: the batch must find them as the single call does. */
+  if (n > 1) faces[1].n_landmarks = 0;
+  int dim = fr_pipeline_dim(pipe);
+  float *batch = malloc((size_t)(n ? n : 1) * dim * sizeof(float));
+  float *one = malloc((size_t)dim * sizeof(float));
+  CHECK_OK(fr_pipeline_describe_faces(ctx, pipe, img, 2, faces, image_of, n, batch, &err), &err);
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    CHECK_OK(fr_pipeline_describe_face(ctx, pipe, &img[image_of[i]], &faces[i], one, &err), &err);
+    for (int d = 0; d < dim; d++) worst = fmax(worst, fabs((double)one[d] - batch[(size_t)i * dim + d]));
+  }
+  printf("batch of %d faces from 2 images: worst component difference from one call each %.2g\n", n, worst);
+  CHECK_MSG(n > 0 && worst < 1e-5, "batch differs by %g", worst);
+  CHECK(faces[1].n_landmarks == 0 || n < 2); /* not written */
+  image_of[0] = 2;
+  CHECK(fr_pipeline_describe_faces(ctx, pipe, img, 2, faces, image_of, n, batch, &err) == FR_E_INVALID);
+  CHECK_OK(fr_pipeline_describe_faces(ctx, pipe, img, 2, faces, NULL, 0, batch, &err), &err);
+  free(batch), free(one);
+  fr_image_free(&img[0]), fr_image_free(&img[1]);
+}
+
 int main(void) {
   fr_error err = {0};
   fr_pipeline_options o;
@@ -219,6 +257,7 @@ int main(void) {
   test_raw_buffer(ctx, pipe);
   test_threads(pipe);
   test_variants(ctx);
+  test_batch(ctx, pipe);
   fr_face f[4];
   int n;
   CHECK(fr_pipeline_run(ctx, pipe, NULL, f, NULL, 4, &n, &err) == FR_E_INVALID);

@@ -334,6 +334,41 @@ fr_status fr_pipeline_describe_face(fr_context *ctx, const fr_pipeline *p, const
   return describe_faces(ctx, p, img, face, 1, desc, err);
 }
 
+fr_status fr_pipeline_describe_faces(fr_context *ctx, const fr_pipeline *p, const fr_image *images,
+                                     int n_images, const fr_face *faces, const int *image_of, int n,
+                                     float *desc, fr_error *err) {
+  if (!ctx || !p || n < 0 || (n > 0 && (!images || !faces || !desc || n_images <= 0)))
+    return fr__fail(err, FR_E_INVALID, "fr_pipeline_describe_faces: NULL or negative argument");
+  if (n == 0) return FR_OK;
+  for (int k = 0; k < n_images; k++) {
+    fr_status st = fr__image_check(&images[k], err);
+    if (st != FR_OK) return st;
+  }
+  for (int i = 0; i < n; i++)
+    if (image_of && (image_of[i] < 0 || image_of[i] >= n_images))
+      return fr__fail(err, FR_E_INVALID, "fr_pipeline_describe_faces: face %d names image %d of %d", i,
+                      image_of[i], n_images);
+  /* Landmarks first, into copies: the 68-point net runs through the same
+   * context scratch that then holds the chips, so the two cannot overlap. */
+  fr_face *work = malloc((size_t)n * sizeof *work);
+  if (!work) return fr__fail(err, FR_E_NOMEM, "out of memory for %d faces", n);
+  fr_status st = FR_OK;
+  for (int i = 0; i < n && st == FR_OK; i++) {
+    work[i] = faces[i];
+    if (wants_68(p, &work[i])) st = fr_landmarks(ctx, p->lm, &images[image_of ? image_of[i] : 0], &work[i], err);
+  }
+  int size = fr_embedder_input_size(p->emb);
+  size_t per = (size_t)size * size * 3;
+  float *buf = st == FR_OK ? chip_buffer(ctx, p, n) : NULL;
+  if (st == FR_OK && !buf) st = fr__fail(err, FR_E_NOMEM, "out of memory for %d face chips", n);
+  for (int i = 0; i < n && st == FR_OK; i++)
+    st = fr__align_tensor(&images[image_of ? image_of[i] : 0], &work[i], p->opts.align, size, buf + (size_t)i * per,
+                          err);
+  free(work);
+  if (st != FR_OK) return st;
+  return describe(ctx, p, buf, n, desc, err);
+}
+
 fr_status fr_pipeline_run(fr_context *ctx, const fr_pipeline *p, const fr_image *img,
                           fr_face *faces, float *desc, int max_faces, int *n_faces,
                           fr_error *err) {
