@@ -1,9 +1,10 @@
 /*
- * test_model_file.c - the facerec model file (src/nn/model_file.c): a
- * synthetic graph using every builder round-trips to the same outputs, every
- * shipped network converts to a file whose graph computes exactly what the
- * original computes (and, for the detectors, finds the same faces on a real
- * image), the registries load converted files (and FACEREC_NO_FRM
+ * test_model_file.c - the facerec model file (src/nn/model_file.c) and the
+ * shared loader (src/nn/loader.c): a synthetic graph using every builder
+ * round-trips to the same outputs, every network the detector, embedder and
+ * landmarker tables declare converts to a file whose graph computes exactly
+ * what the original computes (and, for the detectors, finds the same faces
+ * on a real image), the registries load converted files (and FACEREC_NO_FRM
  * turns them off), and damaged files - truncated, bit-flipped, of another
  * version or magic, randomly mutated and resealed - are errors, never
  * crashes.
@@ -15,6 +16,7 @@
 #include "align/align_internal.h"
 #include "detect/detect_internal.h"
 #include "embed/embed_internal.h"
+#include "nn/loader.h"
 #include "nn/model_file.h"
 
 #include "check.h"
@@ -380,8 +382,71 @@ static void test_files(const uint8_t *file, size_t size) {
 
 /* ---- the shipped networks ------------------------------------------------ */
 
-typedef fr__model_net net;
-#define k_nets fr__model_nets
+/* A network of the three tables: what it declares, the role its model file
+ * records, and its kind (fr_detector_kind, fr_embedder_kind or
+ * fr_landmarker_kind, by role). */
+typedef struct net {
+  const fr__net_spec *spec;
+  fr__model_role role;
+  int kind;
+} net;
+
+#define MAX_NETS 64
+static net k_nets[MAX_NETS];
+static int n_nets; /* the convertible ones, which k_nets holds */
+static int n_entries; /* every table entry */
+
+/* Counts every entry and keeps the convertible ones, in table order. */
+static void add_entry(const fr__net_spec *spec, fr__model_role role, int kind) {
+  n_entries++;
+  if (fr__net_convertible(spec) && n_nets < MAX_NETS) k_nets[n_nets++] = (net){spec, role, kind};
+}
+
+static void list_nets(void) {
+  n_nets = n_entries = 0;
+  for (int i = 0; i < fr__detector_count(); i++)
+    add_entry(&fr__detector_at(i)->net, FR__MODEL_DETECTOR, (int)fr__detector_at(i)->kind);
+  for (int i = 0; i < fr__embedder_count(); i++)
+    add_entry(&fr__embedder_at(i)->net, FR__MODEL_EMBEDDER, (int)fr__embedder_at(i)->kind);
+  for (int i = 0; i < fr__landmarker_count(); i++)
+    add_entry(&fr__landmarker_at(i)->net, FR__MODEL_LANDMARKER, (int)fr__landmarker_at(i)->kind);
+}
+
+/* Every table entry's network name is unique (a CLI name and a model file
+ * name), fits a model file, and names the files the loader needs; the
+ * iterators end where the tables do and agree with the find functions. */
+static void test_tables(void) {
+  const fr__net_spec *all[MAX_NETS];
+  int n = 0;
+  for (int i = 0; i < fr__detector_count() && n < MAX_NETS; i++) {
+    CHECK(fr__detector_find(fr__detector_at(i)->kind) == fr__detector_at(i));
+    all[n++] = &fr__detector_at(i)->net;
+  }
+  for (int i = 0; i < fr__embedder_count() && n < MAX_NETS; i++) {
+    CHECK(fr__embedder_find(fr__embedder_at(i)->kind) == fr__embedder_at(i));
+    all[n++] = &fr__embedder_at(i)->net;
+  }
+  for (int i = 0; i < fr__landmarker_count() && n < MAX_NETS; i++) {
+    CHECK(fr__landmarker_find(fr__landmarker_at(i)->kind) == fr__landmarker_at(i));
+    all[n++] = &fr__landmarker_at(i)->net;
+  }
+  CHECK(!fr__detector_at(fr__detector_count()) && !fr__detector_at(-1));
+  CHECK(!fr__embedder_at(fr__embedder_count()) && !fr__embedder_at(-1));
+  CHECK(!fr__landmarker_at(fr__landmarker_count()) && !fr__landmarker_at(-1));
+  CHECK_MSG(n == n_entries, "%d entries, %d listed", n, n_entries);
+  int ok = 1;
+  for (int i = 0; i < n; i++) {
+    const fr__net_spec *s = all[i];
+    int good = s->name && s->title && s->files[0] &&
+               strlen(s->name) + strlen(FR__MODEL_EXT) < FR__MODEL_NAME_MAX &&
+               (s->format != FR__NET_TFJS || s->build) &&
+               (s->format == FR__NET_NONE || fr__net_graphs(s) >= 1);
+    for (int j = 0; j < i && good; j++) good = strcmp(s->name, all[j]->name) != 0;
+    if (!good) fprintf(stderr, "table entry %d (%s) is malformed or not unique\n", i, s->name);
+    ok &= good;
+  }
+  CHECK_MSG(ok, "%d table entries well formed, their names unique", n);
+}
 
 /* A loaded network: its object, its graphs (MTCNN has three) with the
  * square input side each is compared at, and SSD's anchors. */
@@ -430,7 +495,7 @@ static fr_status save_graphs(const net *n, const fr__graph *const *g, int ng, co
   fr__model m;
   memset(&m, 0, sizeof m);
   m.role = n->role;
-  snprintf(m.name, sizeof m.name, "%s", n->name);
+  snprintf(m.name, sizeof m.name, "%s", n->spec->name);
   m.n_graphs = ng;
   for (int k = 0; k < ng; k++) m.graphs[k] = (fr__graph *)g[k];
   if (anchors) {
@@ -537,15 +602,16 @@ static uint8_t *read_all(const char *path, size_t *size) {
 
 static int write_file(const char *dir, const char *name, const uint8_t *d, size_t n);
 
-/* The TFLite detectors' own checks of a model file's content: the graph
- * count, and (MTCNN) the graphs' order, which find_outputs tells by the
+/* Checks of a model file's content: the shared loader's graph count (one
+ * graph too many) for every network, and the models' own checks - SSD's
+ * anchors, and (MTCNN) the graphs' order, which find_outputs tells by the
  * outputs' shapes. */
 static void wrong_content(const net *n, const held *rec, const char *dir) {
   char path[4096];
   fr_error err = {0, ""};
-  snprintf(path, sizeof path, "%s/%s.frm", dir, n->name);
+  snprintf(path, sizeof path, "%s/%s.frm", dir, n->spec->name);
   held h;
-  if (n->kind == FR_DETECTOR_MTCNN) {
+  if (n->role == FR__MODEL_DETECTOR && n->kind == FR_DETECTOR_MTCNN) {
     CHECK_OK(save_graphs(n, rec->g, 2, NULL, path, &err), &err);
     CHECK(load_net(n, dir, NULL, &h, &err) == FR_E_MODEL && !h.det);
     CHECK_MSG(strstr(err.message, "3") != NULL, "%s", err.message);
@@ -556,7 +622,15 @@ static void wrong_content(const net *n, const held *rec, const char *dir) {
     /* Two copies of the graph: one too many. */
     const fr__graph *two[2] = {rec->g[0], rec->g[0]};
     CHECK_OK(save_graphs(n, two, 2, NULL, path, &err), &err);
+    CHECK(load_net(n, dir, NULL, &h, &err) == FR_E_MODEL && !h.det && !h.emb && !h.lm);
+    CHECK_MSG(strstr(err.message, "holds 2 graphs") != NULL, "%s: %s", n->spec->name,
+              err.message);
+  }
+  if (rec->anchors) {
+    /* The graph without its anchors. */
+    CHECK_OK(save_graphs(n, rec->g, 1, NULL, path, &err), &err);
     CHECK(load_net(n, dir, NULL, &h, &err) == FR_E_MODEL && !h.det);
+    CHECK_MSG(strstr(err.message, "anchors") != NULL, "%s", err.message);
   }
   drop(&h);
   remove(path);
@@ -571,22 +645,23 @@ static void test_networks(void) {
   int have_img = fr_image_load(check_data("bbt/test/images/faces.jpg"), NULL, &img, &ierr) == FR_OK;
   if (!have_img) printf("bbt/test/images/faces.jpg: %s; detections not compared\n", ierr.message);
   int tested = 0;
-  for (int i = 0; i < fr__model_n_nets; i++) {
+  for (int i = 0; i < n_nets; i++) {
     const net *n = &k_nets[i];
+    const char *name = n->spec->name;
     char src[4096], dst[4096];
     struct stat sb;
-    snprintf(src, sizeof src, "%s/%s", models, n->files[0]);
+    snprintf(src, sizeof src, "%s/%s", models, n->spec->files[0]);
     if (stat(src, &sb) != 0) {
       char what[256];
-      snprintf(what, sizeof what, "%s: model files not found in %s, not converted", n->name, models);
+      snprintf(what, sizeof what, "%s: model files not found in %s, not converted", name, models);
       check_skip(what);
       continue;
     }
     /* A folder with links to the original files, for the registries. */
-    for (int f = 0; f < FR__MODEL_NET_FILES && n->files[f]; f++) {
+    for (int f = 0; f < FR__NET_FILES && n->spec->files[f]; f++) {
       char abs_src[4096];
-      snprintf(src, sizeof src, "%s/%s", models, n->files[f]);
-      snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[f]);
+      snprintf(src, sizeof src, "%s/%s", models, n->spec->files[f]);
+      snprintf(dst, sizeof dst, "%s/%s", tmp, n->spec->files[f]);
       CHECK(realpath(src, abs_src) != NULL && symlink(abs_src, dst) == 0);
     }
     setenv("FACEREC_NO_FRM", "1", 1);
@@ -595,8 +670,8 @@ static void test_networks(void) {
     CHECK_OK(load_net(n, tmp, &fr__kernels_record, &rec, &err), &err);
     CHECK_OK(load_net(n, tmp, NULL, &orig, &err), &err);
     unsetenv("FACEREC_NO_FRM");
-    int want_graphs = n->kind == FR_DETECTOR_MTCNN && n->role == FR__MODEL_DETECTOR ? 3 : 1;
-    CHECK_MSG(rec.n == want_graphs && orig.n == want_graphs, "%s: %d and %d graphs", n->name,
+    int want_graphs = fr__net_graphs(n->spec);
+    CHECK_MSG(rec.n == want_graphs && orig.n == want_graphs, "%s: %d and %d graphs", name,
               rec.n, orig.n);
     if (rec.n != want_graphs || orig.n != want_graphs) {
       drop(&rec);
@@ -609,9 +684,9 @@ static void test_networks(void) {
     fr__node_info ni;
     for (int g = 0; g < rec.n; g++)
       for (int k = 0; fr__graph_node_info(rec.g[g], k, &ni); k++) u8 += ni.op == FR__NODE_CONV_U8;
-    int want_u8 = strcmp(n->name, "ssd") == 0 || strcmp(n->name, "faceapi") == 0;
-    CHECK_MSG(want_u8 ? u8 > 0 : u8 == 0, "%s: %d compressed convolutions", n->name, u8);
-    snprintf(dst, sizeof dst, "%s/%s.frm", tmp, n->name);
+    int want_u8 = strcmp(name, "ssd") == 0 || strcmp(name, "faceapi") == 0;
+    CHECK_MSG(want_u8 ? u8 > 0 : u8 == 0, "%s: %d compressed convolutions", name, u8);
+    snprintf(dst, sizeof dst, "%s/%s.frm", tmp, name);
     CHECK_OK(save_graphs(n, rec.g, rec.n, rec.anchors, dst, &err), &err);
 
     /* Through the registry: the converted file is used... */
@@ -620,28 +695,27 @@ static void test_networks(void) {
     if (conv.n == orig.n) {
       for (int g = 0; g < orig.n; g++)
         CHECK_MSG(same_outputs(orig.g[g], conv.g[g], 1, orig.side[g], orig.side[g]),
-                  "%s graph %d", n->name, g);
+                  "%s graph %d", name, g);
       if (orig.anchors)
         CHECK(conv.anchors &&
               memcmp(orig.anchors, conv.anchors, (size_t)FR__SSD_ANCHORS * 4 * sizeof(float)) == 0);
       /* ...and a detector finds the same faces on a real image. */
-      if (orig.det && have_img) same_faces(orig.det, conv.det, &img, n->name);
+      if (orig.det && have_img) same_faces(orig.det, conv.det, &img, name);
     } else {
-      CHECK_MSG(0, "%s: %d graphs from the model file, %d from the original", n->name, conv.n,
+      CHECK_MSG(0, "%s: %d graphs from the model file, %d from the original", name, conv.n,
                 orig.n);
     }
     drop(&conv);
-    int tflite_detector = n->role == FR__MODEL_DETECTOR && n->kind != FR_DETECTOR_SSD &&
-                          n->kind != FR_DETECTOR_TINY;
+    int tflite_detector = n->role == FR__MODEL_DETECTOR && n->spec->format == FR__NET_TFLITE;
     if (tflite_detector) {
       size_t size = 0;
       uint8_t *bytes = read_all(dst, &size);
       CHECK(bytes != NULL);
       if (bytes) {
-        damage_real(n->name, bytes, size);
+        damage_real(name, bytes, size);
         /* A truncated file in the model folder is an error, not a fallback. */
         char file[64];
-        snprintf(file, sizeof file, "%s.frm", n->name);
+        snprintf(file, sizeof file, "%s.frm", name);
         CHECK(write_file(tmp, file, bytes, size / 2) == 0);
         CHECK(load_net(n, tmp, NULL, &conv, &err) == FR_E_MODEL && !conv.det);
         CHECK_MSG(strstr(err.message, "truncated") != NULL, "%s", err.message);
@@ -664,12 +738,12 @@ static void test_networks(void) {
     CHECK_OK(load_net(n, tmp, NULL, &conv, &err), &err);
     unsetenv("FACEREC_NO_FRM");
     drop(&conv);
-    if (tflite_detector) wrong_content(n, &rec, tmp);
+    wrong_content(n, &rec, tmp);
     drop(&rec);
     drop(&orig);
     remove(dst);
-    for (int k = 0; k < FR__MODEL_NET_FILES && n->files[k]; k++) {
-      snprintf(dst, sizeof dst, "%s/%s", tmp, n->files[k]);
+    for (int k = 0; k < FR__NET_FILES && n->spec->files[k]; k++) {
+      snprintf(dst, sizeof dst, "%s/%s", tmp, n->spec->files[k]);
       remove(dst);
     }
     tested++;
@@ -678,7 +752,7 @@ static void test_networks(void) {
   rmdir(tmp);
   printf("%d networks round-tripped\n", tested);
   /* Passing having converted nothing would say nothing: all of them. */
-  CHECK_MSG(tested == fr__model_n_nets, "%d of %d networks round-tripped", tested, fr__model_n_nets);
+  CHECK_MSG(tested == n_nets && n_nets > 0, "%d of %d networks round-tripped", tested, n_nets);
 }
 
 /* A model file of one name but another network's role is refused. */
@@ -756,6 +830,8 @@ int main(int argc, char **argv) {
   free(file);
   test_dead_output();
   test_wrong_network();
+  list_nets();
+  test_tables();
   test_networks();
   return check_summary();
 }

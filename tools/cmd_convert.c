@@ -1,8 +1,11 @@
 /*
- * cmd_convert.c - `facerec convert`: loads networks from their original
+ * cmd_convert.c - `facerec convert`: reads networks from their original
  * formats and writes them as facerec model files (src/nn/model_file.h), then
  * checks each file: it must load and compute exactly what the original does.
- * Prints file sizes and load times before and after.
+ * Prints file sizes and load times before and after. The networks are the
+ * ones the detector, embedder and landmarker tables declare (their
+ * fr__net_spec, src/nn/loader.h), so a new model converts without a line
+ * here.
  */
 #include "cli.h"
 
@@ -15,75 +18,53 @@
 #include "align/align_internal.h"
 #include "detect/detect_internal.h"
 #include "embed/embed_internal.h"
-#include "nn/model_file.h"
+#include "nn/loader.h"
 
 const char fr_cli_convert_usage[] =
     "  convert [NAME...]          convert networks to facerec model files (NAME.frm) that\n"
-    "                             load in milliseconds (--models DIR, --out DIR; names:\n"
-    "                             ssd tiny mtcnn blazeface blazeface-full faceapi\n"
-    "                             mobilefacenet landmarks68 landmarks68-tiny)\n";
+    "                             load in milliseconds (--models DIR, --out DIR; names: the\n"
+    "                             detectors, embedders and landmark nets with a network,\n"
+    "                             such as ssd, faceapi, landmarks68; none: all of them)\n";
 
-typedef fr__model_net net;
-#define k_nets fr__model_nets
-#define N_NETS fr__model_n_nets
+/* A network to convert: what its table declares, and the role its model
+ * file records. */
+typedef struct net {
+  const fr__net_spec *spec;
+  fr__model_role role;
+} net;
 
-/* A network loaded from its original files: whichever object holds it, and
- * borrowed pointers to its graphs (MTCNN has three, the others one), the
- * square input side each is compared at, and (SSD) its anchors. */
-typedef struct loaded {
-  fr_detector *det;
-  fr_embedder *emb;
-  fr_landmarker *lm;
-  int n_graphs;
-  const fr__graph *g[FR__MODEL_MAX_GRAPHS];
-  int side[FR__MODEL_MAX_GRAPHS];
-  const float *anchors;
-  int input_size, dim;
-} loaded;
+/* More than the tables will hold for a long time; list_nets stops there. */
+#define MAX_NETS 64
 
-static void unload(loaded *l) {
-  fr_detector_destroy(l->det);
-  fr_embedder_destroy(l->emb);
-  fr_landmarker_destroy(l->lm);
-  memset(l, 0, sizeof *l);
+static int add_net(net *nets, int n, const fr__net_spec *spec, fr__model_role role) {
+  if (n < MAX_NETS && fr__net_convertible(spec)) nets[n++] = (net){spec, role};
+  return n;
 }
 
-/* Loads n from its original files (converted files turned off) with the
- * given kernels. */
-static fr_status load_original(const net *n, const char *dir, const fr__kernels *k, loaded *l,
+/* The networks of the three tables that have a model file, in table order:
+ * detectors, embedders, landmark nets. Returns their count. */
+static int list_nets(net nets[MAX_NETS]) {
+  int n = 0;
+  for (int i = 0; i < fr__detector_count(); i++)
+    n = add_net(nets, n, &fr__detector_at(i)->net, FR__MODEL_DETECTOR);
+  for (int i = 0; i < fr__embedder_count(); i++)
+    n = add_net(nets, n, &fr__embedder_at(i)->net, FR__MODEL_EMBEDDER);
+  for (int i = 0; i < fr__landmarker_count(); i++)
+    n = add_net(nets, n, &fr__landmarker_at(i)->net, FR__MODEL_LANDMARKER);
+  return n;
+}
+
+/* Reads n from its original files in dir (never a model file), as the
+ * model file would hold it, with the given kernels. A missing file is the
+ * error the registries give for it. */
+static fr_status load_original(const net *n, const char *dir, const fr__kernels *k, fr__model *m,
                                fr_error *err) {
-  memset(l, 0, sizeof *l);
-  setenv("FACEREC_NO_FRM", "1", 1);
-  fr_status st;
-  if (n->role == FR__MODEL_DETECTOR) {
-    st = fr__detector_create_with_kernels((fr_detector_kind)n->kind, dir, k, &l->det, err);
-    if (st == FR_OK) {
-      l->n_graphs = fr__detector_graphs(l->det, l->g, l->side, FR__MODEL_MAX_GRAPHS);
-      l->anchors = l->det->anchors;
-      l->input_size = l->det->impl->input_size;
-      if (l->n_graphs < 1 || l->n_graphs > FR__MODEL_MAX_GRAPHS)
-        st = fr__fail(err, FR_E_INTERNAL, "%s has %d networks", n->name, l->n_graphs);
-    }
-  } else if (n->role == FR__MODEL_EMBEDDER) {
-    st = fr__embedder_create_with((fr_embedder_kind)n->kind, dir, k, &l->emb, err);
-    if (st == FR_OK) {
-      l->n_graphs = 1;
-      l->g[0] = l->emb->g;
-      l->side[0] = l->input_size = l->emb->size;
-      l->dim = l->emb->dim;
-    }
-  } else {
-    st = fr__landmarker_create_with((fr_landmarker_kind)n->kind, dir, k, &l->lm, err);
-    if (st == FR_OK) {
-      l->n_graphs = 1;
-      l->g[0] = fr__landmarker_graph(l->lm);
-      l->side[0] = l->input_size = FR__LANDMARK_INPUT;
-      l->dim = 2 * FR_MAX_LANDMARKS;
-    }
-  }
-  unsetenv("FACEREC_NO_FRM");
-  if (st != FR_OK) unload(l);
-  return st;
+  memset(m, 0, sizeof *m);
+  char found[4096];
+  fr_status st = fr__model_dir(n->spec->files[0], n->spec->title, dir, NULL, found, sizeof found,
+                               err);
+  if (st != FR_OK) return st;
+  return fr__net_load_original(n->spec, n->role, dir, k, m, err);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -99,11 +80,11 @@ static fr_status time_loads(const net *n, const char *dir, const char *frm, doub
                             double *frm_ms, fr_error *err) {
   double t[RUNS];
   for (int r = 0; r < RUNS; r++) {
-    loaded l;
+    fr__model m;
     double t0 = fr__now();
-    fr_status st = load_original(n, dir, NULL, &l, err);
+    fr_status st = load_original(n, dir, NULL, &m, err);
     t[r] = (fr__now() - t0) * 1e3;
-    unload(&l);
+    fr__model_release(&m);
     if (st != FR_OK) return st;
   }
   qsort(t, RUNS, sizeof *t, cmp_double);
@@ -173,80 +154,95 @@ static double file_mb(const char *dir, const char *file) {
   return (double)sb.st_size / (1024.0 * 1024.0);
 }
 
+/* Whether b holds a's arrays (SSD's anchors) bit for bit. */
+static int same_arrays(const fr__model *a, const fr__model *b) {
+  if (a->n_arrays != b->n_arrays) return 0;
+  for (int i = 0; i < a->n_arrays; i++) {
+    const fr__model_array *x = &a->arrays[i], *y = &b->arrays[i];
+    if (strcmp(x->name, y->name) != 0 || x->count != y->count ||
+        memcmp(x->data, y->data, x->count * sizeof *x->data) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+/* The sum of the sizes of n's original files in dir, in MB. */
+static double originals_mb(const net *n, const char *dir) {
+  double mb = 0;
+  for (int f = 0; f < FR__NET_FILES && n->spec->files[f]; f++)
+    mb += file_mb(dir, n->spec->files[f]);
+  return mb;
+}
+
 /* Converts one network; prints one line. Returns 0, or 1 on failure. */
 static int convert_one(const net *n, const char *models, const char *out_dir) {
+  const char *name = n->spec->name;
   fr_error err = {0, ""};
-  loaded rec;
+  fr__model rec;
   fr_status st = load_original(n, models, &fr__kernels_record, &rec, &err);
   if (st != FR_OK) {
-    fprintf(stderr, "facerec: convert %s: %s\n", n->name, err.message);
+    fprintf(stderr, "facerec: convert %s: %s\n", name, err.message);
     return 1;
   }
-  fr__model m;
-  memset(&m, 0, sizeof m);
-  m.role = n->role;
-  snprintf(m.name, sizeof m.name, "%s", n->name);
-  m.input_size = rec.input_size;
-  m.dim = rec.dim;
-  /* Borrowed: the model is serialised, never released. */
-  m.n_graphs = rec.n_graphs;
-  for (int k = 0; k < rec.n_graphs; k++) m.graphs[k] = (fr__graph *)rec.g[k];
-  if (rec.anchors) {
-    m.n_arrays = 1;
-    snprintf(m.arrays[0].name, sizeof m.arrays[0].name, "anchors");
-    m.arrays[0].data = (float *)rec.anchors;
-    m.arrays[0].count = (size_t)FR__SSD_ANCHORS * 4;
-  }
   char file[64], path[4096];
-  snprintf(file, sizeof file, "%s%s", n->name, FR__MODEL_EXT);
+  snprintf(file, sizeof file, "%s%s", name, FR__MODEL_EXT);
   st = fr__path_join(path, sizeof path, out_dir, file, &err);
-  if (st == FR_OK) st = fr__model_save(&m, path, &err);
-  unload(&rec);
+  if (st == FR_OK) st = fr__model_save(&rec, path, &err);
+  fr__model_release(&rec);
   if (st != FR_OK) {
-    fprintf(stderr, "facerec: convert %s: %s\n", n->name, err.message);
+    fprintf(stderr, "facerec: convert %s: %s\n", name, err.message);
     return 1;
   }
 
   /* The check: the file loads, and computes what the original computes. */
-  loaded orig;
-  fr__model back;
+  fr__model orig, back;
   memset(&back, 0, sizeof back);
   st = load_original(n, models, NULL, &orig, &err);
   if (st == FR_OK) st = fr__model_load(path, NULL, &back, &err);
   double diff = -1;
-  if (st == FR_OK && back.n_graphs == orig.n_graphs) {
+  if (st == FR_OK && back.n_graphs == orig.n_graphs && same_arrays(&orig, &back)) {
     diff = 0;
     for (int k = 0; k < orig.n_graphs && diff == 0; k++)
-      diff = compare_graphs(orig.g[k], back.graphs[k], orig.side[k], &err);
+      diff = compare_graphs(orig.graphs[k], back.graphs[k], fr__net_side(n->spec, k), &err);
   }
-  unload(&orig);
+  fr__model_release(&orig);
   fr__model_release(&back);
   if (st != FR_OK || diff != 0) {
     if (st == FR_OK)
-      fprintf(stderr, "facerec: convert %s: %s differs from the original (%s %g)\n", n->name,
-              path, diff < 0 ? "shapes;" : "max difference", diff);
+      fprintf(stderr, "facerec: convert %s: %s differs from the original (%s %g)\n", name, path,
+              diff < 0 ? "shapes or arrays;" : "max difference", diff);
     else
-      fprintf(stderr, "facerec: convert %s: %s\n", n->name, err.message);
+      fprintf(stderr, "facerec: convert %s: %s\n", name, err.message);
     remove(path);
     return 1;
   }
   double orig_ms, frm_ms;
   st = time_loads(n, models, path, &orig_ms, &frm_ms, &err);
   if (st != FR_OK) {
-    fprintf(stderr, "facerec: convert %s: %s\n", n->name, err.message);
+    fprintf(stderr, "facerec: convert %s: %s\n", name, err.message);
     return 1;
   }
   printf("%-17s %s: %.2f MB (original %.2f MB); load %.1f ms -> %.1f ms (median of %d); "
          "outputs identical\n",
-         n->name, path, file_mb(out_dir, file),
-         file_mb(models, n->files[0]) + file_mb(models, n->files[1]) +
-             file_mb(models, n->files[2]),
-         orig_ms, frm_ms, RUNS);
+         name, path, file_mb(out_dir, file), originals_mb(n, models), orig_ms, frm_ms, RUNS);
   return 0;
+}
+
+/* "ssd, tiny, ...": the names convert takes, for its error message. */
+static void name_list(const net *nets, int n, char *buf, size_t size) {
+  size_t at = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < n && at < size; k++) {
+    int w = snprintf(buf + at, size - at, "%s%s", k ? ", " : "", nets[k].spec->name);
+    if (w < 0) break;
+    at += (size_t)w;
+  }
 }
 
 int fr_cli_convert(int argc, char **argv) {
   const char *models = NULL, *out_dir = NULL;
+  net nets[MAX_NETS];
+  int n_nets = list_nets(nets);
   /* More names than networks can only repeat one: a fixed bound will do. */
   const char *names[32];
   int n_names = 0;
@@ -263,12 +259,13 @@ int fr_cli_convert(int argc, char **argv) {
       return cli_die("convert: unknown option %s", a);
     } else {
       int k = 0;
-      while (k < N_NETS && strcmp(k_nets[k].name, a) != 0) k++;
-      if (k == N_NETS)
-        return cli_die("convert: unknown network '%s' (ssd, tiny, mtcnn, blazeface, "
-                       "blazeface-full, faceapi, mobilefacenet, landmarks68, landmarks68-tiny)",
-                       a);
-      if (n_names == N_NETS || n_names == 32) return cli_die("convert: too many names");
+      while (k < n_nets && strcmp(nets[k].spec->name, a) != 0) k++;
+      if (k == n_nets) {
+        char list[1024];
+        name_list(nets, n_nets, list, sizeof list);
+        return cli_die("convert: unknown network '%s' (%s)", a, list);
+      }
+      if (n_names == n_nets || n_names == 32) return cli_die("convert: too many names");
       names[n_names++] = a;
     }
   }
@@ -277,7 +274,7 @@ int fr_cli_convert(int argc, char **argv) {
     /* The folder the default network's files are in, as the other commands
      * find it. */
     fr_error err = {0, ""};
-    if (fr_model_path(k_nets[0].files[0], dir, sizeof dir, &err) != FR_OK)
+    if (n_nets == 0 || fr_model_path(nets[0].spec->files[0], dir, sizeof dir, &err) != FR_OK)
       return cli_die("convert: %s (give --models DIR)", err.message);
     models = dir;
   }
@@ -286,14 +283,14 @@ int fr_cli_convert(int argc, char **argv) {
   if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
     return cli_die("convert: --out %s is not a folder", out_dir);
   int failed = 0, done = 0;
-  for (int k = 0; k < N_NETS; k++) {
-    const net *n = &k_nets[k];
+  for (int k = 0; k < n_nets; k++) {
+    const net *n = &nets[k];
     int wanted = n_names == 0;
-    for (int j = 0; j < n_names; j++) wanted |= strcmp(names[j], n->name) == 0;
+    for (int j = 0; j < n_names; j++) wanted |= strcmp(names[j], n->spec->name) == 0;
     if (!wanted) continue;
     /* Without names, networks whose files are absent are skipped. */
-    if (n_names == 0 && file_mb(models, n->files[0]) == 0) {
-      printf("%-17s skipped: %s/%s not found\n", n->name, models, n->files[0]);
+    if (n_names == 0 && file_mb(models, n->spec->files[0]) == 0) {
+      printf("%-17s skipped: %s/%s not found\n", n->spec->name, models, n->spec->files[0]);
       continue;
     }
     failed += convert_one(n, models, out_dir);

@@ -8,6 +8,7 @@
 #define FR_ALIGN_INTERNAL_H
 
 #include "core/internal.h"
+#include "nn/loader.h"
 #include "nn/nn.h"
 
 /* Side of the landmark nets' square input. */
@@ -36,6 +37,26 @@ extern const float fr__landmark_template[FR_MAX_LANDMARKS][2];
  * box is not finite. crop = {x, y, w, h}.
  */
 int fr__face_crop(const fr_rect *box, int img_w, int img_h, int crop[4]);
+
+/*
+ * What one landmark net is: its kind and its network (name, title, files,
+ * the FR__LANDMARK_INPUT input side, its 2 * FR_MAX_LANDMARKS outputs and
+ * how to build it), what the shared loader and `facerec convert` need.
+ * landmarks.c lists them in a table; a new one is an entry defined in its
+ * own file and one line there (with its declaration).
+ */
+typedef struct fr__landmarker_impl {
+  fr_landmarker_kind kind;
+  fr__net_spec net;
+} fr__landmarker_impl;
+
+/* The implementation of a kind, or NULL. */
+const fr__landmarker_impl *fr__landmarker_find(fr_landmarker_kind kind);
+
+/* The table of landmark nets, in order: how many there are, and entry i
+ * (NULL out of range). `facerec convert` and the tests work through it. */
+int fr__landmarker_count(void);
+const fr__landmarker_impl *fr__landmarker_at(int i);
 
 /* Loads a landmarker whose graph uses the given kernels (tests, bench). */
 fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_dir,

@@ -16,42 +16,40 @@
  * The full net has 4 blocks of 4 convolutions (32, 64, 128, 256 channels) and
  * pools 7x7; the tiny one 3 blocks of 3 (32, 64, 128) and pools 14x14. With the
  * fixed 112x112 input both poolings reduce the last map to a single vector.
+ *
+ * The file also holds the landmarker API and the table of landmark nets,
+ * which these two are the entries of; loading is the shared loader's
+ * (src/nn/loader.c), driven by the network each entry declares.
  */
 #include "align/align_internal.h"
 #include "image/image_internal.h"
-#include "nn/model_file.h"
-#include "nn/tfjs.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FR__LM_MANIFEST "face_landmark_68_model-weights_manifest.json"
-#define FR__LM_TINY_MANIFEST "face_landmark_68_tiny_model-weights_manifest.json"
 #define FR__LM_OUTPUTS (2 * FR_MAX_LANDMARKS)
 
 /* face-api's per-channel mean, subtracted before dividing by 255. */
 static const float k_mean_rgb[3] = {122.782f, 117.001f, 104.298f};
 
 struct fr_landmarker {
+  const fr__landmarker_impl *impl;
   fr_landmarker_kind kind;
   fr__graph *g;
 };
 
 /* The shape of one of the two nets. */
-typedef struct net_spec {
-  const char *name;
-  const char *manifest;
+typedef struct net_shape {
   int blocks;      /* dense blocks */
   int convs;       /* convolutions per block */
   int channels[4]; /* output channels of each block */
   int pool;        /* average pooling window over the last block's map */
-} net_spec;
+} net_shape;
 
-static const net_spec k_full = {"FaceLandmark68Net", FR__LM_MANIFEST, 4, 4, {32, 64, 128, 256}, 7};
-static const net_spec k_tiny = {
-    "FaceLandmark68TinyNet", FR__LM_TINY_MANIFEST, 3, 3, {32, 64, 128, 0}, 14};
+static const net_shape k_full = {4, 4, {32, 64, 128, 256}, 7};
+static const net_shape k_tiny = {3, 3, {32, 64, 128, 0}, 14};
 
 /* Looks a tensor up by "prefix/suffix"; NULL with err set when missing or of
  * another shape. */
@@ -111,19 +109,20 @@ static int dense_block(fr__graph *g, const fr__weights *wm, int block, int x, in
   return sum;
 }
 
-static fr_status build(fr__graph *g, const fr__weights *wm, const net_spec *spec, fr_error *err) {
+static fr_status build(fr__graph *g, const fr__weights *wm, const net_shape *shape,
+                       fr_error *err) {
   int x = fr__input(g, 3);
   int cin = 3;
-  for (int b = 0; b < spec->blocks && x >= 0; b++) {
-    x = dense_block(g, wm, b, x, cin, spec->channels[b], spec->convs, err);
-    cin = spec->channels[b];
+  for (int b = 0; b < shape->blocks && x >= 0; b++) {
+    x = dense_block(g, wm, b, x, cin, shape->channels[b], shape->convs, err);
+    cin = shape->channels[b];
   }
   if (x >= 0) {
     int wd[2] = {cin, FR__LM_OUTPUTS}, bd[1] = {FR__LM_OUTPUTS};
     const float *w = fr__weights_get(wm, "fc/weights", 2, wd, err);
     const float *b = w ? fr__weights_get(wm, "fc/bias", 1, bd, err) : NULL;
     if (!b) return err->status;
-    x = fr__avgpool(g, x, spec->pool, 2, FR__PAD_VALID);
+    x = fr__avgpool(g, x, shape->pool, 2, FR__PAD_VALID);
     x = fr__fc(g, x, w, b, cin, FR__LM_OUTPUTS, FR__ACT_NONE, 0.f);
     fr__output(g, x);
   } else if (err->status != FR_OK) {
@@ -133,74 +132,85 @@ static fr_status build(fr__graph *g, const fr__weights *wm, const net_spec *spec
   return fr__graph_finish(g, err);
 }
 
+static fr_status build_full(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
+  (void)m;
+  return build(g, wm, &k_full, err);
+}
+
+static fr_status build_tiny(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
+  (void)m;
+  return build(g, wm, &k_tiny, err);
+}
+
+static const fr__landmarker_impl k_landmarker_68 = {
+    .kind = FR_LANDMARKER_68,
+    .net = {.name = "landmarks68",
+            .title = "FaceLandmark68Net",
+            .format = FR__NET_TFJS,
+            .files = {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"},
+            .input_size = FR__LANDMARK_INPUT,
+            .dim = FR__LM_OUTPUTS,
+            .build = build_full},
+};
+
+static const fr__landmarker_impl k_landmarker_68_tiny = {
+    .kind = FR_LANDMARKER_68_TINY,
+    .net = {.name = "landmarks68-tiny",
+            .title = "FaceLandmark68TinyNet",
+            .format = FR__NET_TFJS,
+            .files = {"face_landmark_68_tiny_model-weights_manifest.json",
+                      "face_landmark_68_tiny_model.bin"},
+            .input_size = FR__LANDMARK_INPUT,
+            .dim = FR__LM_OUTPUTS,
+            .build = build_tiny},
+};
+
+/* Every landmark net this library has: the two above. A new one is a new
+ * file exporting an fr__landmarker_impl, declared extern here, and one line
+ * in this table. */
+static const fr__landmarker_impl *const k_landmarkers[] = {
+    &k_landmarker_68,
+    &k_landmarker_68_tiny,
+};
+#define N_LANDMARKERS (int)(sizeof k_landmarkers / sizeof k_landmarkers[0])
+
+int fr__landmarker_count(void) { return N_LANDMARKERS; }
+
+const fr__landmarker_impl *fr__landmarker_at(int i) {
+  return i >= 0 && i < N_LANDMARKERS ? k_landmarkers[i] : NULL;
+}
+
+const fr__landmarker_impl *fr__landmarker_find(fr_landmarker_kind kind) {
+  for (int i = 0; i < N_LANDMARKERS; i++)
+    if (k_landmarkers[i]->kind == kind) return k_landmarkers[i];
+  return NULL;
+}
+
+/* The loader's hand-off: the one graph, which must give the 136 numbers
+ * run_plan reads. */
+static fr_status take(void *obj, fr__model *m, const char *dir, fr_error *err) {
+  fr_landmarker *lm = obj;
+  (void)dir;
+  lm->g = fr__model_take_graph(m, 0);
+  return fr__net_check_vector(lm->g, FR__LANDMARK_INPUT, FR__LM_OUTPUTS, lm->impl->net.title,
+                              err);
+}
+
 fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_dir,
                                      const fr__kernels *kernels, fr_landmarker **out,
                                      fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_landmarker_create: NULL out");
   *out = NULL;
-  const net_spec *spec;
-  if (kind == FR_LANDMARKER_68)
-    spec = &k_full;
-  else if (kind == FR_LANDMARKER_68_TINY)
-    spec = &k_tiny;
-  else
+  const fr__landmarker_impl *impl = fr__landmarker_find(kind);
+  if (!impl)
     return fr__fail(err, FR_E_INVALID, "fr_landmarker_create: unknown landmarker kind %d",
                     (int)kind);
-  fr_error local;
-  if (!err) err = &local;
-  err->status = FR_OK;
-  err->message[0] = '\0';
-  char dir[4096];
-  if (!model_dir) {
-    fr_status st = fr_model_path(spec->manifest, dir, sizeof dir, err);
-    if (st != FR_OK) return st;
-    model_dir = dir;
-  }
-  /* A converted file (`facerec convert`) when there is one; FACEREC_NO_FRM=1
-   * turns this off. Its graph must give the 136 numbers run_plan reads. */
-  fr__model m;
-  int found;
-  const char *frm = kind == FR_LANDMARKER_68 ? "landmarks68" : "landmarks68-tiny";
-  fr_status st = fr__model_find(model_dir, frm, FR__MODEL_LANDMARKER, kernels, &m, &found, err);
-  if (st != FR_OK) return st;
-  if (found) {
-    fr_landmarker *lm = calloc(1, sizeof *lm);
-    if (lm) {
-      lm->kind = kind;
-      lm->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
-    }
-    fr__model_release(&m);
-    if (!lm) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", spec->name);
-    fr__plan *p = NULL;
-    int sh[4] = {0, 0, 0, 0};
-    st = lm->g ? fr__plan_create(lm->g, 1, FR__LANDMARK_INPUT, FR__LANDMARK_INPUT, 1, &p, err)
-               : fr__fail(err, FR_E_MODEL, "%s%s holds no single graph", frm, FR__MODEL_EXT);
-    if (st == FR_OK && (!fr__plan_output(p, 0, sh) || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 ||
-                        sh[3] != FR__LM_OUTPUTS))
-      st = fr__fail(err, FR_E_MODEL, "%s%s: output is not [1,1,1,%d]", frm, FR__MODEL_EXT,
-                    FR__LM_OUTPUTS);
-    fr__plan_destroy(p);
-    if (st != FR_OK) {
-      fr_landmarker_destroy(lm);
-      return st;
-    }
-    *out = lm;
-    return FR_OK;
-  }
-  fr__weights *wm = NULL;
-  st = fr__tfjs_load(model_dir, spec->manifest, &wm, err);
-  if (st != FR_OK) return st;
   fr_landmarker *lm = calloc(1, sizeof *lm);
-  if (!lm) {
-    fr__weights_destroy(wm);
-    return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", spec->name);
-  }
+  if (!lm) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
+  lm->impl = impl;
   lm->kind = kind;
-  st = fr__graph_create(kernels, spec->name, &lm->g, err);
-  if (st == FR_OK) st = build(lm->g, wm, spec, err);
-  fr__weights_destroy(wm);
+  fr_status st = fr__net_load(&impl->net, FR__MODEL_LANDMARKER, model_dir, kernels, take, lm, err);
   if (st != FR_OK) {
-    fr__error_prefix(err, "loading %s from %s", spec->name, model_dir);
     fr_landmarker_destroy(lm);
     return st;
   }

@@ -35,8 +35,6 @@
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
-#include "nn/model_file.h"
-#include "nn/tflite.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -310,7 +308,17 @@ static void bf_unload(fr_detector *det) {
   det->state = NULL;
 }
 
-static fr_status bf_load(fr_detector *det, const char *model_dir, fr_error *err) {
+/*
+ * Builds the state beside the network (the anchors) and checks the network
+ * once, whether it came from model_dir/<name>.frm (`facerec convert`: the
+ * one graph, nothing else) or from the TFLite file. The anchors are not
+ * stored in the model file: they are a function of the kind alone, computed
+ * here in microseconds, and a stored copy would only be one more thing a
+ * damaged file could get wrong.
+ */
+static fr_status bf_take(fr_detector *det, fr__model *m, const char *dir, fr_error *err) {
+  (void)dir;
+  det->g = fr__model_take_graph(m, 0);
   const bf_config *cfg = config_of(det->kind);
   if (!cfg) return fr__fail(err, FR_E_INTERNAL, "BlazeFace: unknown kind %d", (int)det->kind);
   bf_state *s = calloc(1, sizeof *s);
@@ -322,30 +330,15 @@ static fr_status bf_load(fr_detector *det, const char *model_dir, fr_error *err)
   if (fr__blazeface_anchors(det->kind, s->anchors, cfg->n_anchors) != cfg->n_anchors)
     return fr__fail(err, FR_E_INTERNAL, "BlazeFace: anchor count is not %d", cfg->n_anchors);
 
-  /* The network comes from model_dir/<name>.frm (`facerec convert`: the one
-   * graph, nothing else) when there is one and converted files are not
-   * turned off, else from the TFLite file. The anchors are not stored in the
-   * file: they are a function of the kind alone, computed above in
-   * microseconds, and a stored copy would only be one more thing a damaged
-   * file could get wrong. */
-  int found = 0;
-  fr_status st = fr__detector_take_converted(det, model_dir, 1, &det->g, &found, err);
-  if (st != FR_OK) return st;
-  if (!found) {
-    char path[4096];
-    st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
-    if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &det->g, err);
-    if (st != FR_OK) return st;
-  }
-
   /* Check the model's input and outputs once, so that a wrong file fails at
    * load and not at the first frame. The letterbox writes three floats per
    * input pixel, so another channel count would write past the input. */
   int cin = fr__channels(det->g, fr__graph_input(det->g));
   if (cin != 3)
-    return fr__fail(err, FR_E_MODEL, "%s takes %d input channels, not 3", det->impl->title, cin);
+    return fr__fail(err, FR_E_MODEL, "%s takes %d input channels, not 3", det->impl->net.title,
+                    cin);
   fr__plan *plan;
-  st = fr__plan_create(det->g, 1, cfg->input_size, cfg->input_size, 1, &plan, err);
+  fr_status st = fr__plan_create(det->g, 1, cfg->input_size, cfg->input_size, 1, &plan, err);
   if (st != FR_OK) return st;
   const float *reg, *logits;
   st = find_outputs(plan, cfg->n_anchors, &reg, &logits, err);
@@ -355,34 +348,36 @@ static fr_status bf_load(fr_detector *det, const char *model_dir, fr_error *err)
 
 const fr__detector_impl fr__detector_blazeface = {
     .kind = FR_DETECTOR_BLAZEFACE,
-    .name = "blazeface",
-    .title = "BlazeFace (short range)",
-    .model_file = FR__BLAZEFACE_MODEL,
+    .net = {.name = "blazeface",
+            .title = "BlazeFace (short range)",
+            .format = FR__NET_TFLITE,
+            .files = {FR__BLAZEFACE_MODEL},
+            .input_size = FR__BLAZEFACE_SIZE},
     .min_score = FR__BLAZEFACE_MIN_SCORE,
     .iou = FR__BLAZEFACE_IOU,
-    .input_size = FR__BLAZEFACE_SIZE,
     .n_landmarks = FR__BLAZEFACE_KEYPOINTS,
     .input_min = 0,
     .input_max = 0,
     .input_step = 0,
-    .load = bf_load,
+    .take = bf_take,
     .unload = bf_unload,
     .detect = bf_detect,
 };
 
 const fr__detector_impl fr__detector_blazeface_full = {
     .kind = FR_DETECTOR_BLAZEFACE_FULL,
-    .name = "blazeface-full",
-    .title = "BlazeFace (full range)",
-    .model_file = FR__BLAZEFACE_FULL_MODEL,
+    .net = {.name = "blazeface-full",
+            .title = "BlazeFace (full range)",
+            .format = FR__NET_TFLITE,
+            .files = {FR__BLAZEFACE_FULL_MODEL},
+            .input_size = FR__BLAZEFACE_FULL_SIZE},
     .min_score = FR__BLAZEFACE_FULL_MIN_SCORE,
     .iou = FR__BLAZEFACE_IOU,
-    .input_size = FR__BLAZEFACE_FULL_SIZE,
     .n_landmarks = FR__BLAZEFACE_KEYPOINTS,
     .input_min = 0,
     .input_max = 0,
     .input_step = 0,
-    .load = bf_load,
+    .take = bf_take,
     .unload = bf_unload,
     .detect = bf_detect,
 };

@@ -913,11 +913,14 @@ static void cascade_unload(fr_detector *det) {
   det->state = NULL;
 }
 
-/* Loads the face cascade from model_dir, and the eye cascade from there or
- * from Debian's opencv-data folder when either has it (a detector without it
- * gives boxes only); a broken eye cascade file is an error like a broken
- * face cascade. */
-static fr_status cascade_load(fr_detector *det, const char *model_dir, fr_error *err) {
+/* Loads the face cascade from model_dir (the folder the loader found it in;
+ * a cascade has no network, so m is empty), and the eye cascade from there
+ * or from Debian's opencv-data folder when either has it (a detector
+ * without it gives boxes only); a broken eye cascade file is an error like
+ * a broken face cascade. */
+static fr_status cascade_take(fr_detector *det, fr__model *m, const char *model_dir,
+                              fr_error *err) {
+  (void)m;
   fr__cascade_detector *d = calloc(1, sizeof *d);
   if (!d) return fr__fail(err, FR_E_NOMEM, "out of memory loading a cascade");
   det->state = d;
@@ -925,7 +928,7 @@ static fr_status cascade_load(fr_detector *det, const char *model_dir, fr_error 
    * covers the cascade scan's own vector code as well. */
   d->scalar = (det->kernels ? det->kernels : fr__kernels_best()) == &fr__kernels_scalar;
   char path[4096];
-  fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->model_file, err);
+  fr_status st = fr__path_join(path, sizeof path, model_dir, det->impl->net.files[0], err);
   if (st != FR_OK) return st;
   st = fr__cascade_load(path, &d->face, err);
   if (st != FR_OK) return st;
@@ -994,36 +997,38 @@ static fr_status cascade_detect(fr_context *ctx, const fr_detector *det, const f
 
 const fr__detector_impl fr__detector_haar = {
     .kind = FR_DETECTOR_HAAR,
-    .name = "haar",
-    .title = "Haar cascade",
-    .model_file = FR__HAAR_FILE,
-    .fallback_dir = FR__OPENCV_DATA "/haarcascades",
+    /* No network: the loader finds the folder of the XML file. */
+    .net = {.name = "haar",
+            .title = "Haar cascade",
+            .format = FR__NET_NONE,
+            .files = {FR__HAAR_FILE},
+            .fallback_dir = FR__OPENCV_DATA "/haarcascades"},
     .min_score = 0.5f,
     .iou = 1.f,
-    .input_size = 0,
     .n_landmarks = 0, /* not every face: the eyes, when found, are 2 points */
     .input_min = 1,
     .input_max = 1 << 16,
     .input_step = 1,
-    .load = cascade_load,
+    .take = cascade_take,
     .unload = cascade_unload,
     .detect = cascade_detect,
 };
 
 const fr__detector_impl fr__detector_lbp = {
     .kind = FR_DETECTOR_LBP,
-    .name = "lbp",
-    .title = "LBP cascade",
-    .model_file = FR__LBP_FILE,
-    .fallback_dir = FR__OPENCV_DATA "/lbpcascades",
+    /* No network: the loader finds the folder of the XML file. */
+    .net = {.name = "lbp",
+            .title = "LBP cascade",
+            .format = FR__NET_NONE,
+            .files = {FR__LBP_FILE},
+            .fallback_dir = FR__OPENCV_DATA "/lbpcascades"},
     .min_score = 0.5f,
     .iou = 1.f,
-    .input_size = 0,
     .n_landmarks = 0, /* not every face: the eyes, when found, are 2 points */
     .input_min = 1,
     .input_max = 1 << 16,
     .input_step = 1,
-    .load = cascade_load,
+    .take = cascade_take,
     .unload = cascade_unload,
     .detect = cascade_detect,
 };

@@ -5,15 +5,16 @@
  * and TinyFaceDetector (tiny.c), MTCNN (mtcnn.c), MediaPipe's BlazeFace short
  * and full range (blazeface.c), and OpenCV's Haar and LBP cascades
  * (cascade.c, cascade_xml.c). detector.c holds the table of them, the public
- * entry points and option handling; load.c the loaders they share; nms.c
- * non-maximum suppression.
+ * entry points and option handling; nms.c non-maximum suppression. Loading
+ * is the shared loader's (src/nn/loader.h), which each detector drives
+ * through the network it declares and its take function.
  */
 #ifndef FR_DETECT_INTERNAL_H
 #define FR_DETECT_INTERNAL_H
 
 #include "core/internal.h"
+#include "nn/loader.h"
 #include "nn/nn.h"
-#include "nn/tfjs.h"
 
 /* Manifest file names, as shipped in face-api's weights folder. */
 #define FR__SSD_MANIFEST "ssd_mobilenetv1_model-weights_manifest.json"
@@ -39,37 +40,39 @@
 typedef struct fr__detect_params fr__detect_params;
 
 /*
- * What one kind of detector is: its names, defaults and three functions.
- * Each detector lives in its own file and exports one of these; detector.c
+ * What one kind of detector is: its network, defaults and functions. Each
+ * detector lives in its own file and exports one of these; detector.c
  * lists them in a table, so adding a detector is a new file and one line
- * there, never a new code path through the public API.
+ * there, never a new code path through the public API, the loader or
+ * `facerec convert` (which works through the table).
  */
 typedef struct fr__detector_impl {
   fr_detector_kind kind;
-  const char *name;       /* CLI name: "ssd" */
-  const char *title;      /* for messages: "SSD-MobileNetV1" */
-  const char *model_file; /* a file that must be in the model folder (found by fr_model_path) */
-  /* A system folder also searched for model_file when the model folder lacks
-   * it (the cascades of Debian's opencv-data package); NULL: none. */
-  const char *fallback_dir;
+  /* Its name (the CLI's: "ssd"), title ("SSD-MobileNetV1"), files, default
+   * input side (0 when the detector has none) and how to build it: what
+   * the shared loader and `facerec convert` need (src/nn/loader.h). The
+   * cascades declare no network (FR__NET_NONE), only their file. */
+  fr__net_spec net;
   float min_score;        /* default score threshold */
   float iou;              /* default suppression overlap */
-  int input_size;         /* default network input side, 0 when the detector has none */
   int n_landmarks;        /* points each face comes with: 0, 5 or 6 (see fr_face) */
   /* Accepted fr_detect_options.input_size: a multiple of input_step from
    * input_min to input_max. input_step 0: the option is ignored. */
   int input_min, input_max, input_step;
-  /* Fills det (graph, anchors, state) from the files in model_dir, building
-   * graphs with det->kernels. On failure det is released by unload. */
-  fr_status (*load)(fr_detector *det, const char *model_dir, fr_error *err);
+  /* Completes det once the loader has its network in m (from the model
+   * file or the original files alike): takes the graphs and arrays it keeps,
+   * builds its state and checks what it runs, and reads anything else from
+   * the model folder dir (the cascades' XML). NULL: m's one graph becomes
+   * det->g. On failure det is released by unload. */
+  fr_status (*take)(fr_detector *det, fr__model *m, const char *dir, fr_error *err);
   /* Frees det->state (NULL: nothing beyond g and anchors to free). */
   void (*unload)(fr_detector *det);
   /* Finds faces: at most p->max_keep, best first, into faces; sets *n_out. */
   fr_status (*detect)(fr_context *ctx, const fr_detector *det, const fr_image *img,
                       const fr__detect_params *p, fr_face *faces, int *n_out, fr_error *err);
-  /* The detector's networks and their input sides, for detectors with more
-   * than det->g (MTCNN's three); NULL: det->g at input_size. Returns how many
-   * there are, writing at most max. */
+  /* The detector's networks, for detectors that keep them beside det->g
+   * (MTCNN's three); NULL: det->g. Returns how many there are, writing at
+   * most max, each with its side from net (fr__net_side). */
   int (*graphs)(const fr_detector *det, const fr__graph **g, int *side, int max);
 } fr__detector_impl;
 
@@ -98,17 +101,13 @@ struct fr__detect_params {
   int skip_eyes;  /* cascades: no eye search (fr_detect_options.skip_eyes) */
 };
 
-/* The registered detectors (one per file). */
-extern const fr__detector_impl fr__detector_ssd;
-extern const fr__detector_impl fr__detector_tiny;
-extern const fr__detector_impl fr__detector_mtcnn;
-extern const fr__detector_impl fr__detector_blazeface;
-extern const fr__detector_impl fr__detector_blazeface_full;
-extern const fr__detector_impl fr__detector_haar;
-extern const fr__detector_impl fr__detector_lbp;
-
 /* The implementation of a kind, or NULL. */
 const fr__detector_impl *fr__detector_find(fr_detector_kind kind);
+
+/* The table of detectors, in order: how many there are, and entry i (NULL
+ * out of range). `facerec convert` and the tests work through it. */
+int fr__detector_count(void);
+const fr__detector_impl *fr__detector_at(int i);
 
 /*
  * Loads a detector whose graph uses the given kernel set (NULL: the best this
@@ -129,24 +128,6 @@ const fr__graph *fr__detector_graph(const fr_detector *det);
  * the detector has, 0 for the cascades. For conversion and its tests.
  */
 int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, int max);
-
-/* ---- the loaders the detectors share (src/detect/load.c) ---- */
-
-/* For detectors that keep state beside their graphs (MTCNN, BlazeFace): when
- * model_dir has <name>.frm (and FACEREC_NO_FRM is not set), sets *found and
- * moves its n graphs into graphs[0..n) (owned by the caller afterwards); a
- * file with another number of graphs is FR_E_MODEL. *found = 0 otherwise. */
-fr_status fr__detector_take_converted(const fr_detector *det, const char *model_dir, int n,
-                                      fr__graph **graphs, int *found, fr_error *err);
-
-/*
- * Shared loader of the face-api detectors: reads the TF.js manifest
- * det->impl->model_file from model_dir, creates det->g and calls build.
- */
-fr_status fr__detector_load_tfjs(fr_detector *det, const char *model_dir,
-                                 fr_status (*build)(fr_detector *det, const fr__weights *wm,
-                                                    fr_error *err),
-                                 fr_error *err);
 
 /* ---- non-maximum suppression (nms.c) ------------------------------------ */
 

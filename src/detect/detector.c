@@ -1,21 +1,23 @@
 /*
  * detector.c - the public detection API: the table of detector kinds,
- * loading a detector, checking a request, applying the kind's defaults and
- * handing off to the per-model code (ssd.c, tiny.c and the others). The
- * loaders those share are in load.c, so that the per-model files never call
- * back into this one (the table here names them).
+ * loading a detector (through the shared loader, src/nn/loader.c, with the
+ * network each kind declares), checking a request, applying the kind's
+ * defaults and handing off to the per-model code (ssd.c, tiny.c and the
+ * others). The per-model files never call back into this one: the table
+ * here names them, and their hooks are called through it.
  */
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
-#include "nn/model_file.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* Every detector this library has. A new detector is a new file exporting an
- * fr__detector_impl and one line here. */
+/* Every detector this library has, each defined in its own file (ssd.c,
+ * tiny.c, mtcnn.c, blazeface.c, cascade.c) and declared here, beside the
+ * table, so that a new detector is a new file exporting an
+ * fr__detector_impl and one line here (with its declaration). */
+extern const fr__detector_impl fr__detector_ssd, fr__detector_tiny, fr__detector_mtcnn,
+    fr__detector_blazeface, fr__detector_blazeface_full, fr__detector_haar, fr__detector_lbp;
 static const fr__detector_impl *const k_detectors[] = {
     &fr__detector_ssd,
     &fr__detector_tiny,
@@ -27,6 +29,12 @@ static const fr__detector_impl *const k_detectors[] = {
 };
 #define N_DETECTORS (int)(sizeof k_detectors / sizeof k_detectors[0])
 
+int fr__detector_count(void) { return N_DETECTORS; }
+
+const fr__detector_impl *fr__detector_at(int i) {
+  return i >= 0 && i < N_DETECTORS ? k_detectors[i] : NULL;
+}
+
 const fr__detector_impl *fr__detector_find(fr_detector_kind kind) {
   for (int i = 0; i < N_DETECTORS; i++)
     if (k_detectors[i]->kind == kind) return k_detectors[i];
@@ -35,43 +43,22 @@ const fr__detector_impl *fr__detector_find(fr_detector_kind kind) {
 
 const char *fr_detector_kind_name(fr_detector_kind kind) {
   const fr__detector_impl *impl = fr__detector_find(kind);
-  return impl ? impl->name : NULL;
+  return impl ? impl->net.name : NULL;
 }
 
 fr_detector_kind fr_detector_kind_from_name(const char *name) {
   if (!name) return (fr_detector_kind)0;
   for (int i = 0; i < N_DETECTORS; i++)
-    if (strcmp(k_detectors[i]->name, name) == 0) return k_detectors[i]->kind;
+    if (strcmp(k_detectors[i]->net.name, name) == 0) return k_detectors[i]->kind;
   return (fr_detector_kind)0;
 }
 
-/*
- * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
- * there is one, setting *done. Only the detectors whose whole loaded state is
- * their graph (and SSD's anchors) are loaded here; MTCNN and BlazeFace build
- * state beside their graphs, so their own load functions look for their .frm
- * (mtcnn.c, blazeface.c), and the cascades have no graph. FACEREC_NO_FRM=1
- * turns converted files off.
- */
-static fr_status load_converted(fr_detector *det, const char *model_dir, int *done,
-                                fr_error *err) {
-  *done = 0;
-  if (det->kind != FR_DETECTOR_SSD && det->kind != FR_DETECTOR_TINY) return FR_OK;
-  fr__model m;
-  int found;
-  fr_status st = fr__model_find(model_dir, det->impl->name, FR__MODEL_DETECTOR, det->kernels, &m,
-                                &found, err);
-  if (st != FR_OK || !found) return st;
-  if (det->kind == FR_DETECTOR_SSD)
-    det->anchors = fr__model_take_array(&m, "anchors", (size_t)FR__SSD_ANCHORS * 4);
-  det->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
-  fr__model_release(&m);
-  if (!det->g || (det->kind == FR_DETECTOR_SSD && !det->anchors))
-    return fr__fail(err, FR_E_MODEL, "%s%s lacks the graph or anchors of %s", det->impl->name,
-                    FR__MODEL_EXT, det->impl->title);
-  /* No trial plan here (it would cost more than the load at SSD's size):
-   * both detectors check their outputs' shapes at every run. */
-  *done = 1;
+/* The loader's hand-off: the kind's own take function, or, for a detector
+ * whose whole loaded state is its one graph, that graph. */
+static fr_status take(void *obj, fr__model *m, const char *dir, fr_error *err) {
+  fr_detector *det = obj;
+  if (det->impl->take) return det->impl->take(det, m, dir, err);
+  det->g = fr__model_take_graph(m, 0);
   return FR_OK;
 }
 
@@ -82,30 +69,13 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   *out = NULL;
   const fr__detector_impl *impl = fr__detector_find(kind);
   if (!impl) return fr__fail(err, FR_E_INVALID, "fr_detector_create: unknown detector kind %d", (int)kind);
-
-  /* Failures below must leave a message even when the caller passed no
-   * error struct, because builder code checks err->status. */
-  fr_error local;
-  if (!err) err = &local;
-  err->status = FR_OK;
-  err->message[0] = '\0';
-
-  char dir[4096];
-  fr_status st = fr__model_dir(impl->model_file, impl->title, model_dir, impl->fallback_dir, dir,
-                               sizeof dir, err);
-  if (st != FR_OK) return st;
-  model_dir = dir;
-
   fr_detector *det = calloc(1, sizeof *det);
-  if (!det) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->title);
+  if (!det) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
   det->impl = impl;
   det->kind = kind;
   det->kernels = kernels;
-  int converted = 0;
-  st = load_converted(det, model_dir, &converted, err);
-  if (st == FR_OK && !converted) st = impl->load(det, model_dir, err);
+  fr_status st = fr__net_load(&impl->net, FR__MODEL_DETECTOR, model_dir, kernels, take, det, err);
   if (st != FR_OK) {
-    fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
     fr_detector_destroy(det);
     return st;
   }
@@ -134,7 +104,7 @@ int fr__detector_graphs(const fr_detector *det, const fr__graph **g, int *side, 
   if (!det->g) return 0;
   if (max > 0) {
     g[0] = det->g;
-    side[0] = det->impl->input_size;
+    side[0] = fr__net_side(&det->impl->net, 0);
   }
   return 1;
 }
@@ -159,7 +129,7 @@ fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img
   fr__detect_params p;
   p.min_score = impl->min_score;
   p.iou_threshold = impl->iou;
-  p.input_size = impl->input_size;
+  p.input_size = impl->net.input_size;
   p.max_keep = max_out;
   p.skip_eyes = opts && opts->skip_eyes;
   if (opts) {
@@ -172,7 +142,7 @@ fr_status fr_detect(fr_context *ctx, const fr_detector *det, const fr_image *img
       if (s % impl->input_step != 0 || s < impl->input_min || s > impl->input_max)
         return fr__fail(err, FR_E_INVALID,
                         "fr_detect: %s input_size %d must be a multiple of %d from %d to %d",
-                        impl->title, s, impl->input_step, impl->input_min, impl->input_max);
+                        impl->net.title, s, impl->input_step, impl->input_min, impl->input_max);
       p.input_size = s;
     }
   }

@@ -67,8 +67,6 @@
 #include "align/align_internal.h"
 #include "detect/detect_internal.h"
 #include "image/image_internal.h"
-#include "nn/model_file.h"
-#include "nn/tflite.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -435,35 +433,24 @@ static void mtcnn_unload(fr_detector *det) {
   det->state = NULL;
 }
 
-/* The input side each network is checked at: P-Net's window, then R-Net's
- * and O-Net's crops. */
-static const int k_sides[3] = {FR__MTCNN_CELL, 24, 48};
-
 /*
- * Loads the three networks from model_dir/mtcnn.frm (written by `facerec
- * convert`: the three graphs in this order, each with its output list as the
- * TFLite file had it) when there is one and converted files are not turned
- * off, else from the three TFLite files. Either way find_outputs then tells
- * the score, regression and landmark outputs apart by their shapes, as it
- * does for the TFLite files: that costs three batch-1 plans of tiny inputs,
- * and it is also what checks a converted file's outputs (a file with other
- * output shapes is refused here, not at the first image).
+ * Takes the three networks, whether they came from model_dir/mtcnn.frm
+ * (written by `facerec convert`: the three graphs in this order, each with
+ * its output list as the TFLite file had it) or from the three TFLite
+ * files. Either way find_outputs then tells the score, regression and
+ * landmark outputs apart by their shapes: that costs three batch-1 plans of
+ * tiny inputs, and it is also what checks a converted file's outputs (a file
+ * with other output shapes, or the graphs in another order, is refused
+ * here, not at the first image).
  */
-static fr_status mtcnn_load(fr_detector *det, const char *model_dir, fr_error *err) {
-  static const char *const files[3] = {FR__MTCNN_PNET, FR__MTCNN_RNET, FR__MTCNN_ONET};
+static fr_status mtcnn_take(fr_detector *det, fr__model *m, const char *dir, fr_error *err) {
+  (void)dir;
   mtcnn_nets *nets = calloc(1, sizeof *nets);
   if (!nets) return fr__fail(err, FR_E_NOMEM, "out of memory loading MTCNN");
   det->state = nets;
-  int found = 0;
-  fr_status st = fr__detector_take_converted(det, model_dir, 3, nets->net, &found, err);
-  if (st != FR_OK) return st;
   for (int k = 0; k < 3; k++) {
-    if (!found) {
-      char path[4096];
-      st = fr__path_join(path, sizeof path, model_dir, files[k], err);
-      if (st == FR_OK) st = fr__tflite_load_file(path, det->kernels, &nets->net[k], err);
-    }
-    if (st == FR_OK) st = find_outputs(nets, k, k_sides[k], err);
+    nets->net[k] = fr__model_take_graph(m, k);
+    fr_status st = find_outputs(nets, k, fr__net_side(&det->impl->net, k), err);
     if (st != FR_OK) return st;
   }
   return FR_OK;
@@ -475,25 +462,29 @@ static int mtcnn_graphs(const fr_detector *det, const fr__graph **g, int *side, 
   if (!nets) return 0;
   for (int k = 0; k < 3 && k < max; k++) {
     g[k] = nets->net[k];
-    side[k] = k_sides[k];
+    side[k] = fr__net_side(&det->impl->net, k);
   }
   return 3;
 }
 
 const fr__detector_impl fr__detector_mtcnn = {
     .kind = FR_DETECTOR_MTCNN,
-    .name = "mtcnn",
-    .title = "MTCNN",
-    .model_file = FR__MTCNN_PNET,
+    /* input_size is the smallest face side in pixels here; the networks are
+     * checked at P-Net's window, then R-Net's and O-Net's crops. */
+    .net = {.name = "mtcnn",
+            .title = "MTCNN",
+            .format = FR__NET_TFLITE,
+            .files = {FR__MTCNN_PNET, FR__MTCNN_RNET, FR__MTCNN_ONET},
+            .input_size = FR__MTCNN_MIN_FACE,
+            .sides = {FR__MTCNN_CELL, 24, 48}},
     .min_score = FR__MTCNN_ONET_SCORE,
     .iou = FR__MTCNN_FINAL_IOU,
-    .input_size = FR__MTCNN_MIN_FACE,
     .n_landmarks = 5,
-    /* input_size is the smallest face side in pixels here. */
+    /* fr_detect_options.input_size: the smallest face side, in pixels. */
     .input_min = FR__MTCNN_CELL,
     .input_max = 4096,
     .input_step = 1,
-    .load = mtcnn_load,
+    .take = mtcnn_take,
     .unload = mtcnn_unload,
     .detect = mtcnn_detect,
     .graphs = mtcnn_graphs,

@@ -152,8 +152,9 @@ static int box_predictor(fr__graph *g, const fr__weights *wm, int idx, int x, in
   return y;
 }
 
-static fr_status ssd_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
-  fr__graph *g = det->g;
+/* The graph, and the anchor boxes kept beside it in m (and so in the model
+ * file) as the array "anchors". */
+static fr_status ssd_build(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
   /* Output channels of the 13 pointwise convs of the body. */
   static const int body_out[14] = {32,  64,  128, 128, 256, 256,  512,
                                    512, 512, 512, 512, 512, 1024, 1024};
@@ -189,10 +190,7 @@ static fr_status ssd_build(fr_detector *det, const fr__weights *wm, fr_error *er
   int ad[3] = {1, FR__SSD_ANCHORS, 4};
   const float *anchors = fr__weights_get(wm, "Output/extra_dim", 3, ad, err);
   if (!anchors) return err->status;
-  det->anchors = fr__aligned_alloc((size_t)FR__SSD_ANCHORS * 4 * sizeof(float));
-  if (!det->anchors) return fr__fail(err, FR_E_NOMEM, "out of memory copying SSD anchors");
-  memcpy(det->anchors, anchors, (size_t)FR__SSD_ANCHORS * 4 * sizeof(float));
-  return FR_OK;
+  return fr__model_add_array(m, "anchors", anchors, (size_t)FR__SSD_ANCHORS * 4, err);
 }
 
 /* A box above the score threshold: its score and anchor index. */
@@ -325,23 +323,34 @@ static fr_status ssd_detect(fr_context *ctx, const fr_detector *det, const fr_im
   return FR_OK;
 }
 
-static fr_status ssd_load(fr_detector *det, const char *model_dir, fr_error *err) {
-  return fr__detector_load_tfjs(det, model_dir, ssd_build, err);
+/* The graph and its anchors, from the original files or the model file
+ * alike. No trial plan here (it would cost more than the load at SSD's
+ * size): ssd_detect checks the outputs' shapes at every run. */
+static fr_status ssd_take(fr_detector *det, fr__model *m, const char *dir, fr_error *err) {
+  (void)dir;
+  det->g = fr__model_take_graph(m, 0);
+  det->anchors = fr__model_take_array(m, "anchors", (size_t)FR__SSD_ANCHORS * 4);
+  if (!det->anchors)
+    return fr__fail(err, FR_E_MODEL, "%s%s lacks the anchors of %s", det->impl->net.name,
+                    FR__MODEL_EXT, det->impl->net.title);
+  return FR_OK;
 }
 
 const fr__detector_impl fr__detector_ssd = {
     .kind = FR_DETECTOR_SSD,
-    .name = "ssd",
-    .title = "SSD-MobileNetV1",
-    .model_file = FR__SSD_MANIFEST,
+    .net = {.name = "ssd",
+            .title = "SSD-MobileNetV1",
+            .format = FR__NET_TFJS,
+            .files = {FR__SSD_MANIFEST, "ssd_mobilenetv1_model.bin"},
+            .input_size = FR__SSD_SIZE,
+            .build = ssd_build},
     .min_score = FR__SSD_MIN_SCORE,
     .iou = FR__SSD_IOU,
-    .input_size = FR__SSD_SIZE,
     .n_landmarks = 0,
     .input_min = 0,
     .input_max = 0,
     .input_step = 0,
-    .load = ssd_load,
+    .take = ssd_take,
     .unload = NULL,
     .detect = ssd_detect,
 };

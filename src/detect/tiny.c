@@ -58,8 +58,8 @@ static int separable(fr__graph *g, const fr__weights *wm, int idx, int x, int co
                     -1);
 }
 
-static fr_status tiny_build(fr_detector *det, const fr__weights *wm, fr_error *err) {
-  fr__graph *g = det->g;
+static fr_status tiny_build(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
+  (void)m;
   int x = fr__input(g, 3);
   int d0[4] = {3, 3, 3, 16}, b0[1] = {16};
   const float *w = fr__weights_get(wm, "conv0/filters", 4, d0, err);
@@ -168,23 +168,23 @@ static fr_status tiny_detect(fr_context *ctx, const fr_detector *det, const fr_i
   return FR_OK;
 }
 
-static fr_status tiny_load(fr_detector *det, const char *model_dir, fr_error *err) {
-  return fr__detector_load_tfjs(det, model_dir, tiny_build, err);
-}
-
+/* The loaded state is the one graph (the default take). No trial plan: the
+ * input side varies, and tiny_detect checks the output at every run. */
 const fr__detector_impl fr__detector_tiny = {
     .kind = FR_DETECTOR_TINY,
-    .name = "tiny",
-    .title = "TinyFaceDetector",
-    .model_file = FR__TINY_MANIFEST,
+    .net = {.name = "tiny",
+            .title = "TinyFaceDetector",
+            .format = FR__NET_TFJS,
+            .files = {FR__TINY_MANIFEST, "tiny_face_detector_model.bin"},
+            .input_size = FR__TINY_DEFAULT_SIZE,
+            .build = tiny_build},
     .min_score = FR__TINY_MIN_SCORE,
     .iou = FR__TINY_IOU,
-    .input_size = FR__TINY_DEFAULT_SIZE,
     .n_landmarks = 0,
     .input_min = FR__TINY_MIN_SIZE,
     .input_max = FR__TINY_MAX_SIZE,
     .input_step = 32,
-    .load = tiny_load,
+    .take = NULL,
     .unload = NULL,
     .detect = tiny_detect,
 };

@@ -3,23 +3,26 @@
  *
  * Each embedding network lives in its own file and exports an
  * fr__embedder_impl; embedder.c lists them and holds what they share: the
- * public entry points, batching through planned arenas, and the float entry
- * point the pipeline uses when it already holds the network input as floats
- * (no 8-bit round trip).
+ * public entry points, loading (through the shared loader, src/nn/loader.h,
+ * with the network each declares), batching through planned arenas, and the
+ * float entry point the pipeline uses when it already holds the network
+ * input as floats (no 8-bit round trip).
  */
 #ifndef FR_EMBED_INTERNAL_H
 #define FR_EMBED_INTERNAL_H
 
 #include "core/internal.h"
+#include "nn/loader.h"
 #include "nn/nn.h"
 
 typedef struct fr__embedder_impl {
   fr_embedder_kind kind;
-  const char *name;       /* CLI name: "faceapi" */
-  const char *title;      /* for messages: "FaceRecognitionNet" */
-  const char *model_file; /* a file that must be in the model folder */
-  int size;               /* square input side in pixels */
-  int dim;                /* descriptor length */
+  /* Its name (the CLI's: "faceapi"), title ("FaceRecognitionNet"), files,
+   * square input side in pixels (net.input_size), descriptor length
+   * (net.dim) and how to build it: what the shared loader and `facerec
+   * convert` need. Every embedder's loaded state is its one graph, checked
+   * at load to give one descriptor of net.dim floats per chip. */
+  fr__net_spec net;
   int l2_normalize;       /* 1: descriptors are scaled to unit length after the network */
   fr_align_method align;  /* the alignment the network was trained with */
   /* Names the weights in gallery model ids: descriptors of different
@@ -39,9 +42,6 @@ typedef struct fr__embedder_impl {
    * openset`), checked on a second, independent draw (see each value).
    */
   float identify_threshold, identify_cosine_threshold;
-  /* Fills e->g (and e->state) from the files in model_dir, building with
-   * e->kernels. On failure e is released by unload and the graph destroyed. */
-  fr_status (*load)(fr_embedder *e, const char *model_dir, fr_error *err);
   void (*unload)(fr_embedder *e); /* frees e->state; NULL if there is none */
   /* Turns n * size * size RGB pixels (floats in 0..255, NHWC) into the
    * network's input, in place. */
@@ -58,10 +58,6 @@ struct fr_embedder {
   void *state;
 };
 
-extern const fr__embedder_impl fr__embedder_faceapi;
-extern const fr__embedder_impl fr__embedder_mobilefacenet;
-extern const fr__embedder_impl fr__embedder_faceapi_int8;
-
 /* FaceRecognitionNet's int8 calibration table (faceapi_int8_table.c, made by
  * `facerec quantize`): one range per tensor id of its graph. */
 struct fr__quant_range;
@@ -77,6 +73,11 @@ fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, in
                                  struct fr__quant_range **ranges, int *n_out, fr_error *err);
 
 const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind);
+
+/* The table of embedders, in order: how many there are, and entry i (NULL
+ * out of range). `facerec convert` and the tests work through it. */
+int fr__embedder_count(void);
+const fr__embedder_impl *fr__embedder_at(int i);
 
 /*
  * Describes n chips given as RGB floats in 0..255, each input_size x

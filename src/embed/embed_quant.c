@@ -21,7 +21,7 @@ fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, in
   if (!in || !r) {
     free(in);
     free(r);
-    return fr__fail(err, FR_E_NOMEM, "out of memory calibrating %s", e->impl->title);
+    return fr__fail(err, FR_E_NOMEM, "out of memory calibrating %s", e->impl->net.title);
   }
   for (int i = 0; i < n; i++) {
     fr_status st = fr__image_check(&chips[i], err);

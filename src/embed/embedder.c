@@ -1,24 +1,32 @@
 /*
- * embedder.c - the public embedding API: the table of embedders, loading one,
- * and running batches of chips through its network in planned arenas.
+ * embedder.c - the public embedding API: the table of embedders, loading one
+ * (through the shared loader, src/nn/loader.c), and running batches of
+ * chips through its network in planned arenas.
  */
 #include "embed/embed_internal.h"
 #include "image/image_internal.h"
-#include "nn/model_file.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* Every embedder this library has: a new one is a new file and a line here. */
+/* Every embedder this library has, each defined in its own file
+ * (faceapi_recognition.c, mobilefacenet.c) and declared here, beside the
+ * table: a new one is a new file and a line here (with its declaration). */
+extern const fr__embedder_impl fr__embedder_faceapi, fr__embedder_mobilefacenet,
+    fr__embedder_faceapi_int8;
 static const fr__embedder_impl *const k_embedders[] = {
     &fr__embedder_faceapi,
     &fr__embedder_mobilefacenet,
     &fr__embedder_faceapi_int8,
 };
 #define N_EMBEDDERS (int)(sizeof k_embedders / sizeof k_embedders[0])
+
+int fr__embedder_count(void) { return N_EMBEDDERS; }
+
+const fr__embedder_impl *fr__embedder_at(int i) {
+  return i >= 0 && i < N_EMBEDDERS ? k_embedders[i] : NULL;
+}
 
 const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind) {
   for (int i = 0; i < N_EMBEDDERS; i++)
@@ -28,49 +36,28 @@ const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind) {
 
 const char *fr_embedder_kind_name(fr_embedder_kind kind) {
   const fr__embedder_impl *impl = fr__embedder_find(kind);
-  return impl ? impl->name : NULL;
+  return impl ? impl->net.name : NULL;
 }
 
 int fr_embedder_kind_dim(fr_embedder_kind kind) {
   const fr__embedder_impl *impl = fr__embedder_find(kind);
-  return impl ? impl->dim : 0;
+  return impl ? impl->net.dim : 0;
 }
 
 fr_embedder_kind fr_embedder_kind_from_name(const char *name) {
   if (!name) return (fr_embedder_kind)0;
   for (int i = 0; i < N_EMBEDDERS; i++)
-    if (strcmp(k_embedders[i]->name, name) == 0) return k_embedders[i]->kind;
+    if (strcmp(k_embedders[i]->net.name, name) == 0) return k_embedders[i]->kind;
   return (fr_embedder_kind)0;
 }
 
-/*
- * Takes the network from model_dir/<name>.frm (made by `facerec convert`) when
- * there is one, setting *done; FACEREC_NO_FRM=1 turns this off. Every
- * embedder's loaded state is its graph, checked here to give one descriptor
- * of impl->dim floats per chip, since embed() copies that many.
- */
-static fr_status load_converted(fr_embedder *e, const char *model_dir, int *done, fr_error *err) {
-  *done = 0;
-  fr__model m;
-  int found;
-  fr_status st = fr__model_find(model_dir, e->impl->name, FR__MODEL_EMBEDDER, e->kernels, &m,
-                                &found, err);
-  if (st != FR_OK || !found) return st;
-  e->g = m.n_graphs == 1 ? fr__model_take_graph(&m, 0) : NULL;
-  fr__model_release(&m);
-  if (!e->g)
-    return fr__fail(err, FR_E_MODEL, "%s%s holds no single graph", e->impl->name, FR__MODEL_EXT);
-  fr__plan *plan;
-  st = fr__plan_create(e->g, 1, e->size, e->size, 1, &plan, err);
-  if (st != FR_OK) return st;
-  int sh[4] = {0, 0, 0, 0};
-  const float *o = fr__plan_output(plan, 0, sh);
-  fr__plan_destroy(plan);
-  if (!o || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 || sh[3] != e->dim)
-    return fr__fail(err, FR_E_MODEL, "%s%s: output is [%d,%d,%d,%d], expected [1,1,1,%d]",
-                    e->impl->name, FR__MODEL_EXT, sh[0], sh[1], sh[2], sh[3], e->dim);
-  *done = 1;
-  return FR_OK;
+/* The loader's hand-off: the one graph, which must give one descriptor of
+ * dim floats per chip, since embed() copies that many. */
+static fr_status take(void *obj, fr__model *m, const char *dir, fr_error *err) {
+  fr_embedder *e = obj;
+  (void)dir;
+  e->g = fr__model_take_graph(m, 0);
+  return fr__net_check_vector(e->g, e->size, e->dim, e->impl->net.title, err);
 }
 
 fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
@@ -79,26 +66,15 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
   *out = NULL;
   const fr__embedder_impl *impl = fr__embedder_find(kind);
   if (!impl) return fr__fail(err, FR_E_INVALID, "fr_embedder_create: unknown embedder kind %d", (int)kind);
-  fr_error local;
-  if (!err) err = &local;
-  err->status = FR_OK;
-  err->message[0] = '\0';
-  char dir[4096];
-  fr_status st = fr__model_dir(impl->model_file, impl->title, model_dir, NULL, dir, sizeof dir, err);
-  if (st != FR_OK) return st;
-  model_dir = dir;
   fr_embedder *e = calloc(1, sizeof *e);
-  if (!e) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->title);
+  if (!e) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
   e->impl = impl;
   e->kind = kind;
   e->kernels = kernels;
-  e->size = impl->size;
-  e->dim = impl->dim;
-  int converted = 0;
-  st = load_converted(e, model_dir, &converted, err);
-  if (st == FR_OK && !converted) st = impl->load(e, model_dir, err);
+  e->size = impl->net.input_size;
+  e->dim = impl->net.dim;
+  fr_status st = fr__net_load(&impl->net, FR__MODEL_EMBEDDER, model_dir, kernels, take, e, err);
   if (st != FR_OK) {
-    fr__error_prefix(err, "loading %s from %s", impl->title, model_dir);
     fr_embedder_destroy(e);
     return st;
   }

@@ -14,7 +14,6 @@
 #include "embed/embed_internal.h"
 #include "image/image_internal.h"
 #include "nn/quant.h"
-#include "nn/tfjs.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <string.h>
 
 #define FR__REC_MANIFEST "face_recognition_model-weights_manifest.json"
+#define FR__REC_SHARD "face_recognition_model.bin"
 #define FR__REC_SIZE 150
 #define FR__REC_DIM 128
 
@@ -178,35 +178,24 @@ static fr_status build(fr__graph *g, const fr__weights *wm, const fr__quant_rang
   return fr__graph_finish(g, err);
 }
 
-/* Loads the weights and builds the graph; ranges as for build(). */
-static fr_status load_with(fr_embedder *e, const char *model_dir, const char *name,
-                           const fr__quant_range *ranges, int nranges, fr_error *err) {
-  fr__weights *wm = NULL;
-  fr_status st = fr__tfjs_load(model_dir, FR__REC_MANIFEST, &wm, err);
-  if (st != FR_OK) return st;
-  st = fr__graph_create(e->kernels, name, &e->g, err);
-  if (st == FR_OK) st = build(e->g, wm, ranges, nranges, err);
-  fr__weights_destroy(wm);
-  return st;
-}
-
-static fr_status load(fr_embedder *e, const char *model_dir, fr_error *err) {
-  return load_with(e, model_dir, "FaceRecognitionNet", NULL, 0, err);
+static fr_status build_f32(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
+  (void)m;
+  return build(g, wm, NULL, 0, err);
 }
 
 /* The int8 variant: the same graph with its 3x3 convs quantised by the
  * calibration table of faceapi_int8_table.c, which must match the graph
  * (same tensor count) or the load fails rather than quantise wrongly. */
-static fr_status load_int8(fr_embedder *e, const char *model_dir, fr_error *err) {
+static fr_status build_int8(fr__graph *g, const fr__weights *wm, fr__model *m, fr_error *err) {
+  (void)m;
   if (fr__faceapi_int8_nranges <= 0)
     return fr__fail(err, FR_E_MODEL, "FaceRecognitionNet int8: no calibration table (run "
                                      "facerec quantize)");
-  fr_status st = load_with(e, model_dir, "FaceRecognitionNet-int8", fr__faceapi_int8_ranges,
-                           fr__faceapi_int8_nranges, err);
-  if (st == FR_OK && fr__graph_tensors(e->g) != fr__faceapi_int8_nranges)
+  fr_status st = build(g, wm, fr__faceapi_int8_ranges, fr__faceapi_int8_nranges, err);
+  if (st == FR_OK && fr__graph_tensors(g) != fr__faceapi_int8_nranges)
     st = fr__fail(err, FR_E_MODEL,
                   "FaceRecognitionNet int8: calibration table has %d tensors, graph %d",
-                  fr__faceapi_int8_nranges, fr__graph_tensors(e->g));
+                  fr__faceapi_int8_nranges, fr__graph_tensors(g));
   return st;
 }
 
@@ -219,13 +208,21 @@ static void prepare(float *in, size_t pixels) {
   }
 }
 
+/* Both variants are the same network read from the same files, built with
+ * or without the int8 calibration. */
+#define REC_NET(name_, title_, build_, no_model_file_)                   \
+  {.name = name_,                                                        \
+   .title = title_,                                                      \
+   .format = FR__NET_TFJS,                                               \
+   .files = {FR__REC_MANIFEST, FR__REC_SHARD},                           \
+   .input_size = FR__REC_SIZE,                                           \
+   .dim = FR__REC_DIM,                                                   \
+   .no_model_file = no_model_file_,                                      \
+   .build = build_}
+
 const fr__embedder_impl fr__embedder_faceapi = {
     .kind = FR_EMBEDDER_FACEAPI,
-    .name = "faceapi",
-    .title = "FaceRecognitionNet",
-    .model_file = FR__REC_MANIFEST,
-    .size = FR__REC_SIZE,
-    .dim = FR__REC_DIM,
+    .net = REC_NET("faceapi", "FaceRecognitionNet", build_f32, 0),
     .l2_normalize = 0,
     /* face-api crops upright; the similarity fit is 0.12 points better on LFW
      * with the same weights (README), so it is the default. */
@@ -245,7 +242,6 @@ const fr__embedder_impl fr__embedder_faceapi = {
      * gave FAR 0.20% / 0.47% with TAR 57.3% / 69.7% (README, "Open set"). */
     .identify_threshold = 0.44f,
     .identify_cosine_threshold = 0.0536f,
-    .load = load,
     .unload = NULL,
     .prepare = prepare,
 };
@@ -256,11 +252,8 @@ const fr__embedder_impl fr__embedder_faceapi = {
  * the other. */
 const fr__embedder_impl fr__embedder_faceapi_int8 = {
     .kind = FR_EMBEDDER_FACEAPI_INT8,
-    .name = "faceapi-int8",
-    .title = "FaceRecognitionNet (int8)",
-    .model_file = FR__REC_MANIFEST,
-    .size = FR__REC_SIZE,
-    .dim = FR__REC_DIM,
+    /* Not converted: a model file cannot record the int8 calibration. */
+    .net = REC_NET("faceapi-int8", "FaceRecognitionNet (int8)", build_int8, 1),
     .l2_normalize = 0,
     .align = FR_ALIGN_SIMILARITY,
     .model_id = "faceapi-1.7.15/face_recognition_model",
@@ -275,7 +268,6 @@ const fr__embedder_impl fr__embedder_faceapi_int8 = {
     .cosine_threshold = 0.0906f,
     .identify_threshold = 0.44f,
     .identify_cosine_threshold = 0.0536f,
-    .load = load_int8,
     .unload = NULL,
     .prepare = prepare,
 };

