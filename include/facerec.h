@@ -89,6 +89,25 @@ typedef struct fr_error {
   char message[320];
 } fr_error;
 
+/*
+ * Memory. Every allocation the library itself makes goes through an
+ * allocator: malloc, realloc and free by default. fr_set_allocator installs
+ * other functions (an arena, a tracking allocator, a pool on a small device);
+ * they must be thread-safe, and realloc(p, size) and free(p) are only given
+ * blocks from this allocator's malloc or realloc. Call it once, before any
+ * other library call, since memory allocated before the change would be
+ * freed through the new functions; NULL restores the defaults (with the same
+ * rule). The libraries facerec uses (libjpeg, libspng/libpng, SQLite, cJSON,
+ * libsvm) keep their own allocations. The struct is copied.
+ */
+typedef struct fr_allocator {
+  void *(*malloc)(size_t size, void *user);
+  void *(*realloc)(void *p, size_t size, void *user);
+  void (*free)(void *p, void *user);
+  void *user;
+} fr_allocator;
+FR_API fr_status fr_set_allocator(const fr_allocator *a, fr_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Images                                                               */
 /* ------------------------------------------------------------------ */

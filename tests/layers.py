@@ -11,6 +11,9 @@ its own layer or lower ones. Two checks:
    must be defined in an object of its own layer or a lower one, and no
    group of files may call each other in a loop, except the image decoder
    dispatch (image.c and decode_*.c), which is one component by design.
+3. Allocation: in the library only src/core/alloc.c calls the C library's
+   malloc family; everything else uses fr__malloc and friends, which go to
+   the application's allocator (fr_set_allocator).
 
 Usage: python3 tests/layers.py BUILD   (BUILD: the folder with obj/ inside)
 Prints ok/FAIL lines and "N passed, N failed".
@@ -116,6 +119,17 @@ def check_calls(build):
             edges[src].add(dst)
             if RANK[layer_of(dst)] > RANK[me]:
                 bad.append("%s (%s) calls %s of %s (%s)" % (src, me, s, dst, layer_of(dst)))
+    # Allocation goes through the application's allocator (fr_set_allocator):
+    # only src/core/alloc.c may call the C library's functions directly
+    # (the server is not part of libfacerec).
+    raw = []
+    for src, obj in objs.items():
+        if src.startswith("src/") and not src.startswith("src/server/") and src != "src/core/alloc.c":
+            used = nm(obj, False) & {"malloc", "calloc", "realloc", "free", "strdup", "strndup",
+                                      "posix_memalign", "aligned_alloc"}
+            if used:
+                raw.append("%s: %s" % (src, ", ".join(sorted(used))))
+    check(not raw, "only src/core/alloc.c calls malloc/calloc/realloc/free in the library", "; ".join(raw))
     check(not bad, "no object uses a symbol of a higher layer",
           "; ".join(sorted(bad)[:12]) + (" ... %d in all" % len(bad) if len(bad) > 12 else ""))
     # Loops: strongly connected components (Tarjan) of the file call graph.

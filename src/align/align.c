@@ -259,7 +259,7 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
   }
 
   size_t n = (size_t)size * (size_t)size * 3;
-  float *rgb = malloc(n * sizeof *rgb);
+  float *rgb = fr__malloc(n * sizeof *rgb);
   if (!rgb)
     return fr__fail(err, FR_E_NOMEM, "fr_align: out of memory for a %dx%d chip", size, size);
   st = fr__align_tensor(img, face, method, size, rgb, err);
@@ -271,7 +271,7 @@ fr_status fr_align(const fr_image *img, const fr_face *face, fr_align_method met
       for (int i = 0; i < size * 3; i++) row[i] = to_byte(src[i]);
     }
   }
-  free(rgb);
+  fr__free(rgb);
   return st;
 }
 

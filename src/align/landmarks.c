@@ -205,7 +205,7 @@ fr_status fr__landmarker_create_with(fr_landmarker_kind kind, const char *model_
   if (!impl)
     return fr__fail(err, FR_E_INVALID, "fr_landmarker_create: unknown landmarker kind %d",
                     (int)kind);
-  fr_landmarker *lm = calloc(1, sizeof *lm);
+  fr_landmarker *lm = fr__calloc(1, sizeof *lm);
   if (!lm) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
   lm->impl = impl;
   lm->kind = kind;
@@ -226,7 +226,7 @@ fr_status fr_landmarker_create(fr_landmarker_kind kind, const char *model_dir, f
 void fr_landmarker_destroy(fr_landmarker *lm) {
   if (!lm) return;
   fr__graph_destroy(lm->g);
-  free(lm);
+  fr__free(lm);
 }
 
 const fr__graph *fr__landmarker_graph(const fr_landmarker *lm) { return lm ? lm->g : NULL; }

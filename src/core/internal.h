@@ -33,6 +33,17 @@ void fr__error_prefix(fr_error *err, const char *fmt, ...) FR__PRINTF(2, 3);
  * fr__aligned_alloc returns NULL for size 0 or on failure; memory from it must
  * be released with fr__aligned_free.
  */
+/* Every allocation the library makes goes through these (src/core/alloc.c),
+ * which use the allocator fr_set_allocator installed: never call malloc,
+ * calloc, realloc, free or strdup directly in src/ outside the server. A
+ * size of 0 allocates one byte, so that an empty request is never a NULL
+ * that reads as a failure. */
+void *fr__malloc(size_t size);
+void *fr__calloc(size_t n, size_t size);
+void *fr__realloc(void *p, size_t size);
+void fr__free(void *p);
+char *fr__strdup(const char *s);
+
 void *fr__aligned_alloc(size_t size);
 void *fr__aligned_calloc(size_t size);
 void fr__aligned_free(void *p);

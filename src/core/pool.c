@@ -64,7 +64,7 @@ static void drain(fr_pool *p, int thread) {
 
 static void *worker(void *varg) {
   worker_arg wa = *(worker_arg *)varg;
-  free(varg);
+  fr__free(varg);
   fr_pool *p = wa.pool;
   unsigned long seen = 0;
   for (;;) {
@@ -104,7 +104,7 @@ fr_status fr_pool_create(int nthreads, fr_pool **out, fr_error *err) {
     nthreads = n > 0 ? (int)n : 1;
   }
   if (nthreads > 256) return fr__fail(err, FR_E_INVALID, "fr_pool_create: %d threads is too many", nthreads);
-  fr_pool *p = calloc(1, sizeof *p);
+  fr_pool *p = fr__calloc(1, sizeof *p);
   if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory creating pool");
   p->nthreads = nthreads;
   pthread_mutex_init(&p->mu, NULL);
@@ -112,19 +112,19 @@ fr_status fr_pool_create(int nthreads, fr_pool **out, fr_error *err) {
   pthread_cond_init(&p->wake, NULL);
   pthread_cond_init(&p->done, NULL);
   if (nthreads > 1) {
-    p->threads = calloc((size_t)nthreads - 1, sizeof *p->threads);
+    p->threads = fr__calloc((size_t)nthreads - 1, sizeof *p->threads);
     if (!p->threads) {
       fr_pool_destroy(p);
       return fr__fail(err, FR_E_NOMEM, "out of memory creating pool");
     }
     for (int i = 1; i < nthreads; i++) {
-      worker_arg *wa = malloc(sizeof *wa);
+      worker_arg *wa = fr__malloc(sizeof *wa);
       if (wa) {
         wa->pool = p;
         wa->index = i;
       }
       if (!wa || pthread_create(&p->threads[i - 1], NULL, worker, wa) != 0) {
-        free(wa);
+        fr__free(wa);
         p->nthreads = i; /* only these were started */
         fr_pool_destroy(p);
         return fr__fail(err, FR_E_NOMEM, "cannot start pool thread %d", i);
@@ -142,12 +142,12 @@ void fr_pool_destroy(fr_pool *p) {
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
   for (int i = 1; i < p->nthreads; i++) pthread_join(p->threads[i - 1], NULL);
-  free(p->threads);
+  fr__free(p->threads);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->job_mu);
   pthread_cond_destroy(&p->wake);
   pthread_cond_destroy(&p->done);
-  free(p);
+  fr__free(p);
 }
 
 int fr_pool_size(const fr_pool *p) { return p ? p->nthreads : 1; }

@@ -1,4 +1,4 @@
-/* util.c - aligned memory, file reading, paths, time. */
+/* util.c - file reading, paths, time. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 
@@ -8,24 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-void *fr__aligned_alloc(size_t size) {
-  if (size == 0) return NULL;
-  void *p = NULL;
-  /* Round up so that vector tails may read a little past the last element. */
-  size_t rounded = (size + 63) & ~(size_t)63;
-  if (rounded < size) return NULL;
-  if (posix_memalign(&p, 64, rounded) != 0) return NULL;
-  return p;
-}
-
-void *fr__aligned_calloc(size_t size) {
-  void *p = fr__aligned_alloc(size);
-  if (p) memset(p, 0, (size + 63) & ~(size_t)63);
-  return p;
-}
-
-void fr__aligned_free(void *p) { free(p); }
 
 fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
                         fr_error *err) {
@@ -44,7 +26,7 @@ fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_
                     (long long)st.st_size, max_size);
   }
   size_t n = (size_t)st.st_size;
-  uint8_t *buf = malloc(n ? n : 1);
+  uint8_t *buf = fr__malloc(n ? n : 1);
   if (!buf) {
     fclose(f);
     return fr__fail(err, FR_E_NOMEM, "out of memory reading %s", path);
@@ -53,7 +35,7 @@ fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_
   int rerr = ferror(f);
   fclose(f);
   if (got != n || rerr) {
-    free(buf);
+    fr__free(buf);
     return fr__fail(err, FR_E_IO, "cannot read %s", path);
   }
   *data = buf;

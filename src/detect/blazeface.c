@@ -303,8 +303,8 @@ static fr_status bf_detect(fr_context *ctx, const fr_detector *det, const fr_ima
 static void bf_unload(fr_detector *det) {
   bf_state *s = det->state;
   if (!s) return;
-  free(s->anchors);
-  free(s);
+  fr__free(s->anchors);
+  fr__free(s);
   det->state = NULL;
 }
 
@@ -321,11 +321,11 @@ static fr_status bf_take(fr_detector *det, fr__model *m, const char *dir, fr_err
   det->g = fr__model_take_graph(m, 0);
   const bf_config *cfg = config_of(det->kind);
   if (!cfg) return fr__fail(err, FR_E_INTERNAL, "BlazeFace: unknown kind %d", (int)det->kind);
-  bf_state *s = calloc(1, sizeof *s);
+  bf_state *s = fr__calloc(1, sizeof *s);
   if (!s) return fr__fail(err, FR_E_NOMEM, "out of memory loading BlazeFace");
   det->state = s;
   s->cfg = cfg;
-  s->anchors = malloc((size_t)cfg->n_anchors * 2 * sizeof *s->anchors);
+  s->anchors = fr__malloc((size_t)cfg->n_anchors * 2 * sizeof *s->anchors);
   if (!s->anchors) return fr__fail(err, FR_E_NOMEM, "out of memory for BlazeFace anchors");
   if (fr__blazeface_anchors(det->kind, s->anchors, cfg->n_anchors) != cfg->n_anchors)
     return fr__fail(err, FR_E_INTERNAL, "BlazeFace: anchor count is not %d", cfg->n_anchors);

@@ -782,16 +782,16 @@ static fr_status detect_from(fr_context *ctx, const fr__cascade *c, const fr_ima
         if (n_boxes == cap) {
           /* Rare: more raw hits than the scratch holds; move to the heap. */
           if (cap > (1 << 26)) {
-            free(heap);
+            fr__free(heap);
             return fr__fail(err, FR_E_LIMIT, "cascade: more than %d raw windows", cap);
           }
-          void *nh = malloc((size_t)cap * 2 * GROUP_BYTES_PER_BOX);
+          void *nh = fr__malloc((size_t)cap * 2 * GROUP_BYTES_PER_BOX);
           if (!nh) {
-            free(heap);
+            fr__free(heap);
             return fr__fail(err, FR_E_NOMEM, "out of memory for %d raw windows", cap * 2);
           }
           memcpy(nh, boxes, (size_t)n_boxes * sizeof *boxes);
-          free(heap);
+          fr__free(heap);
           heap = nh;
           boxes = heap;
           cap *= 2;
@@ -808,7 +808,7 @@ static fr_status detect_from(fr_context *ctx, const fr__cascade *c, const fr_ima
   } else if (n_boxes > 0)
     *n_out = group_boxes(boxes, n_boxes, p->min_neighbors > 0 ? p->min_neighbors : 0, p->group_eps,
                          boxes + cap, out, max_out);
-  free(heap);
+  fr__free(heap);
   return FR_OK;
 }
 
@@ -908,7 +908,7 @@ static void cascade_unload(fr_detector *det) {
   if (d) {
     fr__cascade_free(d->face);
     fr__cascade_free(d->eye);
-    free(d);
+    fr__free(d);
   }
   det->state = NULL;
 }
@@ -921,7 +921,7 @@ static void cascade_unload(fr_detector *det) {
 static fr_status cascade_take(fr_detector *det, fr__model *m, const char *model_dir,
                               fr_error *err) {
   (void)m;
-  fr__cascade_detector *d = calloc(1, sizeof *d);
+  fr__cascade_detector *d = fr__calloc(1, sizeof *d);
   if (!d) return fr__fail(err, FR_E_NOMEM, "out of memory loading a cascade");
   det->state = d;
   /* The kernel choice (FACEREC_KERNELS=scalar, or a test's scalar table)

@@ -56,7 +56,7 @@ static fr_status xml_parse(xdoc *d, fr_error *err) {
   /* Every element starts with '<', so this bounds the node count. */
   size_t cap = 1;
   for (size_t i = 0; i < n; i++) cap += s[i] == '<';
-  d->nodes = malloc(cap * sizeof *d->nodes);
+  d->nodes = fr__malloc(cap * sizeof *d->nodes);
   if (!d->nodes) return fr__fail(err, FR_E_NOMEM, "out of memory for %zu XML elements", cap);
   d->count = 0;
   d->root = -1;
@@ -315,12 +315,12 @@ static fr_status int_field(const xdoc *d, int parent, const char *name, long lon
 
 void fr__cascade_free(fr__cascade *c) {
   if (!c) return;
-  free(c->stages);
-  free(c->weak);
-  free(c->nodes);
-  free(c->leaves);
-  free(c->features);
-  free(c);
+  fr__free(c->stages);
+  fr__free(c->weak);
+  fr__free(c->nodes);
+  fr__free(c->leaves);
+  fr__free(c->features);
+  fr__free(c);
 }
 
 /* Children called "_" of an element (the FileStorage sequence items). */
@@ -334,7 +334,7 @@ static fr_status read_features(const xdoc *d, int feats, fr__cascade *c, fr_erro
   int n = count_items(d, feats);
   if (n == 0) return fr__fail(err, FR_E_FORMAT, "cascade: no features");
   if (n > MAX_FEATURES) return fr__fail(err, FR_E_LIMIT, "cascade: %d features (limit %d)", n, MAX_FEATURES);
-  c->features = calloc((size_t)n, sizeof *c->features);
+  c->features = fr__calloc((size_t)n, sizeof *c->features);
   if (!c->features) return fr__fail(err, FR_E_NOMEM, "out of memory for %d cascade features", n);
   c->n_features = n;
   int i = 0;
@@ -405,7 +405,7 @@ static int grow(void **arr, int *cap, int need, size_t size) {
   if (need <= *cap) return 0;
   int nc = *cap ? *cap : 64;
   while (nc < need) nc *= 2;
-  void *p = realloc(*arr, (size_t)nc * size);
+  void *p = fr__realloc(*arr, (size_t)nc * size);
   if (!p) return -1;
   *arr = p;
   *cap = nc;
@@ -418,7 +418,7 @@ static fr_status read_stages(const xdoc *d, int stages, fr__cascade *c, fr_error
   int ns_count = count_items(d, stages);
   if (ns_count == 0) return fr__fail(err, FR_E_FORMAT, "cascade: no stages");
   if (ns_count > MAX_STAGES) return fr__fail(err, FR_E_LIMIT, "cascade: %d stages (limit %d)", ns_count, MAX_STAGES);
-  c->stages = calloc((size_t)ns_count, sizeof *c->stages);
+  c->stages = fr__calloc((size_t)ns_count, sizeof *c->stages);
   if (!c->stages) return fr__fail(err, FR_E_NOMEM, "out of memory for %d stages", ns_count);
   int cap_w = 0, cap_n = 0, cap_l = 0;
   c->stumps = 1;
@@ -534,7 +534,7 @@ fr_status fr__cascade_parse(const char *bytes, size_t size, fr__cascade **out, f
     st = fr__fail(err, FR_E_UNSUPPORTED, "cascade: stageType is not BOOST");
     goto done;
   }
-  c = calloc(1, sizeof *c);
+  c = fr__calloc(1, sizeof *c);
   if (!c) {
     st = fr__fail(err, FR_E_NOMEM, "out of memory for a cascade");
     goto done;
@@ -575,7 +575,7 @@ fr_status fr__cascade_parse(const char *bytes, size_t size, fr__cascade **out, f
     if (st != FR_OK) goto done;
   }
 done:
-  free(d.nodes);
+  fr__free(d.nodes);
   if (st != FR_OK) {
     fr__cascade_free(c);
     return st;
@@ -594,6 +594,6 @@ fr_status fr__cascade_load(const char *path, fr__cascade **out, fr_error *err) {
     st = fr__cascade_parse((const char *)buf, n, out, err);
     if (st != FR_OK) fr__error_prefix(err, "%s", path);
   }
-  free(buf);
+  fr__free(buf);
   return st;
 }

@@ -69,7 +69,7 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   *out = NULL;
   const fr__detector_impl *impl = fr__detector_find(kind);
   if (!impl) return fr__fail(err, FR_E_INVALID, "fr_detector_create: unknown detector kind %d", (int)kind);
-  fr_detector *det = calloc(1, sizeof *det);
+  fr_detector *det = fr__calloc(1, sizeof *det);
   if (!det) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
   det->impl = impl;
   det->kind = kind;
@@ -93,7 +93,7 @@ void fr_detector_destroy(fr_detector *det) {
   if (det->impl && det->impl->unload) det->impl->unload(det);
   fr__graph_destroy(det->g);
   fr__aligned_free(det->anchors);
-  free(det);
+  fr__free(det);
 }
 
 const fr__graph *fr__detector_graph(const fr_detector *det) { return det ? det->g : NULL; }

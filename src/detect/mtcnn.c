@@ -429,7 +429,7 @@ static void mtcnn_unload(fr_detector *det) {
   mtcnn_nets *nets = det->state;
   if (!nets) return;
   for (int k = 0; k < 3; k++) fr__graph_destroy(nets->net[k]);
-  free(nets);
+  fr__free(nets);
   det->state = NULL;
 }
 
@@ -445,7 +445,7 @@ static void mtcnn_unload(fr_detector *det) {
  */
 static fr_status mtcnn_take(fr_detector *det, fr__model *m, const char *dir, fr_error *err) {
   (void)dir;
-  mtcnn_nets *nets = calloc(1, sizeof *nets);
+  mtcnn_nets *nets = fr__calloc(1, sizeof *nets);
   if (!nets) return fr__fail(err, FR_E_NOMEM, "out of memory loading MTCNN");
   det->state = nets;
   for (int k = 0; k < 3; k++) {

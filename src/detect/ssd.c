@@ -66,7 +66,7 @@ static int pointwise(fr__graph *g, const fr__weights *wm, const char *scope, int
   double qs, qm;
   if ((size_t)k * k * cin * cout >= FR__CONV_U8_MIN_WEIGHTS &&
       fr__weights_get_u8(wm, name, 4, wd, &q, &qs, &qm, err) == 1) {
-    float *aff = malloc(3 * (size_t)cout * sizeof *aff);
+    float *aff = fr__malloc(3 * (size_t)cout * sizeof *aff);
     if (!aff) {
       fr__fail(err, FR_E_NOMEM, "out of memory building %s", name);
       return -1;
@@ -74,7 +74,7 @@ static int pointwise(fr__graph *g, const fr__weights *wm, const char *scope, int
     fr__weights_u8_affine(aff, cout, 0, cout, qs, qm, NULL);
     int y = fr__conv2d_u8(g, x, q, aff, b, k, k, cout, stride, FR__PAD_SAME, FR__ACT_RELU6, 0.f,
                           -1);
-    free(aff);
+    fr__free(aff);
     return y;
   }
   return fr__conv2d(g, x, w, b, k, k, cout, stride, FR__PAD_SAME, FR__ACT_RELU6, 0.f, -1);
@@ -97,10 +97,10 @@ static int depthwise(fr__graph *g, const fr__weights *wm, int idx, int x, int st
   const float *var =
       mean ? get(wm, err, 1, vd, "%s%d_depthwise/BatchNorm/moving_variance", pre, idx) : NULL;
   if (!var) return -1;
-  float *fw = malloc((size_t)9 * c * sizeof *fw), *fb = malloc((size_t)c * sizeof *fb);
+  float *fw = fr__malloc((size_t)9 * c * sizeof *fw), *fb = fr__malloc((size_t)c * sizeof *fb);
   if (!fw || !fb) {
-    free(fw);
-    free(fb);
+    fr__free(fw);
+    fr__free(fb);
     fr__fail(err, FR_E_NOMEM, "out of memory folding batch norm of depthwise conv %d", idx);
     return -1;
   }
@@ -111,8 +111,8 @@ static int depthwise(fr__graph *g, const fr__weights *wm, int idx, int x, int st
       fw[(size_t)k * c + ch] = (float)((double)w[(size_t)k * c + ch] * s);
   }
   int y = fr__dwconv2d(g, x, fw, fb, 3, 3, stride, FR__PAD_SAME, FR__ACT_RELU6, 0.f);
-  free(fw);
-  free(fb);
+  fr__free(fw);
+  fr__free(fb);
   return y;
 }
 
@@ -133,10 +133,10 @@ static int box_predictor(fr__graph *g, const fr__weights *wm, int idx, int x, in
   const float *cw = bb ? get(wm, err, 4, cwd, "%s%d/ClassPredictor/weights", pre, idx) : NULL;
   const float *cb = cw ? get(wm, err, 1, cbd, "%s%d/ClassPredictor/biases", pre, idx) : NULL;
   if (!cb) return -1;
-  float *w = malloc((size_t)cin * n * sizeof *w), *b = malloc((size_t)n * sizeof *b);
+  float *w = fr__malloc((size_t)cin * n * sizeof *w), *b = fr__malloc((size_t)n * sizeof *b);
   if (!w || !b) {
-    free(w);
-    free(b);
+    fr__free(w);
+    fr__free(b);
     fr__fail(err, FR_E_NOMEM, "out of memory building box predictor %d", idx);
     return -1;
   }
@@ -147,8 +147,8 @@ static int box_predictor(fr__graph *g, const fr__weights *wm, int idx, int x, in
   memcpy(b, bb, (size_t)nb * sizeof *b);
   memcpy(b + nb, cb, (size_t)nc * sizeof *b);
   int y = fr__conv2d(g, x, w, b, 1, 1, n, 1, FR__PAD_SAME, FR__ACT_NONE, 0.f, -1);
-  free(w);
-  free(b);
+  fr__free(w);
+  fr__free(b);
   return y;
 }
 
@@ -280,7 +280,7 @@ static fr_status ssd_detect(fr_context *ctx, const fr_detector *det, const fr_im
    * candidates (a handful on a normal image, at most one per anchor). */
   int n_cand = collect(out, cells, p->min_score, NULL);
   if (n_cand == 0) return FR_OK;
-  cand *cands = malloc((size_t)n_cand * (sizeof(cand) + sizeof(fr_rect) + sizeof(int)));
+  cand *cands = fr__malloc((size_t)n_cand * (sizeof(cand) + sizeof(fr_rect) + sizeof(int)));
   if (!cands) return fr__fail(err, FR_E_NOMEM, "out of memory for %d SSD candidate boxes", n_cand);
   fr_rect *boxes = (fr_rect *)(cands + n_cand);
   int *keep = (int *)(boxes + n_cand);
@@ -319,7 +319,7 @@ static fr_status ssd_detect(fr_context *ctx, const fr_detector *det, const fr_im
     f->score = cands[keep[i]].score;
   }
   *n_out = kept;
-  free(cands);
+  fr__free(cands);
   return FR_OK;
 }
 

@@ -126,7 +126,7 @@ static fr_status tiny_detect(fr_context *ctx, const fr_detector *det, const fr_i
     if (sigmoid(out[(size_t)i * 5 + 4]) > p->min_score) n_cand++;
   if (n_cand == 0) return FR_OK;
   size_t bytes = (size_t)n_cand * (sizeof(cand) + sizeof(fr_rect) + sizeof(int));
-  cand *cands = malloc(bytes);
+  cand *cands = fr__malloc(bytes);
   if (!cands)
     return fr__fail(err, FR_E_NOMEM, "out of memory for %d TinyFaceDetector candidates", n_cand);
   fr_rect *boxes = (fr_rect *)(cands + n_cand);
@@ -164,7 +164,7 @@ static fr_status tiny_detect(fr_context *ctx, const fr_detector *det, const fr_i
     f->score = (float)cands[keep[i]].score;
   }
   *n_out = kept;
-  free(cands);
+  fr__free(cands);
   return FR_OK;
 }
 

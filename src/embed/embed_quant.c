@@ -15,19 +15,19 @@ fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, in
   *ranges = NULL;
   *n_out = 0;
   size_t per = (size_t)e->size * e->size * 3;
-  float *in = malloc((size_t)n * per * sizeof *in);
+  float *in = fr__malloc((size_t)n * per * sizeof *in);
   int nt = fr__graph_tensors(e->g);
-  fr__quant_range *r = calloc((size_t)nt, sizeof *r);
+  fr__quant_range *r = fr__calloc((size_t)nt, sizeof *r);
   if (!in || !r) {
-    free(in);
-    free(r);
+    fr__free(in);
+    fr__free(r);
     return fr__fail(err, FR_E_NOMEM, "out of memory calibrating %s", e->impl->net.title);
   }
   for (int i = 0; i < n; i++) {
     fr_status st = fr__image_check(&chips[i], err);
     if (st != FR_OK) {
-      free(in);
-      free(r);
+      fr__free(in);
+      fr__free(r);
       return st;
     }
     /* As fr_embed does: a square chip is resized, others centred first. */
@@ -36,9 +36,9 @@ fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, in
   }
   e->impl->prepare(in, (size_t)n * e->size * e->size);
   fr_status st = fr__quant_calibrate(e->g, in, n, e->size, e->size, r, err);
-  free(in);
+  fr__free(in);
   if (st != FR_OK) {
-    free(r);
+    fr__free(r);
     return st;
   }
   *ranges = r;

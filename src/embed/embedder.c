@@ -66,7 +66,7 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
   *out = NULL;
   const fr__embedder_impl *impl = fr__embedder_find(kind);
   if (!impl) return fr__fail(err, FR_E_INVALID, "fr_embedder_create: unknown embedder kind %d", (int)kind);
-  fr_embedder *e = calloc(1, sizeof *e);
+  fr_embedder *e = fr__calloc(1, sizeof *e);
   if (!e) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", impl->net.title);
   e->impl = impl;
   e->kind = kind;
@@ -91,7 +91,7 @@ void fr_embedder_destroy(fr_embedder *e) {
   if (!e) return;
   if (e->impl && e->impl->unload) e->impl->unload(e);
   fr__graph_destroy(e->g);
-  free(e);
+  fr__free(e);
 }
 
 int fr_embedder_dim(const fr_embedder *e) { return e ? e->dim : 0; }

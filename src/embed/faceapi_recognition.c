@@ -63,15 +63,15 @@ static int load_conv(const fr__weights *wm, const char *prefix, int k, int cin, 
   snprintf(name, sizeof name, "%s/scale/biases", prefix);
   const float *sb = s ? fr__weights_get(wm, name, 1, vd, err) : NULL;
   if (!sb) return 0;
-  f->b = malloc((size_t)cout * sizeof *f->b);
+  f->b = fr__malloc((size_t)cout * sizeof *f->b);
   if (f->q)
-    f->aff = malloc(3 * (size_t)cout * sizeof *f->aff);
+    f->aff = fr__malloc(3 * (size_t)cout * sizeof *f->aff);
   else
-    f->w = malloc(n * sizeof *f->w);
+    f->w = fr__malloc(n * sizeof *f->w);
   if (!f->b || !(f->aff || f->w)) {
-    free(f->b);
-    free(f->aff);
-    free(f->w);
+    fr__free(f->b);
+    fr__free(f->aff);
+    fr__free(f->w);
     fr__fail(err, FR_E_NOMEM, "out of memory loading %s", prefix);
     return 0;
   }
@@ -92,9 +92,9 @@ static int conv(fr__graph *g, const fr__weights *wm, const char *prefix, int x, 
   fr__act act = relu ? FR__ACT_RELU : FR__ACT_NONE;
   int y = f.q ? fr__conv2d_u8(g, x, f.q, f.aff, f.b, k, k, cout, stride, pad, act, 0.f, residual)
               : fr__conv2d(g, x, f.w, f.b, k, k, cout, stride, pad, act, 0.f, residual);
-  free(f.w);
-  free(f.b);
-  free(f.aff);
+  fr__free(f.w);
+  fr__free(f.b);
+  fr__free(f.aff);
   return y;
 }
 

@@ -53,11 +53,11 @@ typedef struct lfw_builder {
 void fr__lfw_destroy(fr__lfw *lfw) {
   if (!lfw) return;
   if (lfw->paths) {
-    for (int i = 0; i < lfw->n_images; i++) free(lfw->paths[i]);
-    free(lfw->paths);
+    for (int i = 0; i < lfw->n_images; i++) fr__free(lfw->paths[i]);
+    fr__free(lfw->paths);
   }
-  free(lfw->pairs);
-  free(lfw);
+  fr__free(lfw->pairs);
+  fr__free(lfw);
 }
 
 /* Splits [s, s+n) on runs of spaces and tabs. Returns the number of fields
@@ -122,7 +122,7 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 /* Doubles the dedup table and reinserts every image. */
 static fr_status table_grow(lfw_builder *b, fr_error *err) {
   size_t cap = b->table_cap ? b->table_cap * 2 : 1024;
-  int *t = calloc(cap, sizeof *t);
+  int *t = fr__calloc(cap, sizeof *t);
   if (!t) return fr__fail(err, FR_E_NOMEM, "out of memory for the LFW image table");
   for (int i = 0; i < b->lfw->n_images; i++) {
     const char *p = b->lfw->paths[i];
@@ -130,7 +130,7 @@ static fr_status table_grow(lfw_builder *b, fr_error *err) {
     while (t[h]) h = (h + 1) & (cap - 1);
     t[h] = i + 1;
   }
-  free(b->table);
+  fr__free(b->table);
   b->table = t;
   b->table_cap = cap;
   return FR_OK;
@@ -142,7 +142,7 @@ static fr_status intern_image(lfw_builder *b, const lfw_field *name, long number
   /* root + '/' + name + '/' + name + '_' + up to 5 digits + ".jpg" + NUL. */
   size_t need = b->root_len + 2 * name->n + 16;
   if (need > b->scratch_cap) {
-    char *s = realloc(b->scratch, need);
+    char *s = fr__realloc(b->scratch, need);
     if (!s) return fr__fail(err, FR_E_NOMEM, "out of memory for an LFW path");
     b->scratch = s;
     b->scratch_cap = need;
@@ -172,12 +172,12 @@ static fr_status intern_image(lfw_builder *b, const lfw_field *name, long number
     if (b->cap_images > INT_MAX / 2)
       return fr__fail(err, FR_E_LIMIT, "too many distinct LFW images");
     int cap = b->cap_images ? b->cap_images * 2 : 256;
-    char **p = realloc(b->lfw->paths, (size_t)cap * sizeof *p);
+    char **p = fr__realloc(b->lfw->paths, (size_t)cap * sizeof *p);
     if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory for the LFW image list");
     b->lfw->paths = p;
     b->cap_images = cap;
   }
-  char *copy = malloc((size_t)len + 1);
+  char *copy = fr__malloc((size_t)len + 1);
   if (!copy) return fr__fail(err, FR_E_NOMEM, "out of memory for an LFW path");
   memcpy(copy, b->scratch, (size_t)len + 1);
   int i = b->lfw->n_images++;
@@ -248,7 +248,7 @@ static fr_status parse(const char *buf, size_t size, const char *path, lfw_build
 
   /* Each fold holds `per` same-person and `per` different-person pairs. */
   long total = 2 * folds * per;
-  b->lfw->pairs = malloc((size_t)total * sizeof *b->lfw->pairs);
+  b->lfw->pairs = fr__malloc((size_t)total * sizeof *b->lfw->pairs);
   if (!b->lfw->pairs) return fr__fail(err, FR_E_NOMEM, "out of memory for %ld LFW pairs", total);
   b->lfw->n_folds = (int)folds;
 
@@ -317,9 +317,9 @@ fr_status fr__lfw_load(const char *pairs_path, const char *root, fr__lfw **out, 
 
   lfw_builder b;
   memset(&b, 0, sizeof b);
-  b.lfw = calloc(1, sizeof *b.lfw);
+  b.lfw = fr__calloc(1, sizeof *b.lfw);
   if (!b.lfw) {
-    free(data);
+    fr__free(data);
     return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", pairs_path);
   }
   b.root = root;
@@ -328,9 +328,9 @@ fr_status fr__lfw_load(const char *pairs_path, const char *root, fr__lfw **out, 
   b.root_slash = b.root_len > 0 && root[b.root_len - 1] != '/';
 
   st = parse((const char *)data, size, pairs_path, &b, err);
-  free(data);
-  free(b.table);
-  free(b.scratch);
+  fr__free(data);
+  fr__free(b.table);
+  fr__free(b.scratch);
   if (st != FR_OK) {
     fr__lfw_destroy(b.lfw);
     return st;

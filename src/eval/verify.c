@@ -197,11 +197,11 @@ fr_status fr__verification(const float *dist, const int *same, const int *fold, 
   if (!fr__mul_size((size_t)n, sizeof(vf_item), &item_bytes) ||
       !fr__mul_size((size_t)n, sizeof(vf_group), &group_bytes))
     return fr__fail(err, FR_E_LIMIT, "fr__verification: too many pairs");
-  vf_item *it = malloc(item_bytes);
-  vf_group *g = malloc(group_bytes);
+  vf_item *it = fr__malloc(item_bytes);
+  vf_group *g = fr__malloc(group_bytes);
   if (!it || !g) {
-    free(it);
-    free(g);
+    fr__free(it);
+    fr__free(g);
     return fr__fail(err, FR_E_NOMEM, "fr__verification: out of memory for %d pairs", n);
   }
   for (int i = 0; i < n; i++) {
@@ -246,7 +246,7 @@ fr_status fr__verification(const float *dist, const int *same, const int *fold, 
   out->auc = auc_of(g, m, n_same, n_diff);
   out->eer = eer_of(g, m, n_same, n_diff);
 
-  free(it);
-  free(g);
+  fr__free(it);
+  fr__free(g);
   return FR_OK;
 }

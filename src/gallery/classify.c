@@ -92,9 +92,9 @@ static fr_status train_svm(fr_gallery *g, double c, fr_error *err) {
   if (g->svm) svm_free_and_destroy_model(&g->svm);
   if (g->n_people < 2) return FR_OK; /* one class: nothing to separate */
   size_t rows = g->n_rows, per = (size_t)g->dim + 1;
-  struct svm_node *nodes = malloc(rows * per * sizeof *nodes);
-  struct svm_node **x = malloc(rows * sizeof *x);
-  double *y = malloc(rows * sizeof *y);
+  struct svm_node *nodes = fr__malloc(rows * per * sizeof *nodes);
+  struct svm_node **x = fr__malloc(rows * sizeof *x);
+  double *y = fr__malloc(rows * sizeof *y);
   fr_status st = FR_OK;
   if (!nodes || !x || !y) st = fr__fail(err, FR_E_NOMEM, "out of memory training the SVM");
   for (size_t r = 0; st == FR_OK && r < rows; r++) {
@@ -131,11 +131,11 @@ static fr_status train_svm(fr_gallery *g, double c, fr_error *err) {
     if (m) svm_free_and_destroy_model(&m);
   }
   if (st == FR_OK) st = svm_from_bytes(bytes, size, &g->svm, err);
-  free(nodes);
-  free(x);
-  free(y);
+  fr__free(nodes);
+  fr__free(x);
+  fr__free(y);
   if (st != FR_OK) {
-    free(bytes);
+    fr__free(bytes);
     return st;
   }
   g->svm_generation = g->generation;
@@ -158,7 +158,7 @@ static fr_status train_svm(fr_gallery *g, double c, fr_error *err) {
     }
   }
   st = fr__gallery_end_tx(g, st, err);
-  free(bytes);
+  fr__free(bytes);
   return st;
 }
 
@@ -253,7 +253,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
     *known = top[0].distance <= thr;
     return FR_OK;
   }
-  ranked *rk = malloc((size_t)g->n_people * sizeof *rk);
+  ranked *rk = fr__malloc((size_t)g->n_people * sizeof *rk);
   if (!rk) return fr__fail(err, FR_E_NOMEM, "out of memory");
   /* Every classifier reports the distance to the person's nearest
    * descriptor (centroid: to the centroid), so compute those first. */
@@ -265,14 +265,14 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
   }
   if (o.classifier == FR_CLASSIFIER_CENTROID) {
     memcpy(g->query, query, (size_t)g->dim * sizeof(float));
-    float *d2 = malloc((size_t)g->n_people * sizeof *d2);
+    float *d2 = fr__malloc((size_t)g->n_people * sizeof *d2);
     if (!d2) {
-      free(rk);
+      fr__free(rk);
       return fr__fail(err, FR_E_NOMEM, "out of memory");
     }
     fr__sqdist_rows(-1, cen, (size_t)g->n_people, g->stride, g->query, d2);
     for (int i = 0; i < g->n_people; i++) rk[i].dist2 = g->people[i].n_rows ? d2[i] : INFINITY;
-    free(d2);
+    fr__free(d2);
   } else {
     memcpy(g->query, query, (size_t)g->dim * sizeof(float));
     fr__sqdist_rows(-1, mat, g->n_rows, g->stride, g->query, g->dist);
@@ -287,7 +287,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
     double c = o.svm_c > 0 ? o.svm_c : 1.0;
     st = ensure_svm(g, c, err);
     if (st != FR_OK) {
-      free(rk);
+      fr__free(rk);
       return st;
     }
     min_prob = o.min_probability > 0 ? o.min_probability : fminf(0.5f, 1.5f / (float)g->n_people);
@@ -298,11 +298,11 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
       rk[0].key = -1;
     } else {
       int nc = svm_get_nr_class(g->svm);
-      int *labels = malloc((size_t)nc * sizeof *labels);
-      double *prob = malloc((size_t)nc * sizeof *prob);
-      struct svm_node *x = malloc(((size_t)g->dim + 1) * sizeof *x);
+      int *labels = fr__malloc((size_t)nc * sizeof *labels);
+      double *prob = fr__malloc((size_t)nc * sizeof *prob);
+      struct svm_node *x = fr__malloc(((size_t)g->dim + 1) * sizeof *x);
       if (!labels || !prob || !x) {
-        free(labels), free(prob), free(x), free(rk);
+        fr__free(labels), fr__free(prob), fr__free(x), fr__free(rk);
         return fr__fail(err, FR_E_NOMEM, "out of memory");
       }
       for (int d = 0; d < g->dim; d++) x[d].index = d + 1, x[d].value = raw_query[d];
@@ -322,7 +322,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
        * still feeds the unknown rule. */
       int voted = (int)svm_predict(g->svm, x);
       if (voted >= 0 && voted < g->n_people) rk[voted].key = -2;
-      free(labels), free(prob), free(x);
+      fr__free(labels), fr__free(prob), fr__free(x);
     }
   }
   qsort(rk, (size_t)g->n_people, sizeof *rk, cmp_ranked);
@@ -335,7 +335,7 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
   if (n == 0) {
     *n_top = 0;
     *known = 0;
-    free(rk);
+    fr__free(rk);
     return FR_OK;
   }
   for (int i = 0; i < n; i++) {
@@ -346,6 +346,6 @@ fr_status fr_gallery_identify(fr_gallery *g, const float *query, const fr_identi
   *n_top = n;
   *known = top[0].distance <= thr &&
            (o.classifier != FR_CLASSIFIER_SVM || top[0].probability >= min_prob);
-  free(rk);
+  fr__free(rk);
   return FR_OK;
 }

@@ -98,8 +98,8 @@ float fr_cosine_distance(const float *a, const float *b, int dim) {
 void fr__qindex_free(fr__qindex *ix) {
   if (!ix) return;
   fr__aligned_free(ix->codes);
-  free(ix->norm2);
-  free(ix->scale);
+  fr__free(ix->norm2);
+  fr__free(ix->scale);
   memset(ix, 0, sizeof *ix);
 }
 
@@ -144,8 +144,8 @@ fr_status fr__qindex_build(fr__qindex *ix, const float *m, size_t n, int dim, in
   if (!fr__mul_size(n, (size_t)ix->cstride, &bytes))
     return fr__fail(err, FR_E_NOMEM, "gallery too large for the search index");
   ix->codes = fr__aligned_calloc(bytes);
-  ix->norm2 = malloc(n * sizeof(float));
-  ix->scale = malloc(n * sizeof(float));
+  ix->norm2 = fr__malloc(n * sizeof(float));
+  ix->scale = fr__malloc(n * sizeof(float));
   if (!ix->codes || !ix->norm2 || !ix->scale) {
     fr__qindex_free(ix);
     return fr__fail(err, FR_E_NOMEM, "out of memory for the search index of %zu descriptors", n);
@@ -283,11 +283,11 @@ size_t fr__qindex_topk(int impl, const fr__qindex *ix, const float *m, int strid
   size_t n = ix->n, nc = 0;
   int8_t pbuf[4096 + 64];
   int8_t *p = (int8_t *)(((uintptr_t)pbuf + 63) & ~(uintptr_t)63);
-  float kbuf[256], *best = k <= 256 ? kbuf : malloc((size_t)k * sizeof *best);
+  float kbuf[256], *best = k <= 256 ? kbuf : fr__malloc((size_t)k * sizeof *best);
   if (ix->cstride > 4096 || !best) {
     /* Too long a descriptor for the stack buffer (or no memory): every row
      * is a candidate, which is a plain scan. */
-    if (best && best != kbuf) free(best);
+    if (best && best != kbuf) fr__free(best);
     best = NULL;
     for (size_t r = 0; r < n; r++) cand[nc++] = (fr__qcand){(uint32_t)r, -INFINITY};
   }
@@ -356,7 +356,7 @@ size_t fr__qindex_topk(int impl, const fr__qindex *ix, const float *m, int strid
     rows[j] = r;
     d2[j] = d;
   }
-  if (best && best != kbuf) free(best);
+  if (best && best != kbuf) fr__free(best);
   if (n_exact) *n_exact = exact;
   return got;
 }

@@ -28,7 +28,7 @@ fr_status fr__gallery_nearest_rows(fr_gallery *g, const float *query, int k, siz
   if (g->n_rows >= FR__QINDEX_MIN_ROWS && !g->qix_built) {
     fr_status st = fr__qindex_build(&g->qix, g->matrix, g->n_rows, g->dim, g->stride, err);
     if (st != FR_OK) return st;
-    g->qcand = malloc(g->n_rows * sizeof *g->qcand);
+    g->qcand = fr__malloc(g->n_rows * sizeof *g->qcand);
     if (!g->qcand) {
       fr__qindex_free(&g->qix);
       return fr__fail(err, FR_E_NOMEM, "out of memory for the search index");

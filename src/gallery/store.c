@@ -399,7 +399,7 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
   if (dim <= 0 || dim > 65536) return fr__fail(err, FR_E_INVALID, "bad descriptor length %d", dim);
   if (!(threshold > 0) || !isfinite(threshold))
     return fr__fail(err, FR_E_INVALID, "the distance threshold must be positive");
-  fr_gallery *g = calloc(1, sizeof *g);
+  fr_gallery *g = fr__calloc(1, sizeof *g);
   if (!g) return fr__fail(err, FR_E_NOMEM, "out of memory opening a gallery");
   snprintf(g->model, sizeof g->model, "%s", model_id);
   g->dim = dim;
@@ -439,12 +439,12 @@ fr_status fr_gallery_open(const char *path, const char *model_id, int dim, float
 void fr__gallery_drop_view(fr_gallery *g) {
   fr__aligned_free(g->matrix);
   fr__aligned_free(g->centroids);
-  free(g->face_id);
-  free(g->row_person);
-  free(g->people);
-  free(g->dist);
+  fr__free(g->face_id);
+  fr__free(g->row_person);
+  fr__free(g->people);
+  fr__free(g->dist);
   fr__qindex_free(&g->qix);
-  free(g->qcand);
+  fr__free(g->qcand);
   g->qcand = NULL;
   g->qix_built = 0;
   fr__aligned_free(g->umatrix);
@@ -466,7 +466,7 @@ void fr_gallery_close(fr_gallery *g) {
   for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(g->q[i]);
   sqlite3_close(g->db);
   fr__aligned_free(g->query);
-  free(g);
+  fr__free(g);
 }
 
 int fr_gallery_dim(const fr_gallery *g) { return g ? g->dim : 0; }

@@ -46,11 +46,11 @@ static fr_status load_view(fr_gallery *g, fr_error *err) {
   sqlite3_stmt *s = fr__gallery_stmt(g, Q_PEOPLE_ALL, err);
   if (!s) return err ? err->status : FR_E_IO;
   int cap = 16, rc;
-  g->people = malloc((size_t)cap * sizeof *g->people);
+  g->people = fr__malloc((size_t)cap * sizeof *g->people);
   if (!g->people) return fr__fail(err, FR_E_NOMEM, "out of memory");
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (g->n_people == cap) {
-      fr__gallery_person *p = realloc(g->people, (size_t)cap * 2 * sizeof *p);
+      fr__gallery_person *p = fr__realloc(g->people, (size_t)cap * 2 * sizeof *p);
       if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory");
       g->people = p;
       cap *= 2;
@@ -67,9 +67,9 @@ static fr_status load_view(fr_gallery *g, fr_error *err) {
     return fr__fail(err, FR_E_NOMEM, "gallery too large");
   if (rows) {
     g->matrix = fr__aligned_calloc(bytes);
-    g->face_id = malloc(rows * sizeof *g->face_id);
-    g->row_person = malloc(rows * sizeof *g->row_person);
-    g->dist = malloc(rows * sizeof *g->dist);
+    g->face_id = fr__malloc(rows * sizeof *g->face_id);
+    g->row_person = fr__malloc(rows * sizeof *g->row_person);
+    g->dist = fr__malloc(rows * sizeof *g->dist);
     if (!g->matrix || !g->face_id || !g->row_person || !g->dist)
       return fr__fail(err, FR_E_NOMEM, "out of memory for %zu descriptors", rows);
   }

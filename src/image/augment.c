@@ -56,11 +56,11 @@ fr_status fr_gaussian_blur(const fr_image *src, float sigma, fr_image *out, fr_e
   if (st != FR_OK || sigma == 0) return st;
   int radius = (int)ceilf(3 * sigma), taps = 2 * radius + 1;
   int bpp = fr_pixel_size(src->format), w = src->width, h = src->height;
-  float *kern = malloc((size_t)taps * sizeof *kern);
+  float *kern = fr__malloc((size_t)taps * sizeof *kern);
   size_t row = (size_t)w * bpp;
-  float *tmp = malloc(row * (size_t)h * sizeof *tmp);
+  float *tmp = fr__malloc(row * (size_t)h * sizeof *tmp);
   if (!kern || !tmp) {
-    free(kern), free(tmp);
+    fr__free(kern), fr__free(tmp);
     fr_image_free(out);
     return fr__fail(err, FR_E_NOMEM, "out of memory blurring a %dx%d image", w, h);
   }
@@ -93,8 +93,8 @@ fr_status fr_gaussian_blur(const fr_image *src, float sigma, fr_image *out, fr_e
       d[k] = clamp_byte(acc);
     }
   }
-  free(kern);
-  free(tmp);
+  fr__free(kern);
+  fr__free(tmp);
   return FR_OK;
 }
 

@@ -289,7 +289,7 @@ static fr_status decode_body(jpeg_job *job, const uint8_t *bytes, size_t size) {
   st = fr__image_alloc_owned((int)cinfo->output_width, (int)cinfo->output_height, format, out, err);
   if (st != FR_OK) return st;
   if (cmyk) {
-    job->row_buf = malloc((size_t)cinfo->output_width * 4);
+    job->row_buf = fr__malloc((size_t)cinfo->output_width * 4);
     if (!job->row_buf)
       return fr__fail(err, FR_E_NOMEM, "JPEG: out of memory for a %u-pixel CMYK row",
                       cinfo->output_width);
@@ -314,7 +314,7 @@ fr_status fr__decode_jpeg(const uint8_t *bytes, size_t size, const fr_image_limi
   if (size > ULONG_MAX) return fr__fail(err, FR_E_LIMIT, "JPEG: %zu bytes is too large", size);
   /* On the heap: the decompressor state is large, and a heap object is not a
    * local whose value a longjmp could leave indeterminate. */
-  jpeg_job *job = calloc(1, sizeof *job);
+  jpeg_job *job = fr__calloc(1, sizeof *job);
   if (!job) return fr__fail(err, FR_E_NOMEM, "JPEG: out of memory creating a decoder");
   job->lim = lim;
   job->out = out;
@@ -333,8 +333,8 @@ fr_status fr__decode_jpeg(const uint8_t *bytes, size_t size, const fr_image_limi
     st = decode_body(job, bytes, size);
   }
   jpeg_destroy_decompress(&job->cinfo);
-  free(job->row_buf);
-  free(job);
+  fr__free(job->row_buf);
+  fr__free(job);
   if (st != FR_OK) fr_image_free(out);
   return st;
 }

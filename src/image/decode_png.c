@@ -104,7 +104,7 @@ fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limit
   if (direct) {
     rc = spng_decode_image(ctx, out->data, need, fmt, 0);
   } else {
-    tmp = malloc(need);
+    tmp = fr__malloc(need);
     if (!tmp) {
       st = fr__fail(err, FR_E_NOMEM, "PNG: out of memory decoding a %ux%u image", ihdr.width,
                     ihdr.height);
@@ -117,7 +117,7 @@ fr_status fr__decode_png(const uint8_t *bytes, size_t size, const fr_image_limit
   if (rc) st = png_fail(err, rc, "decoding the pixels");
 
 done:
-  free(tmp);
+  fr__free(tmp);
   spng_ctx_free(ctx);
   if (st != FR_OK) fr_image_free(out);
   return st;

@@ -309,7 +309,7 @@ fr_status fr_image_load(const char *path, const fr_image_limits *limits, fr_imag
   fr_status st = fr__read_file(path, FR__IMAGE_MAX_FILE, &data, &size, err);
   if (st != FR_OK) return st;
   st = fr_image_decode(data, size, limits, out, err);
-  free(data);
+  fr__free(data);
   if (st != FR_OK) fr__error_prefix(err, "%s", path);
   return st;
 }
@@ -385,7 +385,7 @@ static fr_status save_png(const fr_image *px, const char *path, fr_error *err) {
                     spng_strerror(rc));
   }
   fr_status st = write_file(path, NULL, 0, png, png_size, err);
-  free(png);
+  fr__free(png);
   return st;
 }
 

@@ -49,9 +49,9 @@ fr_status fr__quant_calibrate(const fr__graph *g, const float *inputs, int n, in
   int cin = fr__channels(g, fr__graph_input(g));
   calib c;
   memset(&c, 0, sizeof c);
-  c.lo = calloc((size_t)nt, sizeof *c.lo);
-  c.amax = calloc((size_t)nt, sizeof *c.amax);
-  c.hist = calloc((size_t)nt * HBINS, sizeof *c.hist);
+  c.lo = fr__calloc((size_t)nt, sizeof *c.lo);
+  c.amax = fr__calloc((size_t)nt, sizeof *c.amax);
+  c.hist = fr__calloc((size_t)nt * HBINS, sizeof *c.hist);
   fr__plan *plan = NULL;
   fr_status st = FR_OK;
   if (!c.lo || !c.amax || !c.hist) {
@@ -87,8 +87,8 @@ fr_status fr__quant_calibrate(const fr__graph *g, const float *inputs, int n, in
   }
 done:
   fr__plan_destroy(plan);
-  free(c.lo);
-  free(c.amax);
-  free(c.hist);
+  fr__free(c.lo);
+  fr__free(c.amax);
+  fr__free(c.hist);
   return st;
 }

@@ -39,7 +39,7 @@ void fr_context_set_abort(fr_context *ctx, int (*should_abort)(void *user), void
 
 fr_status fr_context_create(fr_pool *pool, fr_context **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_context_create: NULL out");
-  *out = calloc(1, sizeof **out);
+  *out = fr__calloc(1, sizeof **out);
   if (!*out) return fr__fail(err, FR_E_NOMEM, "out of memory creating context");
   (*out)->pool = pool;
   return FR_OK;
@@ -49,7 +49,7 @@ void fr_context_destroy(fr_context *ctx) {
   if (!ctx) return;
   for (int i = 0; i < FR__PLAN_CACHE; i++) fr__plan_destroy(ctx->cache[i].plan);
   fr__aligned_free(ctx->scratch);
-  free(ctx);
+  fr__free(ctx);
 }
 
 fr_pool *fr__context_pool(fr_context *ctx) { return ctx->pool; }

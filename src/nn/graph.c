@@ -82,7 +82,7 @@ struct fr__graph {
 fr_status fr__graph_create(const fr__kernels *kernels, const char *name, fr__graph **out,
                            fr_error *err) {
   *out = NULL;
-  fr__graph *g = calloc(1, sizeof *g);
+  fr__graph *g = fr__calloc(1, sizeof *g);
   if (!g) return fr__fail(err, FR_E_NOMEM, "out of memory creating graph");
   /* Contexts cache plans by graph. A pointer is not a safe key: a destroyed
    * graph's address can be reused by a new one. The one process-wide
@@ -104,9 +104,9 @@ void fr__graph_destroy(fr__graph *g) {
     fr__aligned_free(g->nodes[i].b);
     fr__qconv_destroy(g->nodes[i].q);
   }
-  free(g->nodes);
-  free(g->chan);
-  free(g);
+  fr__free(g->nodes);
+  fr__free(g->chan);
+  fr__free(g);
 }
 
 static int gfail(fr__graph *g, fr_status st, const char *msg, int a) {
@@ -122,7 +122,7 @@ static int valid_tensor(const fr__graph *g, int x) { return x >= 0 && x < g->n_t
 static int new_tensor(fr__graph *g, int channels) {
   if (g->n_tensors == g->cap_tensors) {
     int cap = g->cap_tensors ? 2 * g->cap_tensors : 64;
-    int *c = realloc(g->chan, (size_t)cap * sizeof *c);
+    int *c = fr__realloc(g->chan, (size_t)cap * sizeof *c);
     if (!c) return gfail(g, FR_E_NOMEM, "out of memory", cap);
     g->chan = c;
     g->cap_tensors = cap;
@@ -144,7 +144,7 @@ static node *new_node(fr__graph *g, op_kind op, int channels) {
   }
   if (g->n_nodes == g->cap_nodes) {
     int cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
-    node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
+    node *n = fr__realloc(g->nodes, (size_t)cap * sizeof *n);
     if (!n) {
       gfail(g, FR_E_NOMEM, "out of memory", cap);
       return NULL;
@@ -241,11 +241,11 @@ int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *a
    * quantises the float weights its own way), get an ordinary float layer. */
   if (!g->k->pack_conv_u8 || (g->qr && x < g->nqr && g->qr[x].hi > 0.f)) {
     size_t n = (size_t)kh * kw * cin * cout;
-    float *fw = malloc(n * sizeof *fw);
+    float *fw = fr__malloc(n * sizeof *fw);
     if (!fw) return gfail(g, FR_E_NOMEM, "out of memory dequantising weights", cout);
     fr__dequant_u8(fw, codes_hwio, n, cout, affine);
     int y = fr__conv2d(g, x, fw, bias, kh, kw, cout, stride, pad, act, alpha, residual);
-    free(fw);
+    fr__free(fw);
     return y;
   }
   node *nd = conv_node(g, x, kh, kw, cout, stride, pad, act, alpha, residual);
@@ -797,7 +797,7 @@ static void conv_args(const node *nd, const shape *sh, const float *in, float *o
 }
 
 double fr__graph_macs(const fr__graph *g, int n, int h, int w) {
-  shape *sh = calloc((size_t)g->n_tensors, sizeof *sh);
+  shape *sh = fr__calloc((size_t)g->n_tensors, sizeof *sh);
   if (!sh) return 0;
   double macs = 0;
   if (infer_shapes(g, (shape){n, h, w, g->chan[g->input]}, sh, NULL)) {
@@ -810,7 +810,7 @@ double fr__graph_macs(const fr__graph *g, int n, int h, int w) {
         macs += (double)o.n * o.h * o.w * o.c * nd->kh * nd->kw;
     }
   }
-  free(sh);
+  fr__free(sh);
   return macs;
 }
 
@@ -963,18 +963,18 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
   if (!g->finished) return fr__fail(err, FR_E_INTERNAL, "%s: plan of unfinished graph", g->name);
   if (n <= 0 || h <= 0 || w <= 0 || nthreads <= 0)
     return fr__fail(err, FR_E_INVALID, "%s: bad input size %dx%dx%d", g->name, n, h, w);
-  fr__plan *p = calloc(1, sizeof *p);
+  fr__plan *p = fr__calloc(1, sizeof *p);
   int nt = g->n_tensors;
-  int *birth = malloc((size_t)nt * sizeof *birth);
-  int *death = malloc((size_t)nt * sizeof *death);
-  block *blocks = calloc((size_t)nt, sizeof *blocks);
-  block *work = malloc((size_t)nt * sizeof *work);
-  by_size *order = malloc((size_t)nt * sizeof *order);
+  int *birth = fr__malloc((size_t)nt * sizeof *birth);
+  int *death = fr__malloc((size_t)nt * sizeof *death);
+  block *blocks = fr__calloc((size_t)nt, sizeof *blocks);
+  block *work = fr__malloc((size_t)nt * sizeof *work);
+  by_size *order = fr__malloc((size_t)nt * sizeof *order);
   if (!p || !birth || !death || !blocks || !work || !order) goto nomem;
   p->g = g;
   p->nthreads = nthreads;
-  p->sh = calloc((size_t)nt, sizeof *p->sh);
-  p->off = calloc((size_t)nt, sizeof *p->off);
+  p->sh = fr__calloc((size_t)nt, sizeof *p->sh);
+  p->off = fr__calloc((size_t)nt, sizeof *p->off);
   if (!p->sh || !p->off) goto nomem;
   if (!infer_shapes(g, (shape){n, h, w, g->chan[g->input]}, p->sh, err)) goto fail;
 
@@ -1048,32 +1048,32 @@ fr_status fr__plan_create(const fr__graph *g, int n, int h, int w, int nthreads,
     p->scratch = fr__aligned_alloc(p->scratch_floats * sizeof(float) * (size_t)nthreads);
     if (!p->scratch) goto nomem;
   }
-  free(birth);
-  free(death);
-  free(blocks);
-  free(work);
-  free(order);
+  fr__free(birth);
+  fr__free(death);
+  fr__free(blocks);
+  fr__free(work);
+  fr__free(order);
   *out = p;
   return FR_OK;
 nomem:
   fr__fail(err, FR_E_NOMEM, "%s: out of memory planning %dx%d input", g->name, h, w);
 fail:
-  free(birth);
-  free(death);
-  free(blocks);
-  free(work);
-  free(order);
+  fr__free(birth);
+  fr__free(death);
+  fr__free(blocks);
+  fr__free(work);
+  fr__free(order);
   fr__plan_destroy(p);
   return err ? err->status : FR_E_NOMEM;
 }
 
 void fr__plan_destroy(fr__plan *p) {
   if (!p) return;
-  free(p->sh);
-  free(p->off);
+  fr__free(p->sh);
+  fr__free(p->off);
   fr__aligned_free(p->arena);
   fr__aligned_free(p->scratch);
-  free(p);
+  fr__free(p);
 }
 
 float *fr__plan_input(fr__plan *p) { return p->arena + p->off[p->g->input]; }

@@ -275,7 +275,7 @@ static void put(words *t, uint32_t v) {
   if (t->failed) return;
   if (t->n == t->cap) {
     size_t cap = t->cap ? 2 * t->cap : 1024;
-    uint32_t *w = realloc(t->w, cap * sizeof *w);
+    uint32_t *w = fr__realloc(t->w, cap * sizeof *w);
     if (!w) {
       t->failed = 1;
       return;
@@ -317,7 +317,7 @@ static int add_blob(blobs *bl, const float *src, size_t count, uint32_t *idx) {
   }
   if (bl->n == bl->cap) {
     size_t cap = bl->cap ? 2 * bl->cap : 256;
-    blob *b = realloc(bl->b, cap * sizeof *b);
+    blob *b = fr__realloc(bl->b, cap * sizeof *b);
     if (!b) return 0;
     bl->b = b;
     bl->cap = cap;
@@ -393,8 +393,8 @@ fr_status fr__model_serialize(const fr__model *m, uint8_t **out, size_t *size, f
     }
     /* Graph tensor id -> file tensor id (0 input, i + 1 node i). Every
      * tensor is the input or one node's output, so ids stay below nn + 1. */
-    free(tmap);
-    tmap = malloc(((size_t)nn + 1) * sizeof *tmap);
+    fr__free(tmap);
+    tmap = fr__malloc(((size_t)nn + 1) * sizeof *tmap);
     if (!tmap) {
       st = fr__fail(err, FR_E_NOMEM, "out of memory saving a model");
       break;
@@ -520,7 +520,7 @@ fr_status fr__model_serialize(const fr__model *m, uint8_t **out, size_t *size, f
     if (total > FR__MODEL_MAX_BYTES) {
       st = fr__fail(err, FR_E_LIMIT, "model file: %zu bytes (limit %zu)", total,
                     FR__MODEL_MAX_BYTES);
-    } else if (!(buf = calloc(1, total))) {
+    } else if (!(buf = fr__calloc(1, total))) {
       st = fr__fail(err, FR_E_NOMEM, "out of memory saving a model");
     } else {
       memcpy(buf, FR__MODEL_MAGIC, 8); /* with its NUL */
@@ -537,12 +537,12 @@ fr_status fr__model_serialize(const fr__model *m, uint8_t **out, size_t *size, f
       memcpy(buf + 12, &crc, 4);
     }
   }
-  free(tmap);
-  free(t.w);
-  free(gw.w);
-  free(bl.b);
+  fr__free(tmap);
+  fr__free(t.w);
+  fr__free(gw.w);
+  fr__free(bl.b);
   if (st != FR_OK) {
-    free(buf);
+    fr__free(buf);
     return st;
   }
   *out = buf;
@@ -557,17 +557,17 @@ fr_status fr__model_save(const fr__model *m, const char *path, fr_error *err) {
   if (st != FR_OK) return st;
   char tmp[4200];
   if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp) {
-    free(buf);
+    fr__free(buf);
     return fr__fail(err, FR_E_INVALID, "model file path too long: %s", path);
   }
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    free(buf);
+    fr__free(buf);
     return fr__fail(err, FR_E_IO, "cannot write %s: %s", tmp, strerror(errno));
   }
   int ok = fwrite(buf, 1, size, f) == size;
   ok = (fclose(f) == 0) && ok;
-  free(buf);
+  fr__free(buf);
   if (!ok || rename(tmp, path) != 0) {
     int e = errno;
     remove(tmp);
@@ -775,7 +775,7 @@ static fr_status read_graph(reader *r, uint32_t version, const parsed_blob *b, u
   /* Enough words for every node record, checked before allocating. */
   if (r->bad || (size_t)nn * NODE_WORDS > r->n - r->pos)
     return fr__fail(err, FR_E_MODEL, "%s: graph %d: truncated", label, gi);
-  int *tmap = malloc(((size_t)nn + 1) * sizeof *tmap);
+  int *tmap = fr__malloc(((size_t)nn + 1) * sizeof *tmap);
   if (!tmap) return fr__fail(err, FR_E_NOMEM, "out of memory loading %s", label);
   fr__graph *g = NULL;
   fr_status st = fr__graph_create(kernels, name, &g, err);
@@ -820,7 +820,7 @@ static fr_status read_graph(reader *r, uint32_t version, const parsed_blob *b, u
       fr__error_prefix(err, "%s", label);
     }
   }
-  free(tmap);
+  fr__free(tmap);
   if (st != FR_OK) {
     fr__graph_destroy(g);
     return st;
@@ -891,7 +891,7 @@ fr_status fr__model_parse(const void *data, size_t size, const fr__kernels *kern
   if (st == FR_OK) {
     m->input_size = (int)isz;
     m->dim = (int)dim;
-    blobs = calloc(nb ? nb : 1, sizeof *blobs);
+    blobs = fr__calloc(nb ? nb : 1, sizeof *blobs);
     if (!blobs) st = fr__fail(err, FR_E_NOMEM, "out of memory loading %s", label);
   }
   for (uint32_t i = 0; i < nb && st == FR_OK; i++) {
@@ -935,7 +935,7 @@ fr_status fr__model_parse(const void *data, size_t size, const fr__kernels *kern
   if (st == FR_OK && r.pos != r.n)
     st = fr__fail(err, FR_E_MODEL, "%s: %zu unread words in the table of contents", label,
                   r.n - r.pos);
-  free(blobs);
+  fr__free(blobs);
   fr__aligned_free(copy);
   if (st != FR_OK) fr__model_release(m);
   return st;

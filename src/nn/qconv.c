@@ -27,10 +27,10 @@ struct fr__qconv {
 void fr__qconv_destroy(fr__qconv *q) {
   if (!q) return;
   fr__aligned_free(q->w);
-  free(q->corr);
-  free(q->scale);
-  free(q->bias);
-  free(q);
+  fr__free(q->corr);
+  fr__free(q->scale);
+  fr__free(q->bias);
+  fr__free(q);
 }
 
 fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float *bias, int kh,
@@ -38,7 +38,7 @@ fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float
   if (!w_hwio || kh <= 0 || kw <= 0 || cin <= 0 || cout <= 0 || !(hi >= lo) || !isfinite(lo) ||
       !isfinite(hi))
     return NULL;
-  fr__qconv *q = calloc(1, sizeof *q);
+  fr__qconv *q = fr__calloc(1, sizeof *q);
   if (!q) return NULL;
   q->kh = kh;
   q->kw = kw;
@@ -62,9 +62,9 @@ fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float
   q->zero = (int)(z < 0 ? 0 : z > q->top ? q->top : z);
   size_t k = (size_t)kh * kw * q->cinp;
   q->w = fr__aligned_calloc((size_t)q->coutp * k);
-  q->corr = calloc((size_t)cout, sizeof *q->corr);
-  q->scale = calloc((size_t)cout, sizeof *q->scale);
-  q->bias = calloc((size_t)cout, sizeof *q->bias);
+  q->corr = fr__calloc((size_t)cout, sizeof *q->corr);
+  q->scale = fr__calloc((size_t)cout, sizeof *q->scale);
+  q->bias = fr__calloc((size_t)cout, sizeof *q->bias);
   if (!q->w || !q->corr || !q->scale || !q->bias) {
     fr__qconv_destroy(q);
     return NULL;
@@ -72,7 +72,7 @@ fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float
   /* Two passes over the weights in memory order ([tap][ci][c]): the
    * largest |w| of each output channel, then the quantised values. */
   size_t taps = (size_t)kh * kw, rows = taps * (size_t)cin;
-  float *ws = calloc((size_t)cout, sizeof *ws);
+  float *ws = fr__calloc((size_t)cout, sizeof *ws);
   if (!ws) {
     fr__qconv_destroy(q);
     return NULL;
@@ -108,7 +108,7 @@ fr__qconv *fr__qconv_create(fr__int8_level max, const float *w_hwio, const float
       }
     }
   for (int c = 0; c < cout; c++) q->corr[c] *= q->zero;
-  free(ws);
+  fr__free(ws);
   /* Every level above the scalar one runs on an AVX2 CPU (select.c). */
   q->quantize = fr__quantize_u8_scalar;
 #if defined(__x86_64__) || defined(__i386__)

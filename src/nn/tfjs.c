@@ -222,10 +222,10 @@ static float dequantize_int(uint32_t q, double scale, double min) {
 
 static void manifest_free(tfjs_manifest *m) {
   if (m->groups) {
-    for (int i = 0; i < m->ngroups; i++) free(m->groups[i].owned);
+    for (int i = 0; i < m->ngroups; i++) fr__free(m->groups[i].owned);
   }
-  free(m->groups);
-  free(m->specs);
+  fr__free(m->groups);
+  fr__free(m->specs);
   cJSON_Delete(m->root);
   fr__weights_destroy(m->w);
   memset(m, 0, sizeof *m);
@@ -383,10 +383,10 @@ static fr_status index_names(tfjs_manifest *m, fr_error *err) {
   fr__weights *w = m->w;
   size_t total = 0;
   for (int i = 0; i < w->n; i++) total += strlen(w->tensors[i].name) + 1; /* bounded by the JSON */
-  w->names = malloc(total ? total : 1);
+  w->names = fr__malloc(total ? total : 1);
   size_t nslots = 16;
   while (nslots < (size_t)w->n * 2) nslots *= 2;
-  w->slots = calloc(nslots, sizeof *w->slots);
+  w->slots = fr__calloc(nslots, sizeof *w->slots);
   if (!w->names || !w->slots)
     return fr__fail(err, FR_E_NOMEM, "%s: out of memory indexing %d tensors", m->label, w->n);
   w->mask = nslots - 1;
@@ -425,7 +425,7 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
    * cJSON is given a NUL-terminated copy: older cJSON releases could read one
    * byte past a buffer that was not terminated, and the caller's may not be.
    */
-  char *copy = malloc(json_len + 1);
+  char *copy = fr__malloc(json_len + 1);
   if (!copy) return fr__fail(err, FR_E_NOMEM, "%s: out of memory parsing the manifest", label);
   if (json_len) memcpy(copy, json, json_len);
   copy[json_len] = '\0';
@@ -450,7 +450,7 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
       if (c != ' ' && c != '\t' && c != '\n' && c != '\r') trailing = 1;
     }
   }
-  free(copy);
+  fr__free(copy);
   if (!m->root)
     return fr__fail(err, FR_E_MODEL, "%s: the manifest is not valid JSON (error near byte %zu)",
                     label, stop);
@@ -481,11 +481,11 @@ static fr_status manifest_parse(const char *json, size_t json_len, const char *l
   }
   if (ntensors == 0) return fr__fail(err, FR_E_MODEL, "%s: the manifest lists no tensors", label);
 
-  fr__weights *w = calloc(1, sizeof *w);
+  fr__weights *w = fr__calloc(1, sizeof *w);
   m->w = w;
-  m->groups = calloc((size_t)m->ngroups, sizeof *m->groups);
-  m->specs = calloc((size_t)ntensors, sizeof *m->specs);
-  if (w) w->tensors = calloc((size_t)ntensors, sizeof *w->tensors);
+  m->groups = fr__calloc((size_t)m->ngroups, sizeof *m->groups);
+  m->specs = fr__calloc((size_t)ntensors, sizeof *m->specs);
+  if (w) w->tensors = fr__calloc((size_t)ntensors, sizeof *w->tensors);
   if (!w || !m->groups || !m->specs || !w->tensors)
     return fr__fail(err, FR_E_NOMEM, "%s: out of memory for %lld tensors", label, ntensors);
   snprintf(w->label, sizeof w->label, "%s", label);
@@ -553,7 +553,7 @@ static fr_status manifest_decode(tfjs_manifest *m, fr_error *err) {
   for (int i = 0; i < w->n; i++)
     if (m->specs[i].storage == ST_UINT8 && m->specs[i].dtype == DT_FLOAT32)
       ncodes += w->tensors[i].count;
-  if (ncodes && !(w->codes = malloc(ncodes)))
+  if (ncodes && !(w->codes = fr__malloc(ncodes)))
     return fr__fail(err, FR_E_NOMEM, "%s: out of memory for %zu bytes of weights", m->label,
                     ncodes);
   uint8_t *cdst = w->codes;
@@ -685,16 +685,16 @@ static fr_status read_group(tfjs_manifest *m, int g, const char *dir, size_t *bu
     if (!grp->owned) {
       grp->owned = data;
     } else if (size) {
-      uint8_t *grown = realloc(grp->owned, len + size);
+      uint8_t *grown = fr__realloc(grp->owned, len + size);
       if (!grown) {
-        free(data);
+        fr__free(data);
         return fr__fail(err, FR_E_NOMEM, "%s: out of memory reading %s", m->label, path);
       }
       grp->owned = grown;
       memcpy(grp->owned + len, data, size);
-      free(data);
+      fr__free(data);
     } else {
-      free(data);
+      fr__free(data);
     }
     len += size;
   }
@@ -722,7 +722,7 @@ fr_status fr__tfjs_load(const char *dir, const char *manifest, fr__weights **out
 
   tfjs_manifest m;
   st = manifest_parse((const char *)json, json_len, label, &m, err);
-  free(json);
+  fr__free(json);
   size_t budget = TFJS_MAX_SHARD_BYTES;
   for (int g = 0; st == FR_OK && g < m.ngroups; g++) st = read_group(&m, g, dir, &budget, err);
   if (st != FR_OK) {
@@ -734,12 +734,12 @@ fr_status fr__tfjs_load(const char *dir, const char *manifest, fr__weights **out
 
 void fr__weights_destroy(fr__weights *w) {
   if (!w) return;
-  free(w->tensors);
-  free(w->names);
-  free(w->slots);
+  fr__free(w->tensors);
+  fr__free(w->names);
+  fr__free(w->slots);
   fr__aligned_free(w->block);
-  free(w->codes);
-  free(w);
+  fr__free(w->codes);
+  fr__free(w);
 }
 
 /* The tensor `name` if it has exactly the shape dims[0..ndim-1]; else NULL

@@ -294,7 +294,7 @@ static const float *const_floats(loader *L, int ti) {
     return NULL;
   }
   L->weight_floats += t->count;
-  t->cst = malloc(t->count * sizeof(float));
+  t->cst = fr__malloc(t->count * sizeof(float));
   if (!t->cst) {
     lfail(L, FR_E_NOMEM, "out of memory reading %s", t->name);
     return NULL;
@@ -352,7 +352,7 @@ static fr_status parse(loader *L, tbl *subgraph) {
   size_t s, n;
   if (tbl_vec(f, &model, 1, 4, &s, &n) < 0) return corrupt(L, "operator codes");
   L->n_opcodes = n;
-  L->opcodes = calloc(n ? n : 1, sizeof *L->opcodes);
+  L->opcodes = fr__calloc(n ? n : 1, sizeof *L->opcodes);
   if (!L->opcodes) return lfail(L, FR_E_NOMEM, "out of memory");
   for (size_t k = 0; k < n; k++) {
     tbl oc;
@@ -375,7 +375,7 @@ static fr_status parse(loader *L, tbl *subgraph) {
   if (tbl_vec(f, subgraph, 0, 4, &ts, &tn) < 0) return corrupt(L, "tensors");
   if (tn > (1u << 20)) return lfail(L, FR_E_LIMIT, "%zu tensors", tn);
   L->n_t = tn;
-  L->t = calloc(tn ? tn : 1, sizeof *L->t);
+  L->t = fr__calloc(tn ? tn : 1, sizeof *L->t);
   if (!L->t) return lfail(L, FR_E_NOMEM, "out of memory");
   for (size_t k = 0; k < tn; k++) {
     tensor *t = &L->t[k];
@@ -443,7 +443,7 @@ static fr_status parse(loader *L, tbl *subgraph) {
   if (tbl_vec(f, subgraph, 3, 4, &os, &on) < 0) return corrupt(L, "operators");
   if (on > (1u << 20)) return lfail(L, FR_E_LIMIT, "%zu operators", on);
   L->n_ops = on;
-  L->ops = calloc(on ? on : 1, sizeof *L->ops);
+  L->ops = fr__calloc(on ? on : 1, sizeof *L->ops);
   if (!L->ops) return lfail(L, FR_E_NOMEM, "out of memory");
   for (size_t k = 0; k < on; k++) {
     op *o = &L->ops[k];
@@ -513,7 +513,7 @@ static float *channel_const(loader *L, int ti, int c, float scale) {
   if (t->rank > 0 && t->dims[t->rank - 1] != (int)t->count) return NULL;
   const float *v = const_floats(L, ti);
   if (!v) return NULL;
-  float *a = malloc((size_t)c * sizeof *a);
+  float *a = fr__malloc((size_t)c * sizeof *a);
   if (!a) return NULL;
   for (int k = 0; k < c; k++) a[k] = scale * v[t->count == 1 ? 0 : k];
   return a;
@@ -791,15 +791,15 @@ static int build_conv(loader *L, const op *o, int x) {
   int y;
   if (o->code == OPC_FULLY_CONNECTED) {
     int in = tw->dims[1];
-    float *io = malloc(tw->count * sizeof *io);
+    float *io = fr__malloc(tw->count * sizeof *io);
     if (!io) return lfail(L, FR_E_NOMEM, "out of memory"), -1;
     for (int i = 0; i < in; i++)
       for (int j = 0; j < cout; j++) io[(size_t)i * cout + j] = w[(size_t)j * in + i];
     y = fr__fc(L->g, x, io, bias, in, cout, act, 0.f);
-    free(io);
+    fr__free(io);
   } else if (o->code == OPC_CONV_2D) {
     int kh = tw->dims[1], kw = tw->dims[2];
-    float *hwio = malloc(tw->count * sizeof *hwio);
+    float *hwio = fr__malloc(tw->count * sizeof *hwio);
     if (!hwio) return lfail(L, FR_E_NOMEM, "out of memory"), -1;
     /* OHWI -> HWIO */
     for (int co = 0; co < cout; co++)
@@ -807,7 +807,7 @@ static int build_conv(loader *L, const op *o, int x) {
         for (int ci = 0; ci < cin; ci++)
           hwio[((size_t)s * cin + ci) * cout + co] = w[((size_t)co * kh * kw + s) * cin + ci];
     y = fr__conv2d(L->g, x, hwio, bias, kh, kw, cout, stride_w, map_pad(pad), act, 0.f, -1);
-    free(hwio);
+    fr__free(hwio);
   } else {
     /* 1HWC is already the engine's [kh][kw][c]. */
     y = fr__dwconv2d(L->g, x, w, bias, tw->dims[1], tw->dims[2], stride_w, map_pad(pad), act, 0.f);
@@ -862,7 +862,7 @@ static int build_op(loader *L, op *o) {
       return -1;
     }
     int y = fr__prelu(L->g, x, a);
-    free(a);
+    fr__free(a);
     return y;
   }
   case OPC_MAX_POOL_2D:
@@ -990,7 +990,7 @@ static fr_status fold_dequantize(loader *L, const op *o) {
     return lfail(L, FR_E_MODEL, "DEQUANTIZE changes the element count");
   const float *v = const_floats(L, a);
   if (!v) return L->st;
-  L->t[y].cst = malloc(L->t[y].count * sizeof(float));
+  L->t[y].cst = fr__malloc(L->t[y].count * sizeof(float));
   if (!L->t[y].cst) return lfail(L, FR_E_NOMEM, "out of memory");
   memcpy(L->t[y].cst, v, L->t[y].count * sizeof(float));
   return FR_OK;
@@ -1017,7 +1017,7 @@ static fr_status build(loader *L, const tbl *sg) {
   }
   /* Which operators matter: walking backwards, an operator is needed if it
    * writes a tensor that is an output or read by a needed operator. */
-  char *need = calloc(L->n_t, 1);
+  char *need = fr__calloc(L->n_t, 1);
   if (!need) return lfail(L, FR_E_NOMEM, "out of memory");
   for (size_t k = 0; k < on; k++) need[vec_i32(L, os, k)] = 1;
   for (size_t k = L->n_ops; k-- > 0;) {
@@ -1028,7 +1028,7 @@ static fr_status build(loader *L, const tbl *sg) {
       for (size_t j = 0; j < o->n_in; j++)
         if (op_in(L, o, j) >= 0) need[op_in(L, o, j)] = 1;
   }
-  free(need);
+  fr__free(need);
 
   for (size_t k = 0; k < L->n_ops && L->st == FR_OK && !(L->flags & FR__TFLITE_NO_FUSION); k++) {
     fuse_prelu(L, (int)k);
@@ -1096,11 +1096,11 @@ fr_status fr__tflite_load_ex(const void *data, size_t size, const fr__kernels *k
     else
       build(&L, &sg);
   }
-  for (size_t k = 0; k < L.n_t; k++) free(L.t[k].cst);
-  for (size_t k = 0; k < L.n_ops; k++) free(L.ops[k].fused_alpha);
-  free(L.t);
-  free(L.ops);
-  free(L.opcodes);
+  for (size_t k = 0; k < L.n_t; k++) fr__free(L.t[k].cst);
+  for (size_t k = 0; k < L.n_ops; k++) fr__free(L.ops[k].fused_alpha);
+  fr__free(L.t);
+  fr__free(L.ops);
+  fr__free(L.opcodes);
   if (L.st != FR_OK) {
     fr__graph_destroy(L.g);
     return L.st;
@@ -1118,6 +1118,6 @@ fr_status fr__tflite_load_file(const char *path, const fr__kernels *kernels, fr_
   size_t len = 0;
   fr_status st = fr__read_file(path, (size_t)256 << 20, &buf, &len, err);
   if (st == FR_OK) st = fr__tflite_load(buf, len, kernels, base, out, err);
-  free(buf);
+  fr__free(buf);
   return st;
 }

@@ -77,7 +77,7 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
                              fr_pipeline **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_pipeline_create: NULL out");
   *out = NULL;
-  fr_pipeline *p = calloc(1, sizeof *p);
+  fr_pipeline *p = fr__calloc(1, sizeof *p);
   if (!p) return fr__fail(err, FR_E_NOMEM, "out of memory creating pipeline");
   if (opts)
     p->opts = *opts;
@@ -121,7 +121,7 @@ void fr_pipeline_destroy(fr_pipeline *p) {
   fr_detector_destroy(p->det);
   fr_landmarker_destroy(p->lm);
   fr_embedder_destroy(p->emb);
-  free(p);
+  fr__free(p);
 }
 
 int fr_pipeline_dim(const fr_pipeline *p) { return p ? fr_embedder_dim(p->emb) : 0; }
@@ -350,7 +350,7 @@ fr_status fr_pipeline_describe_faces(fr_context *ctx, const fr_pipeline *p, cons
                       image_of[i], n_images);
   /* Landmarks first, into copies: the 68-point net runs through the same
    * context scratch that then holds the chips, so the two cannot overlap. */
-  fr_face *work = malloc((size_t)n * sizeof *work);
+  fr_face *work = fr__malloc((size_t)n * sizeof *work);
   if (!work) return fr__fail(err, FR_E_NOMEM, "out of memory for %d faces", n);
   fr_status st = FR_OK;
   for (int i = 0; i < n && st == FR_OK; i++) {
@@ -364,7 +364,7 @@ fr_status fr_pipeline_describe_faces(fr_context *ctx, const fr_pipeline *p, cons
   for (int i = 0; i < n && st == FR_OK; i++)
     st = fr__align_tensor(&images[image_of ? image_of[i] : 0], &work[i], p->opts.align, size, buf + (size_t)i * per,
                           err);
-  free(work);
+  fr__free(work);
   if (st != FR_OK) return st;
   return describe(ctx, p, buf, n, desc, err);
 }

@@ -134,14 +134,14 @@ static void *GC_FN(pack_conv_u8)(const uint8_t *hwio, const float *affine, int k
     memcpy(sc + j * cols, affine + (size_t)j * cout, (size_t)cout * sizeof(float));
   if (l.total > l.wino) {
     /* The Winograd transform is computed from the dequantised weights. */
-    float *fw = malloc(k * cout * sizeof(float));
+    float *fw = fr__malloc(k * cout * sizeof(float));
     if (!fw) {
       fr__aligned_free(blk);
       return NULL;
     }
     fr__dequant_u8(fw, hwio, k * cout, cout, affine);
     GC_FN(wino_pack)(fw, cin, cout, (float *)(void *)(blk + l.wino));
-    free(fw);
+    fr__free(fw);
   }
   return blk;
 }
