@@ -348,6 +348,11 @@ typedef enum fr_landmarker_kind {
 #define FR_LANDMARKS_68 FR_LANDMARKER_68
 #define FR_LANDMARKS_68_TINY FR_LANDMARKER_68_TINY
 
+/* Names as the model files spell them ("landmarks68", "landmarks68-tiny");
+ * NULL or 0 when unknown, like the detector functions above. */
+FR_API const char *fr_landmarker_kind_name(fr_landmarker_kind kind);
+FR_API fr_landmarker_kind fr_landmarker_kind_from_name(const char *name);
+
 typedef struct fr_landmarker fr_landmarker;
 FR_API fr_status fr_landmarker_create(fr_landmarker_kind kind, const char *model_dir,
                                       fr_landmarker **out, fr_error *err);

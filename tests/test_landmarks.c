@@ -666,7 +666,17 @@ static void test_bad_input(fr_context *ctx, const fr_landmarker *lm) {
   fr_image_free(&img);
 }
 
+/* Landmarker names, as for detectors and embedders. */
+static void test_kind_names(void) {
+  CHECK(strcmp(fr_landmarker_kind_name(FR_LANDMARKER_68), "landmarks68") == 0);
+  CHECK(strcmp(fr_landmarker_kind_name(FR_LANDMARKER_68_TINY), "landmarks68-tiny") == 0);
+  CHECK(fr_landmarker_kind_name((fr_landmarker_kind)99) == NULL);
+  CHECK(fr_landmarker_kind_from_name("landmarks68-tiny") == FR_LANDMARKER_68_TINY);
+  CHECK(fr_landmarker_kind_from_name("nope") == 0 && fr_landmarker_kind_from_name(NULL) == 0);
+}
+
 int main(void) {
+  test_kind_names();
   fr_error err = {0};
   fr_landmarker *lm68 = NULL, *tiny = NULL;
   fr_embedder *emb = NULL;

@@ -169,10 +169,12 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
         return cli_die("--input-size wants a number in 1..4096, not '%s'", v);
     } else if (strcmp(a, "--landmarks") == 0) {
       NEED_VALUE();
+      /* The short names the CLI has always taken, then any landmarker's own. */
       if (strcmp(v, "68") == 0) c->po.landmarks = FR_LANDMARKER_68;
       else if (strcmp(v, "tiny") == 0) c->po.landmarks = FR_LANDMARKER_68_TINY;
       else if (strcmp(v, "none") == 0) c->landmarks_off = 1;
-      else return cli_die("unknown landmarks '%s' (68, tiny or none)", v);
+      else if (fr_landmarker_kind_from_name(v)) c->po.landmarks = fr_landmarker_kind_from_name(v);
+      else return cli_die("unknown landmarks '%s' (68, tiny, none or a landmarker's name)", v);
     } else if (strcmp(a, "--align") == 0) {
       NEED_VALUE();
       if (!cli_parse_align(v, &c->po.align))

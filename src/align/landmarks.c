@@ -186,6 +186,18 @@ const fr__landmarker_impl *fr__landmarker_find(fr_landmarker_kind kind) {
   return NULL;
 }
 
+const char *fr_landmarker_kind_name(fr_landmarker_kind kind) {
+  const fr__landmarker_impl *impl = fr__landmarker_find(kind);
+  return impl ? impl->net.name : NULL;
+}
+
+fr_landmarker_kind fr_landmarker_kind_from_name(const char *name) {
+  if (!name) return (fr_landmarker_kind)0;
+  for (int i = 0; i < N_LANDMARKERS; i++)
+    if (strcmp(k_landmarkers[i]->net.name, name) == 0) return k_landmarkers[i]->kind;
+  return (fr_landmarker_kind)0;
+}
+
 /* The loader's hand-off: the one graph, which must give the 136 numbers
  * run_plan reads. */
 static fr_status take(void *obj, fr__model *m, const char *dir, fr_error *err) {

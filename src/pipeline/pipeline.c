@@ -52,7 +52,7 @@ fr_status fr_pipeline_options_resolve(fr_pipeline_options *o, fr_error *err) {
   if (o->align == 0) o->align = e->align;
   if (!fr_detector_kind_name(o->detector))
     return fr__fail(err, FR_E_INVALID, "unknown detector kind %d", (int)o->detector);
-  if (o->landmarks != FR_LANDMARKER_68 && o->landmarks != FR_LANDMARKER_68_TINY)
+  if (!fr_landmarker_kind_name(o->landmarks))
     return fr__fail(err, FR_E_INVALID, "unknown landmark net %d", (int)o->landmarks);
   if (o->align < FR_ALIGN_UPRIGHT || o->align > FR_ALIGN_FACENET)
     return fr__fail(err, FR_E_INVALID, "unknown alignment method %d", (int)o->align);
@@ -108,7 +108,7 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
     return st;
   }
   fr__log(FR_LOG_LEVEL_INFO, "pipeline: detector %s, landmarks %s, embedder %s, %s kernels; loaded in %.1f ms",
-          fr_detector_kind_name(o->detector), p->lm ? (o->landmarks == FR_LANDMARKER_68 ? "68" : "68-tiny") : "none",
+          fr_detector_kind_name(o->detector), p->lm ? fr_landmarker_kind_name(o->landmarks) : "none",
           fr_embedder_kind_name(o->embedder), fr_kernels_name(), (fr__now() - t0) * 1e3);
   *out = p;
   return FR_OK;
