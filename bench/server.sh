@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (!body || connect(fd, (struct sockaddr *)&a, sizeof a)) return 1;
     char head[512];
-    int hl = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: b\r\nX-API-Key: %s\r\nContent-Type: %s\r\n"
+    int hl = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: %s\r\nContent-Type: %s\r\n"
                       "Content-Length: %zu\r\n\r\n", argv[3], getenv("KEY"), argv[4], size);
     double *rt = malloc(sizeof(double) * (size_t)n), *add = malloc(sizeof(double) * (size_t)n);
     char *buf = malloc(1 << 20);
