@@ -133,15 +133,14 @@ int fr_cli_serve(int argc, char **argv) {
   }
   if (!cfg.db_path)
     return cli_die("usage: facerec serve --db G.db [--port 8080] [--threads N] [--api-key-file F | --no-auth]");
-  /* Checked before any model is loaded, so that a typo fails at once. */
   struct sockaddr_storage sa;
   socklen_t sl;
   int loopback = 0;
   fr_error err = {0};
+  /* The server parses it again; checked here first so that a bad address
+   * fails before G.db.key is made. (--no-auth's rules are the server's:
+   * with it no key file is made.) */
   if (fr__srv_parse_bind(cfg.bind, &sa, &sl, &loopback, &err) != FR_OK) return cli_die("serve: --bind: %s", err.message);
-  if (cfg.no_auth && cfg.api_key_file) return cli_die("serve: --no-auth and --api-key-file exclude each other");
-  if (cfg.no_auth && !loopback)
-    return cli_die("serve: --no-auth serves loopback only (127.0.0.1 or ::1); use a key to bind %s", cfg.bind);
   /* The gallery, its log, the key and the access log hold biometric data
    * and secrets: nothing this process creates is for other users. */
   umask(077);
@@ -161,9 +160,6 @@ int fr_cli_serve(int argc, char **argv) {
     if (!log) return cli_die("serve: cannot open %s", log_path);
   }
   cfg.access_log = log;
-  if (cfg.no_auth)
-    fprintf(stderr, "facerec serve: --no-auth: every route is open to anyone on this machine "
-                    "(loopback only)\n");
   raise_fd_limit(cfg.max_connections > 0 ? cfg.max_connections : 1024);
   /* Blocked before any thread starts, so that every thread inherits the mask
    * and the signals are taken only by sigwait below. */
@@ -178,6 +174,9 @@ int fr_cli_serve(int argc, char **argv) {
     if (log != stderr) fclose(log);
     return cli_die("serve: %s", err.message);
   }
+  if (cfg.no_auth)
+    fprintf(stderr, "facerec serve: --no-auth: every route is open to anyone on this machine "
+                    "(loopback only)\n");
   fprintf(stderr, "facerec serve: listening on http://%s:%d/ (%s)\n", cfg.bind, fr__srv_port(s),
           cfg.web_root ? "web page and API" : "API only");
   fflush(stderr);

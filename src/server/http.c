@@ -28,7 +28,8 @@ static int name_is(const char *p, size_t n, const char *name) {
   return 1;
 }
 
-int fr__http_has_token(const char *list, const char *token) {
+/* 1 if the comma-separated header value `list` holds `token` (case-insensitive). */
+static int has_token(const char *list, const char *token) {
   size_t tn = strlen(token);
   const char *p = list;
   while (*p) {
@@ -153,12 +154,12 @@ static int parse_header(const char *p, size_t n, fr__http_head *h, int *n_cl, in
     h->chunked = 1;
   } else if (name_is(p, k, "connection")) {
     if (store(tmp, sizeof tmp, NULL, v, vn, status, err, "Connection")) return -1;
-    if (fr__http_has_token(tmp, "close")) h->keep_alive = 0;
-    else if (fr__http_has_token(tmp, "keep-alive")) h->keep_alive = 1;
-    if (fr__http_has_token(tmp, "upgrade")) *conn_upgrade = 1;
+    if (has_token(tmp, "close")) h->keep_alive = 0;
+    else if (has_token(tmp, "keep-alive")) h->keep_alive = 1;
+    if (has_token(tmp, "upgrade")) *conn_upgrade = 1;
   } else if (name_is(p, k, "upgrade")) {
     if (store(tmp, sizeof tmp, NULL, v, vn, status, err, "Upgrade")) return -1;
-    if (fr__http_has_token(tmp, "websocket")) *upgrade = 1;
+    if (has_token(tmp, "websocket")) *upgrade = 1;
   } else if (name_is(p, k, "expect")) {
     if (!name_is(v, vn, "100-continue")) return fail(status, 417, err, "only Expect: 100-continue is understood");
     h->expect_continue = 1;

@@ -75,7 +75,5 @@ typedef struct fr__http_chunked {
  */
 int fr__http_chunked_step(fr__http_chunked *c, uint8_t *buf, size_t n, size_t max, fr_error *err);
 
-/* 1 if the comma-separated header value `list` holds `token` (case-insensitive). */
-int fr__http_has_token(const char *list, const char *token);
 
 #endif

@@ -77,14 +77,14 @@ struct fr__net {
   pthread_t thread;
   int started;
   fr__net_conn *conns; /* every connection not yet freed */
-  int n_open, n_ws;
+  int n_open;
   long long buffered;
   int draining, stop_asked;
   int64_t stop_deadline;
   /* posted items, from any thread */
   pthread_mutex_t mu;
-  post_item *posts;
-  size_t n_posts, cap_posts;
+  post_item *posts, *spare; /* filled by fr__net_post; the loop's own copy */
+  size_t n_posts, cap_posts, cap_spare;
 };
 
 static int64_t now_ms(void) {
@@ -148,7 +148,6 @@ static void conn_close(fr__net_conn *c) {
   c->fd = -1;
   c->dead = 1;
   c->net->n_open--;
-  if (c->state == ST_WS) c->net->n_ws--;
   unreserve(c);
   if (c->net->cb.closing) c->net->cb.closing(c->net->cb.app, c);
 }
@@ -412,9 +411,8 @@ void fr__net_ws_upgrade(fr__net_conn *c) {
   unreserve(c);
   consume(c, c->req_len);
   c->state = ST_WS;
-  c->net->n_ws++;
   /* Answers are small: a modest socket buffer makes a client that stops
-   * reading visible (fr__net_unsent grows) after a few hundred of them
+   * reading visible (its unsent answers grow) after a few hundred of them
    * instead of after megabytes. */
   int sndbuf = 64 * 1024;
   setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -566,7 +564,6 @@ static void run(fr__net_conn *c) {
       if (!blocked) {
         shutdown(c->fd, SHUT_WR);
         c->state = ST_LINGER;
-        c->net->n_ws--;
         c->in_len = 0;
         c->deadline = now_ms() + LINGER_MS;
       }
@@ -672,17 +669,19 @@ static void take_posts(fr__net *n) {
   if (read(n->evfd, &v, sizeof v) < 0) {
     /* EAGAIN: nothing was signalled since the last read */
   }
+  /* The two arrays trade places, so that once they have grown to the
+   * number of jobs in flight no post allocates. */
   pthread_mutex_lock(&n->mu);
   post_item *items = n->posts;
-  size_t count = n->n_posts;
-  n->posts = NULL, n->n_posts = n->cap_posts = 0;
+  size_t count = n->n_posts, cap = n->cap_posts;
+  n->posts = n->spare, n->cap_posts = n->cap_spare, n->n_posts = 0;
+  n->spare = items, n->cap_spare = cap;
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < count; i++) {
     fr__net_conn *c = items[i].c;
     n->cb.completed(n->cb.app, c, items[i].item);
     if (c && c->fd >= 0) run(c);
   }
-  free(items);
 }
 
 static int any_busy(fr__net *n) {
@@ -715,14 +714,17 @@ static void *loop_main(void *arg) {
   struct epoll_event ev[64];
   int64_t last_scan = now_ms();
   for (;;) {
-    int k = epoll_wait(n->epfd, ev, 64, 100);
+    int k = epoll_wait(n->epfd, ev, 64, 100), posted = 0;
     for (int i = 0; i < k; i++) {
       void *p = ev[i].data.ptr;
       if (p == &n->lfd) {
         accept_all(n);
         continue;
       }
-      if (p == &n->evfd) continue; /* taken below, every round */
+      if (p == &n->evfd) {
+        posted = 1;
+        continue;
+      }
       fr__net_conn *c = p;
       if (c->fd < 0) continue;
       if ((ev[i].events & (EPOLLERR | EPOLLHUP)) || ((ev[i].events & EPOLLRDHUP) && c->state == ST_WS)) {
@@ -732,7 +734,7 @@ static void *loop_main(void *arg) {
       if (ev[i].events & EPOLLIN) on_readable(c);
       if (c->fd >= 0) run(c);
     }
-    take_posts(n);
+    if (posted) take_posts(n);
     int64_t t = now_ms();
     if (t - last_scan >= 100) {
       check_deadlines(n);
@@ -801,19 +803,20 @@ int fr__net_port(const fr__net *n) { return n->port; }
 
 void fr__net_post(fr__net *n, fr__net_conn *c, void *item) {
   pthread_mutex_lock(&n->mu);
-  if (n->n_posts == n->cap_posts) {
+  /* Posts are bounded by the app's job pool, so the array stops growing at
+   * that size; should memory run out first, the worker waits and retries
+   * rather than lose the item (and with it a connection's hold). */
+  while (n->n_posts == n->cap_posts) {
     size_t cap = n->cap_posts ? 2 * n->cap_posts : 16;
     post_item *p = realloc(n->posts, cap * sizeof *p);
-    if (!p) {
-      /* Cannot happen in practice (posts are bounded by the job pool); if it
-       * does, the item waits in the worker, which retries. */
-      pthread_mutex_unlock(&n->mu);
-      struct timespec ts = {0, 1000000};
-      nanosleep(&ts, NULL);
-      fr__net_post(n, c, item);
-      return;
+    if (p) {
+      n->posts = p, n->cap_posts = cap;
+      break;
     }
-    n->posts = p, n->cap_posts = cap;
+    pthread_mutex_unlock(&n->mu);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&n->mu);
   }
   n->posts[n->n_posts++] = (post_item){c, item};
   pthread_mutex_unlock(&n->mu);
@@ -843,6 +846,7 @@ void fr__net_free(fr__net *n) {
   /* Items posted after the loop ended still belong to the app. */
   for (size_t i = 0; i < n->n_posts; i++) n->cb.completed(n->cb.app, n->posts[i].c, n->posts[i].item);
   free(n->posts);
+  free(n->spare);
   fr__net_conn *c = n->conns;
   while (c) {
     fr__net_conn *next = c->next;
@@ -865,8 +869,7 @@ void fr__net_release(fr__net_conn *c) {
   if (c->holds > 0) c->holds--;
 }
 int fr__net_is_open(const fr__net_conn *c) { return c->fd >= 0; }
-size_t fr__net_unsent(const fr__net_conn *c) { return c->out_len - c->out_off; }
-int fr__net_is_head(const fr__net_conn *c) { return c->is_head; }
+int fr__net_ws_backlogged(const fr__net_conn *c) { return ws_backlogged(c); }
 const char *fr__net_remote(const fr__net_conn *c) { return c->remote; }
 void *fr__net_user(const fr__net_conn *c) { return c->user; }
 void fr__net_set_user(fr__net_conn *c, void *user) { c->user = user; }

@@ -115,15 +115,16 @@ int fr__net_ws_send(fr__net_conn *c, int opcode, const void *data, size_t n);
 /* Sends a Close frame with this code and closes the connection once it is written. */
 void fr__net_ws_close(fr__net_conn *c, int code, const char *reason);
 
-/* Bytes queued for the connection and not yet taken by its socket. */
-size_t fr__net_unsent(const fr__net_conn *c);
+/* 1 when a WebSocket's client has left so many answers unread that the
+ * loop stopped reading its frames: the app drops the frames already read
+ * too, with the same rule. */
+int fr__net_ws_backlogged(const fr__net_conn *c);
 
 /* Keeps the connection's struct alive while an item is in flight for it. */
 void fr__net_hold(fr__net_conn *c);
 void fr__net_release(fr__net_conn *c);
 
 int fr__net_is_open(const fr__net_conn *c);
-int fr__net_is_head(const fr__net_conn *c); /* the request is HEAD */
 const char *fr__net_remote(const fr__net_conn *c);
 void *fr__net_user(const fr__net_conn *c);
 void fr__net_set_user(fr__net_conn *c, void *user);

@@ -36,24 +36,39 @@ static int hexval(int c) {
 
 /* Decodes n bytes of a URL-encoded component into out (size bytes, NUL
  * added). */
-static fr_status url_decode(const char *s, size_t n, char *out, size_t size, fr_error *err) {
+/*
+ * Percent-decodes n bytes of s into out (size bytes, NUL-terminated), the
+ * one decoder of query values and paths. In a query '+' is a space and only
+ * NUL is refused; in a path '+' stays and every control byte is refused
+ * (%00 must not cut a name short). A failure leaves "" in out.
+ */
+static fr_status pct_decode(const char *s, size_t n, char *out, size_t size, int query, fr_error *err) {
+  const char *where = query ? "the query string" : "the path";
   size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
+  fr_status st = FR_OK;
+  for (size_t i = 0; i < n && st == FR_OK; i++) {
     int c = (unsigned char)s[i];
-    if (c == '+') c = ' ';
+    if (c == '+' && query) c = ' ';
     else if (c == '%') {
       int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
       int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return fr__fail(err, FR_E_FORMAT, "bad %%-escape in the query string");
+      if (hi < 0 || lo < 0) {
+        st = fr__fail(err, FR_E_FORMAT, "a bad %%-escape in %s", where);
+        break;
+      }
       c = hi * 16 + lo;
       i += 2;
     }
-    if (c == 0) return fr__fail(err, FR_E_FORMAT, "NUL byte in the query string");
-    if (k + 1 >= size) return fr__fail(err, FR_E_LIMIT, "a query parameter is too long");
-    out[k++] = (char)c;
+    if (c == 0 || (!query && (c < 0x20 || c == 0x7F)))
+      st = fr__fail(err, FR_E_FORMAT, "a control character (%%%02X) in %s", (unsigned)c, where);
+    else if (k + 1 >= size)
+      st = fr__fail(err, FR_E_LIMIT, query ? "a query parameter is too long" : "the path is too long");
+    else
+      out[k++] = (char)c;
   }
-  out[k] = '\0';
-  return FR_OK;
+  if (st == FR_OK && size == 0) st = fr__fail(err, FR_E_LIMIT, "%s is too long", where);
+  if (size) out[st == FR_OK ? k : 0] = '\0';
+  return st;
 }
 
 fr_status fr__srv_query_get(const char *qs, const char *key, char *out, size_t size, int *found,
@@ -72,11 +87,11 @@ fr_status fr__srv_query_get(const char *qs, const char *key, char *out, size_t s
     const char *kend = eq ? eq : stop;
     char kbuf[64];
     if ((size_t)(kend - p) < sizeof kbuf) {
-      fr_status st = url_decode(p, (size_t)(kend - p), kbuf, sizeof kbuf, err);
+      fr_status st = pct_decode(p, (size_t)(kend - p), kbuf, sizeof kbuf, 1, err);
       if (st != FR_OK) return st;
       if (strlen(kbuf) == klen && memcmp(kbuf, key, klen) == 0) {
         const char *v = eq ? eq + 1 : stop;
-        st = url_decode(v, (size_t)(stop - v), out, size, err);
+        st = pct_decode(v, (size_t)(stop - v), out, size, 1, err);
         if (st != FR_OK) return st;
         *found = 1;
         return FR_OK;
@@ -586,31 +601,7 @@ fr_status fr__srv_subject_json(const char *body, size_t size, char name[FR_NAME_
 /* ---- request paths ---------------------------------------------------------------------- */
 
 fr_status fr__srv_path_decode(const char *raw, size_t n, char *out, size_t size, fr_error *err) {
-  size_t k = 0;
-  fr_status st = FR_OK;
-  for (size_t i = 0; i < n && st == FR_OK; i++) {
-    int c = (unsigned char)raw[i];
-    if (c == '%') {
-      int hi = i + 2 < n ? hexval((unsigned char)raw[i + 1]) : -1;
-      int lo = i + 2 < n ? hexval((unsigned char)raw[i + 2]) : -1;
-      if (hi < 0 || lo < 0) {
-        st = fr__fail(err, FR_E_FORMAT, "a bad %%-escape in the path");
-        break;
-      }
-      c = hi * 16 + lo;
-      i += 2;
-    }
-    if (c < 0x20 || c == 0x7F)
-      st = fr__fail(err, FR_E_FORMAT, "a control character (%%%02X) in the path", (unsigned)c);
-    else if (k + 1 >= size)
-      st = fr__fail(err, FR_E_LIMIT, "the path is too long");
-    else
-      out[k++] = (char)c;
-  }
-  if (st == FR_OK && size == 0) st = fr__fail(err, FR_E_LIMIT, "the path is too long");
-  /* A failure leaves "" behind, never a prefix. */
-  if (size) out[st == FR_OK ? k : 0] = '\0';
-  return st;
+  return pct_decode(raw, n, out, size, 0, err);
 }
 
 /* ---- routes ---------------------------------------------------------------------------- */

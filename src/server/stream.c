@@ -86,7 +86,7 @@ void fr__srv_on_ws_message(void *app, fr__net_conn *c, int opcode, uint8_t *data
   }
   /* A client that does not read its answers gets no more work done for it:
    * its frames are dropped unseen until it catches up. */
-  if (fr__net_unsent(c) >= 32 * 1024) {
+  if (fr__net_ws_backlogged(c)) {
     ws_count(s, 1);
     return;
   }
@@ -94,7 +94,6 @@ void fr__srv_on_ws_message(void *app, fr__net_conn *c, int opcode, uint8_t *data
     char msg[64];
     int n = snprintf(msg, sizeof msg, "{\"seq\":%u,\"dropped\":true}", w->pending_seq);
     ws_text(s, c, msg, (size_t)n, 1);
-    ws_count(s, 1);
   }
   if (w->pending_cap < len) {
     uint8_t *p = realloc(w->pending, len);
