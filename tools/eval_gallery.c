@@ -206,7 +206,8 @@ static void ev_people_free(ev_person *p, int n) {
   free(p);
 }
 
-/* Every person folder of root with its image list, in name order. */
+/* Every person folder of root with its image list, in name order; NULL
+ * (nothing to free) when there is none. */
 static ev_person *ev_people(const char *root, int *n_people) {
   int nd = 0;
   char **dirs = gcli_list_dir(root, 1, &nd);
@@ -220,6 +221,10 @@ static ev_person *ev_people(const char *root, int *n_people) {
     if (!p[i].files) p[i].n_files = 0;
   }
   gcli_free_list(dirs, nd);
+  if (p && nd == 0) {
+    ev_people_free(p, 0);
+    p = NULL;
+  }
   if (p) *n_people = nd;
   return p;
 }
@@ -258,10 +263,7 @@ int eval_lowshot(gopts *o, char **args, int nargs) {
   srand(o->seed);
   int n_all = 0;
   ev_person *all = ev_people(o->root, &n_all);
-  if (!all || n_all == 0) {
-    ev_people_free(all, n_all);
-    return cli_die("no person folders in %s", o->root);
-  }
+  if (!all) return cli_die("no person folders in %s", o->root);
   /* The people who can take part in every shot count: the largest shot plus
    * K test images each. The same people and test images serve every row. */
   uint64_t rng = o->seed * 0x100000001B3ull + 1;
@@ -493,10 +495,7 @@ int eval_openset(gopts *o, char **args, int nargs) {
   int N = o->enrol_people ? o->enrol_people : 200, U = o->unknown > 0 ? o->unknown : 1000;
   int n_all = 0;
   ev_person *all = ev_people(o->root, &n_all);
-  if (!all || n_all == 0) {
-    ev_people_free(all, n_all);
-    return cli_die("no person folders in %s", o->root);
-  }
+  if (!all) return cli_die("no person folders in %s", o->root);
   uint64_t rng = o->seed * 0x100000001B3ull + 7;
   int *perm = malloc((size_t)n_all * sizeof *perm), *enrolled = malloc((size_t)n_all * sizeof *enrolled);
   int *strangers = malloc((size_t)n_all * sizeof *strangers), ne = 0, nu = 0;

@@ -4,10 +4,8 @@
  * otherwise have nobody to tell (which models and kernels it chose, how long
  * a load took, a gallery upgraded in place) goes here, or nowhere.
  *
- * The callback and its level are read with atomic loads, so that a call from
- * any thread sees either the old setting or the new one, never a mix of a
- * new function with an old argument: the three are published together
- * through one pointer to an immutable record.
+ * The setting is published through one atomic pointer, so that a thread
+ * that sees it sees the function, argument and level together.
  */
 #include "core/internal.h"
 
@@ -22,21 +20,18 @@ typedef struct sink {
   fr_log_level min_level;
 } sink;
 
-/* Two records, written alternately: the one being replaced may still be read
- * by a thread that loaded it just before the swap, so it is not freed; at
- * most one older setting is ever reachable. */
-static sink sinks[2];
+/* fr_log_set is called before other threads use the library (facerec.h), so
+ * one record suffices; the pointer says whether it is in force. */
+static sink the_sink;
 static _Atomic(sink *) current;
-static atomic_int next_slot;
 
 void fr_log_set(fr_log_fn fn, void *user, fr_log_level min_level) {
   if (!fn) {
     atomic_store(&current, NULL);
     return;
   }
-  int k = atomic_fetch_add(&next_slot, 1) & 1;
-  sinks[k] = (sink){fn, user, min_level};
-  atomic_store(&current, &sinks[k]);
+  the_sink = (sink){fn, user, min_level};
+  atomic_store(&current, &the_sink);
 }
 
 void fr__log(fr_log_level level, const char *fmt, ...) {
