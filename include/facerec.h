@@ -400,7 +400,11 @@ typedef enum fr_embedder_kind {
   FR_EMBEDDER_MOBILEFACENET = 2, /* MobileFaceNet (TFLite), 112x112 in, 192-d L2-normalised out */
   /* FaceRecognitionNet with int8 post-training quantised convolutions (same
    * weights and descriptors within a few hundredths; faster). */
-  FR_EMBEDDER_FACEAPI_INT8 = 3
+  FR_EMBEDDER_FACEAPI_INT8 = 3,
+  /* A network the user brings (ONNX, TFLite or a facerec model file) with
+   * its model card: created by fr_embedder_create_file, or by a pipeline
+   * whose options name model_file. Its name is "card". */
+  FR_EMBEDDER_CARD = 4
 } fr_embedder_kind;
 
 /* Short names as the CLI spells them ("faceapi", "mobilefacenet"); NULL or 0
@@ -415,6 +419,15 @@ FR_API int fr_embedder_kind_dim(fr_embedder_kind kind);
 typedef struct fr_embedder fr_embedder;
 FR_API fr_status fr_embedder_create(fr_embedder_kind kind, const char *model_dir,
                                     fr_embedder **out, fr_error *err);
+/*
+ * Loads a user's embedder from its model card: path is the card (NAME.json)
+ * or the network file with its card beside it (NAME.onnx and NAME.json).
+ * docs/models.md describes the card. A bad card is FR_E_FORMAT naming the
+ * field; a network that does not give dim numbers for one input_size chip
+ * is FR_E_MODEL; an operator the importer lacks, FR_E_UNSUPPORTED naming
+ * it and its node. *out is owned by the caller (fr_embedder_destroy).
+ */
+FR_API fr_status fr_embedder_create_file(const char *path, fr_embedder **out, fr_error *err);
 FR_API void fr_embedder_destroy(fr_embedder *emb);
 FR_API int fr_embedder_dim(const fr_embedder *emb);        /* e.g. 128 */
 FR_API int fr_embedder_input_size(const fr_embedder *emb); /* e.g. 150 */
@@ -451,6 +464,10 @@ typedef struct fr_pipeline_options {
   int jitter;                  /* N > 0: average N randomly jittered chips (dlib's num_jitters) */
   unsigned seed;               /* seed of the jitter (results are reproducible) */
   fr_embedder_kind embedder;   /* default FR_EMBEDDER_FACEAPI */
+  /* A user's model: its card or network file (fr_embedder_create_file).
+   * When set, the embedder is FR_EMBEDDER_CARD and the default alignment
+   * the card's. Not copied: it must outlive the calls that take opts. */
+  const char *model_file;
 } fr_pipeline_options;
 
 /*

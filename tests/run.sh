@@ -61,6 +61,7 @@ for dir in "$@"; do
   run "tests/cli.sh $dir/facerec" checks env FACEREC_CLI_QUICK="$quick" sh tests/cli.sh "$dir/facerec"
   run "tests/cli_gallery.sh $dir/facerec" checks sh tests/cli_gallery.sh "$dir/facerec"
   run "tests/cli_convert.sh $dir/facerec" checks sh tests/cli_convert.sh "$dir/facerec"
+  run "tests/cli_infer.sh $dir/facerec" checks sh tests/cli_infer.sh "$dir/facerec"
   run "tests/server.sh $dir/facerec" checks sh tests/server.sh "$dir/facerec"
   # A real server attacked over loopback, in every build: under the
   # sanitizers a memory error it provokes is a failure too.

@@ -139,7 +139,7 @@ static int same_outputs(const fr__graph *a, const fr__graph *b, int n, int h, in
   int ok = fr__plan_create(a, n, h, w, 1, &pa, &err) == FR_OK &&
            fr__plan_create(b, n, h, w, 1, &pb, &err) == FR_OK;
   if (!ok) fprintf(stderr, "plan: %s\n", err.message);
-  int ca = fr__channels(a, fr__graph_input(a)), outs[8];
+  int ca = fr__channels(a, fr__graph_input(a)), outs[FR__MAX_OUTPUTS];
   ok = ok && ca == fr__channels(b, fr__graph_input(b));
   int no = ok ? fr__graph_outputs(a, outs) : 0;
   ok = ok && no == fr__graph_outputs(b, outs);

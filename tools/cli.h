@@ -31,6 +31,11 @@ extern const char fr_cli_convert_usage[];
 int fr_cli_quantize(int argc, char **argv);
 extern const char fr_cli_quantize_usage[];
 
+/* facerec infer: runs one network file on a .npy tensor (tools/cmd_infer.c).
+ * argv holds the arguments after "infer". Returns the process exit status. */
+int fr_cli_infer(int argc, char **argv);
+extern const char fr_cli_infer_usage[];
+
 /* Prints "facerec: MESSAGE" on stderr and returns the usage-error status 2. */
 int cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -43,6 +48,9 @@ int cli_parse_float(const char *s, float lo, float hi, float *out);
 #include "facerec.h"
 int cli_parse_detector(const char *s, fr_detector_kind *out);
 int cli_parse_embedder(const char *s, fr_embedder_kind *out);
+/* --model: an embedder name, or a user's model (a card or network file by
+ * path, or NAME with NAME.json in the model folder) into po->model_file. */
+int cli_parse_model(const char *s, fr_pipeline_options *po);
 int cli_parse_align(const char *s, fr_align_method *out);
 /* "upright", "similarity", "arcface" or "facenet" ("?" for others). */
 const char *cli_align_name(fr_align_method m);

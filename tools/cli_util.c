@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -61,6 +62,31 @@ int cli_parse_embedder(const char *s, fr_embedder_kind *out) {
   fr_embedder_kind k = fr_embedder_kind_from_name(s);
   if (!k) return 0;
   *out = k;
+  return 1;
+}
+
+int cli_parse_model(const char *s, fr_pipeline_options *po) {
+  if (cli_parse_embedder(s, &po->embedder)) {
+    po->model_file = NULL;
+    return 1;
+  }
+  /* A user's model: a card or network file by path, or NAME with NAME.json
+   * in the model folder. The string is static so that po may keep it. */
+  static char found[3][4096];
+  static int next;
+  struct stat sb;
+  if (stat(s, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    po->model_file = s;
+    po->embedder = FR_EMBEDDER_CARD;
+    return 1;
+  }
+  char card[300], dir[4096];
+  if (strchr(s, '/') || snprintf(card, sizeof card, "%s.json", s) >= (int)sizeof card) return 0;
+  if (fr_model_path(card, dir, sizeof dir, NULL) != FR_OK) return 0;
+  char *slot = found[next++ % 3];
+  if (snprintf(slot, sizeof found[0], "%s/%s", dir, card) >= (int)sizeof found[0]) return 0;
+  po->model_file = slot;
+  po->embedder = FR_EMBEDDER_CARD;
   return 1;
 }
 

@@ -123,7 +123,7 @@ static double compare_graphs(const fr__graph *a, const fr__graph *b, int side, f
   }
   fr__run(a, pa, NULL);
   fr__run(b, pb, NULL);
-  int outs[8];
+  int outs[FR__MAX_OUTPUTS];
   int no = fr__graph_outputs(a, outs);
   if (fr__graph_outputs(b, outs) != no) goto done;
   worst = 0;

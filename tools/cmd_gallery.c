@@ -105,7 +105,7 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
     } else if (strcmp(a, "--detector") == 0) {
       ok = cli_parse_detector(v, &o->po.detector);
     } else if (strcmp(a, "--model") == 0) {
-      ok = cli_parse_embedder(v, &o->po.embedder);
+      ok = cli_parse_model(v, &o->po);
     } else if (strcmp(a, "--align") == 0) {
       ok = cli_parse_align(v, &o->po.align);
     } else if (strcmp(a, "--shots") == 0) {

@@ -128,6 +128,8 @@ int fr_cli_serve(int argc, char **argv) {
       if (strcmp(v, "ssd") == 0) cfg.po.detector = FR_DETECTOR_SSD;
       else if (strcmp(v, "tiny") == 0) cfg.po.detector = FR_DETECTOR_TINY;
       else ok = 0;
+    } else if (strcmp(a, "--model") == 0) {
+      ok = cli_parse_model(v, &cfg.po);
     } else return cli_die("serve: unknown option %s", a);
     if (!ok) return cli_die("serve: bad value '%s' for %s", v, a);
   }

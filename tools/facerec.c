@@ -58,7 +58,7 @@ static void usage(FILE *f) {
           "  align IMAGE... --out DIR write the aligned face chips as PNG files\n"
           "  eval lfw --root DIR --pairs FILE   LFW View 2 10-fold verification\n"
           "  eval detect --root DIR   detection rate on one-face images (a face centred in each)\n"
-          "%s%s%s%s"
+          "%s%s%s%s%s"
           "\n"
           "options:\n"
           "  --threads N        threads (default: all cores)\n"
@@ -74,6 +74,8 @@ static void usage(FILE *f) {
           "  --align similarity|upright|arcface|facenet  chip alignment (default: the model's own)\n"
           "  --model faceapi|mobilefacenet  embedder: FaceRecognitionNet 128-d (default) or\n"
           "                     MobileFaceNet 192-d (ArcFace chips; pair with --detector mtcnn)\n"
+          "  --model PATH|NAME  a model you bring: its card (NAME.json) or network file\n"
+          "                     (ONNX, TFLite, .frm) with the card beside it (docs/models.md)\n"
           "  --int8             FaceRecognitionNet with int8 convolutions (faster; LFW within\n"
           "                     0.3 points; same as --model faceapi-int8)\n"
           "  --aligned          the images already are aligned face chips (embed, verify)\n"
@@ -93,7 +95,7 @@ static void usage(FILE *f) {
           "  --verbose          eval: list the images where no face was found\n"
           "  --metric euclidean|cosine  identify, recognize, eval: distance (eval lfw: also both)\n"
           "  --version          print the version\n", fr_cli_gallery_usage, fr_cli_serve_usage,
-          fr_cli_convert_usage, fr_cli_quantize_usage);
+          fr_cli_convert_usage, fr_cli_quantize_usage, fr_cli_infer_usage);
 }
 
 /* Parses options anywhere among the arguments; leaves positional ones in
@@ -149,10 +151,10 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
       }
     } else if (strcmp(a, "--model") == 0) {
       NEED_VALUE();
-      if (!cli_parse_embedder(v, &c->po.embedder)) {
+      if (!cli_parse_model(v, &c->po)) {
         char list[256];
         cli_embedder_names(list, sizeof list);
-        return cli_die("unknown model '%s' (%s)", v, list);
+        return cli_die("unknown model '%s' (%s, or a model card or network file; see docs/models.md)", v, list);
       }
     } else if (strcmp(a, "--int8") == 0) {
       c->int8 = 1;
@@ -589,6 +591,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "serve") == 0) return fr_cli_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "convert") == 0) return fr_cli_convert(argc - 2, argv + 2);
   if (strcmp(cmd, "quantize") == 0) return fr_cli_quantize(argc - 2, argv + 2);
+  if (strcmp(cmd, "infer") == 0) return fr_cli_infer(argc - 2, argv + 2);
   int grc = fr_cli_gallery(cmd, argc - 2, argv + 2);
   if (grc >= 0) return grc;
   cli c;

@@ -74,6 +74,33 @@ fr_status fr__embedder_calibrate(const fr_embedder *e, const fr_image *chips, in
 
 const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind);
 
+/* ---- user models described by a model card (card.c) ---- */
+
+/* A model card (NAME.json), as read and checked. */
+typedef struct fr__card {
+  char name[64];
+  char model_path[4096]; /* the network file */
+  char input_name[64];   /* "" for the model's only input */
+  char model_id[96];     /* "card:NAME@HASH" (fr__card_read with_id) */
+  int input_size, dim, l2_normalize, bgr, nhwc;
+  float mean[3], std[3];
+  fr_align_method align;
+  float threshold, cosine_threshold, identify_threshold, identify_cosine_threshold;
+} fr__card;
+
+/* Reads the card at path (a .json card, or a network file whose card is
+ * beside it with the extension .json). with_id also hashes the network file
+ * into model_id (reads it whole). FR_E_FORMAT names a bad field. */
+fr_status fr__card_read(const char *path, int with_id, fr__card *card, fr_error *err);
+
+fr_status fr__embedder_create_card(const char *path, const fr__kernels *kernels,
+                                   fr_embedder **out, fr_error *err);
+
+/* A card embedder's input normalisation (embedder.c calls it in place of
+ * impl->prepare), and its card (NULL for the built-in embedders). */
+void fr__card_prepare(const fr_embedder *e, float *rgb, size_t pixels);
+const fr__card *fr__embedder_card(const fr_embedder *e);
+
 /* The table of embedders, in order: how many there are, and entry i (NULL
  * out of range). `facerec convert` and the tests work through it. */
 int fr__embedder_count(void);

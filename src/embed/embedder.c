@@ -35,6 +35,7 @@ const fr__embedder_impl *fr__embedder_find(fr_embedder_kind kind) {
 }
 
 const char *fr_embedder_kind_name(fr_embedder_kind kind) {
+  if (kind == FR_EMBEDDER_CARD) return "card";
   const fr__embedder_impl *impl = fr__embedder_find(kind);
   return impl ? impl->net.name : NULL;
 }
@@ -64,6 +65,8 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
                                    const fr__kernels *kernels, fr_embedder **out, fr_error *err) {
   if (!out) return fr__fail(err, FR_E_INVALID, "fr_embedder_create: NULL out");
   *out = NULL;
+  if (kind == FR_EMBEDDER_CARD)
+    return fr__fail(err, FR_E_INVALID, "fr_embedder_create: a card model is loaded with fr_embedder_create_file");
   const fr__embedder_impl *impl = fr__embedder_find(kind);
   if (!impl) return fr__fail(err, FR_E_INVALID, "fr_embedder_create: unknown embedder kind %d", (int)kind);
   fr_embedder *e = fr__calloc(1, sizeof *e);
@@ -85,6 +88,10 @@ fr_status fr__embedder_create_with(fr_embedder_kind kind, const char *model_dir,
 fr_status fr_embedder_create(fr_embedder_kind kind, const char *model_dir, fr_embedder **out,
                              fr_error *err) {
   return fr__embedder_create_with(kind, model_dir, NULL, out, err);
+}
+
+fr_status fr_embedder_create_file(const char *path, fr_embedder **out, fr_error *err) {
+  return fr__embedder_create_card(path, NULL, out, err);
 }
 
 void fr_embedder_destroy(fr_embedder *e) {
@@ -138,7 +145,10 @@ static fr_status embed(fr_context *ctx, const fr_embedder *e, const void *src, f
     if (st != FR_OK) return st;
     float *in = fr__plan_input(p);
     for (int i = 0; i < b; i++) fill(src, done + i, e->size, in + (size_t)i * per);
-    e->impl->prepare(in, (size_t)b * e->size * e->size);
+    if (e->kind == FR_EMBEDDER_CARD)
+      fr__card_prepare(e, in, (size_t)b * e->size * e->size);
+    else
+      e->impl->prepare(in, (size_t)b * e->size * e->size);
     fr__run(e->g, p, fr__context_pool(ctx));
     float *dst = out + (size_t)done * e->dim;
     memcpy(dst, fr__plan_output(p, 0, NULL), (size_t)b * e->dim * sizeof(float));

@@ -31,7 +31,11 @@ typedef enum {
   OP_CONCAT,
   OP_RESHAPE,
   OP_RESIZE,
-  OP_PAD_FULL
+  OP_PAD_FULL,
+  /* For imported ONNX graphs. */
+  OP_CONV_GENERAL,
+  OP_TRANSPOSE,
+  OP_SLICE
 } op_kind;
 
 typedef struct node {
@@ -54,8 +58,10 @@ typedef struct node {
   int sub, axis, flags;
   int kshape[3];
   int oh, ow;
-  int pads[6];
+  int pads[6]; /* OP_PAD_FULL; FR__PAD_EXPLICIT windows: top, bottom, left, right */
   float beta;
+  fr__conv_general cg; /* OP_CONV_GENERAL */
+  int perm[4];         /* OP_TRANSPOSE; OP_SLICE: start, len, step */
   fr__qconv *q; /* int8 convolution (owned), or NULL: see nn/quant.h */
 } node;
 
@@ -68,7 +74,7 @@ struct fr__graph {
   int *chan; /* channels per tensor */
   int n_tensors, cap_tensors;
   int input;
-  int outputs[8];
+  int outputs[FR__MAX_OUTPUTS];
   int n_outputs;
   int finished;
   fr_error first_error;
@@ -229,6 +235,35 @@ int fr__conv2d(fr__graph *g, int x, const float *w_hwio, const float *bias, int 
   return nd->out;
 }
 
+/* Checks explicit pads and stores them in the node just built (the last);
+ * returns the node's output or -1. */
+static int set_pads(fr__graph *g, int y, int kh, int kw, const int pads[4]) {
+  if (y < 0) return -1;
+  if (!pads || pads[0] < 0 || pads[1] < 0 || pads[2] < 0 || pads[3] < 0 || pads[0] >= kh ||
+      pads[1] >= kh || pads[2] >= kw || pads[3] >= kw)
+    return gfail(g, FR_E_INVALID, "explicit padding must be smaller than the window", kh);
+  node *nd = &g->nodes[g->n_nodes - 1];
+  nd->pad = FR__PAD_EXPLICIT;
+  memcpy(nd->pads, pads, 4 * sizeof *pads);
+  return y;
+}
+
+int fr__conv2d_pads(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
+                    int cout, int stride, const int pads[4], fr__act act, float alpha,
+                    int residual) {
+  /* Packing and quantising do not depend on the padding, so the node is
+   * built as VALID and then given its pads. */
+  return set_pads(g, fr__conv2d(g, x, w_hwio, bias, kh, kw, cout, stride, FR__PAD_VALID, act,
+                                alpha, residual),
+                  kh, kw, pads);
+}
+
+int fr__dwconv2d_pads(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
+                      int stride, const int pads[4], fr__act act, float alpha) {
+  return set_pads(g, fr__dwconv2d(g, x, w, bias, kh, kw, stride, FR__PAD_VALID, act, alpha), kh,
+                  kw, pads);
+}
+
 int fr__conv2d_u8(fr__graph *g, int x, const uint8_t *codes_hwio, const float *affine,
                   const float *bias, int kh, int kw, int cout, int stride, fr__padding pad,
                   fr__act act, float alpha, int residual) {
@@ -335,6 +370,80 @@ int fr__avgpool(fr__graph *g, int x, int k, int stride, fr__padding pad) {
   return pool_node(g, OP_AVGPOOL, x, k, stride, pad);
 }
 
+static node *unary_node(fr__graph *g, op_kind op, int x, int channels, const char *what);
+
+int fr__pool_pads(fr__graph *g, int x, int is_max, int kh, int kw, int stride, const int pads[4]) {
+  if (kh <= 0 || kw <= 0) return gfail(g, FR_E_INVALID, "bad pool window", kh);
+  int y = pool_node(g, is_max ? OP_MAXPOOL : OP_AVGPOOL, x, kh, stride, FR__PAD_VALID);
+  if (y >= 0) g->nodes[g->n_nodes - 1].kw = kw;
+  return set_pads(g, y, kh, kw, pads);
+}
+
+int fr__conv2d_general(fr__graph *g, int x, const float *w, const float *bias,
+                       const fr__conv_general *cg, fr__act act, float alpha) {
+  if (g->failed) return -1;
+  const int lim = 1 << 16;
+  int cin = valid_tensor(g, x) ? g->chan[x] : 0;
+  if (!w || !cg || cin <= 0 || cg->kh <= 0 || cg->kw <= 0 || cg->kh > lim || cg->kw > lim ||
+      cg->cout <= 0 || cg->groups <= 0 || cin % cg->groups || cg->cout % cg->groups)
+    return gfail(g, FR_E_INVALID, "bad general convolution arguments", x);
+  for (int i = 0; i < 2; i++)
+    if (cg->stride[i] <= 0 || cg->stride[i] > lim || cg->dilation[i] <= 0 ||
+        cg->dilation[i] > lim || cg->opad[i] < 0 || cg->opad[i] > lim)
+      return gfail(g, FR_E_INVALID, "bad general convolution stride or dilation", i);
+  for (int i = 0; i < 4; i++)
+    if (cg->pads[i] < 0 || cg->pads[i] > lim)
+      return gfail(g, FR_E_INVALID, "bad general convolution padding", cg->pads[i]);
+  size_t nw = (size_t)cg->kh * cg->kw * cin * cg->cout / (size_t)cg->groups;
+  if (nw > ((size_t)1 << 30)) return gfail(g, FR_E_LIMIT, "general convolution too large", cin);
+  node *nd = unary_node(g, OP_CONV_GENERAL, x, cg->cout, "bad general convolution input");
+  if (!nd) return -1;
+  nd->cg = *cg;
+  nd->kh = cg->kh;
+  nd->kw = cg->kw;
+  nd->cin = cin;
+  nd->cout = cg->cout;
+  nd->act = act;
+  nd->alpha = alpha;
+  if (!(nd->w = copy_floats(g, w, nw))) return -1;
+  if (bias && !(nd->b = copy_floats(g, bias, (size_t)cg->cout))) return -1;
+  return nd->out;
+}
+
+int fr__transpose(fr__graph *g, int x, const int perm[4], int out_channels) {
+  int seen = 0;
+  for (int i = 0; i < 4; i++)
+    if (perm && perm[i] >= 0 && perm[i] < 4) seen |= 1 << perm[i];
+  if (seen != 15 || out_channels <= 0)
+    return gfail(g, FR_E_INVALID, "bad transpose permutation", out_channels);
+  node *nd = unary_node(g, OP_TRANSPOSE, x, out_channels, "bad transpose input");
+  if (!nd) return -1;
+  memcpy(nd->perm, perm, 4 * sizeof *perm);
+  return nd->out;
+}
+
+int fr__slice(fr__graph *g, int x, int axis, int start, int len, int step) {
+  if (axis < FR__AXIS_H || axis > FR__AXIS_C || start < 0 || len <= 0 || step <= 0)
+    return gfail(g, FR_E_INVALID, "bad slice", axis);
+  int c = axis == FR__AXIS_C ? len : fr__channels(g, x);
+  node *nd = unary_node(g, OP_SLICE, x, c > 0 ? c : 1, "bad slice input");
+  if (!nd) return -1;
+  nd->axis = axis;
+  nd->perm[0] = start, nd->perm[1] = len, nd->perm[2] = step;
+  return nd->out;
+}
+
+int fr__resize(fr__graph *g, int x, int oh, int ow, int flags) {
+  if (oh <= 0 || ow <= 0 || flags < 0 || flags > 31)
+    return gfail(g, FR_E_INVALID, "bad resize", oh);
+  node *nd = unary_node(g, OP_RESIZE, x, fr__channels(g, x), "bad resize input");
+  if (!nd) return -1;
+  nd->oh = oh;
+  nd->ow = ow;
+  nd->flags = flags;
+  return nd->out;
+}
+
 int fr__pad(fr__graph *g, int x, int bottom, int right, int channels) {
   if (g->failed) return -1;
   if (!valid_tensor(g, x) || bottom < 0 || right < 0 || channels < 0)
@@ -428,11 +537,15 @@ int fr__binary_const(fr__graph *g, fr__binop op, int x, const float *k, int kh, 
   return nd->out;
 }
 
-int fr__unary(fr__graph *g, int x, fr__unop op) {
-  if ((int)op < 0 || op > FR__UN_SIGMOID) return gfail(g, FR_E_INVALID, "bad unary op", (int)op);
+int fr__unary(fr__graph *g, int x, fr__unop op) { return fr__unary_param(g, x, op, 0.f, 0.f); }
+
+int fr__unary_param(fr__graph *g, int x, fr__unop op, float a, float b) {
+  if ((int)op < 0 || op > FR__UN_LAST) return gfail(g, FR_E_INVALID, "bad unary op", (int)op);
   node *nd = unary_node(g, OP_UNARY, x, fr__channels(g, x), "bad unary op input");
   if (!nd) return -1;
   nd->sub = (int)op;
+  nd->alpha = a;
+  nd->beta = b;
   return nd->out;
 }
 
@@ -520,7 +633,7 @@ int fr__pad_full(fr__graph *g, int x, int top, int bottom, int left, int right, 
 int fr__output(fr__graph *g, int x) {
   if (g->failed) return -1;
   if (!valid_tensor(g, x)) return gfail(g, FR_E_INVALID, "bad output tensor", x);
-  if (g->n_outputs == 8) return gfail(g, FR_E_INVALID, "too many outputs", x);
+  if (g->n_outputs == FR__MAX_OUTPUTS) return gfail(g, FR_E_INVALID, "too many outputs", x);
   g->outputs[g->n_outputs] = x;
   return g->n_outputs++;
 }
@@ -563,7 +676,10 @@ int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info) {
              {OP_UNARY, FR__NODE_UNARY},     {OP_PRELU, FR__NODE_PRELU},
              {OP_SOFTMAX, FR__NODE_SOFTMAX}, {OP_REDUCE, FR__NODE_REDUCE},
              {OP_CONCAT, FR__NODE_CONCAT},   {OP_RESHAPE, FR__NODE_RESHAPE},
-             {OP_RESIZE, FR__NODE_RESIZE},   {OP_PAD_FULL, FR__NODE_PAD_FULL}};
+             {OP_RESIZE, FR__NODE_RESIZE},   {OP_PAD_FULL, FR__NODE_PAD_FULL},
+             {OP_CONV_GENERAL, FR__NODE_CONV_GENERAL},
+             {OP_TRANSPOSE, FR__NODE_TRANSPOSE},
+             {OP_SLICE, FR__NODE_SLICE}};
   size_t m = 0;
   while (m < sizeof map / sizeof map[0] && map[m].k != nd->op) m++;
   if (m == sizeof map / sizeof map[0]) return 0;
@@ -591,12 +707,28 @@ int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info) {
     info->op = FR__NODE_CONV_U8;
     info->wq = nd->wq;
   }
+  if (nd->op == OP_CONV_GENERAL) {
+    info->sub = nd->cg.groups;
+    info->axis = nd->cg.transposed;
+    info->kshape[0] = nd->cg.stride[0];
+    info->kshape[1] = nd->cg.stride[1];
+    info->kshape[2] = nd->cg.dilation[0];
+    info->oh = nd->cg.dilation[1];
+    info->flags = nd->cg.opad[0] | nd->cg.opad[1] << 16;
+    memcpy(info->pads, nd->cg.pads, sizeof nd->cg.pads);
+  } else if (nd->op == OP_TRANSPOSE) {
+    memcpy(info->kshape, nd->perm, 3 * sizeof *nd->perm);
+    info->flags = nd->perm[3];
+    info->cout = g->chan[nd->out];
+  } else if (nd->op == OP_SLICE) {
+    memcpy(info->kshape, nd->perm, 3 * sizeof *nd->perm);
+  }
   return 1;
 }
 
 int fr__graph_input(const fr__graph *g) { return g->input; }
 
-int fr__graph_outputs(const fr__graph *g, int outs[8]) {
+int fr__graph_outputs(const fr__graph *g, int outs[FR__MAX_OUTPUTS]) {
   memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof *outs);
   return g->n_outputs;
 }
@@ -611,8 +743,15 @@ typedef struct shape {
 
 static size_t shape_count(shape s) { return (size_t)s.n * s.h * s.w * s.c; }
 
-/* Output size and leading padding of a windowed op, TensorFlow semantics. */
-static int window_out(int in, int k, int stride, fr__padding pad, int *pad_lead) {
+/* Output size and leading padding of a windowed op, TensorFlow semantics,
+ * or for FR__PAD_EXPLICIT the given leading and trailing amounts. */
+static int window_out(int in, int k, int stride, fr__padding pad, const int *explicit_pads,
+                      int *pad_lead) {
+  if (pad == FR__PAD_EXPLICIT) {
+    *pad_lead = explicit_pads[0];
+    long long span = (long long)in + explicit_pads[0] + explicit_pads[1];
+    return span < k ? 0 : (int)((span - k) / stride + 1);
+  }
   if (pad == FR__PAD_SAME) {
     int out = (in + stride - 1) / stride;
     int total = (out - 1) * stride + k - in;
@@ -638,10 +777,53 @@ static int infer_shapes(const fr__graph *g, shape in, shape *sh, fr_error *err) 
     case OP_DWCONV:
     case OP_MAXPOOL:
     case OP_AVGPOOL:
-      o.h = window_out(a.h, nd->kh, nd->stride, nd->pad, &pt);
-      o.w = window_out(a.w, nd->kw, nd->stride, nd->pad, &pl);
+      o.h = window_out(a.h, nd->kh, nd->stride, nd->pad, nd->pads, &pt);
+      o.w = window_out(a.w, nd->kw, nd->stride, nd->pad, nd->pads + 2, &pl);
       o.c = g->chan[nd->out];
       break;
+    case OP_CONV_GENERAL: {
+      const fr__conv_general *cg = &nd->cg;
+      long long ext_h = (long long)cg->dilation[0] * (cg->kh - 1) + 1;
+      long long ext_w = (long long)cg->dilation[1] * (cg->kw - 1) + 1;
+      long long oh, ow;
+      if (cg->transposed) {
+        oh = ((long long)a.h - 1) * cg->stride[0] - cg->pads[0] - cg->pads[1] + ext_h + cg->opad[0];
+        ow = ((long long)a.w - 1) * cg->stride[1] - cg->pads[2] - cg->pads[3] + ext_w + cg->opad[1];
+      } else {
+        long long sh = (long long)a.h + cg->pads[0] + cg->pads[1];
+        long long sw = (long long)a.w + cg->pads[2] + cg->pads[3];
+        oh = sh < ext_h ? 0 : (sh - ext_h) / cg->stride[0] + 1;
+        ow = sw < ext_w ? 0 : (sw - ext_w) / cg->stride[1] + 1;
+      }
+      if (oh > (1 << 24) || ow > (1 << 24)) oh = ow = 0;
+      o.h = (int)oh;
+      o.w = (int)ow;
+      o.c = g->chan[nd->out];
+      break;
+    }
+    case OP_TRANSPOSE: {
+      int d[4] = {a.n, a.h, a.w, a.c};
+      o = (shape){d[nd->perm[0]], d[nd->perm[1]], d[nd->perm[2]], d[nd->perm[3]]};
+      if (o.c != g->chan[nd->out] || o.n != a.n) {
+        fr__fail(err, FR_E_INVALID, "%s: transpose of %dx%dx%dx%d gives other sizes than built for",
+                 g->name, a.n, a.h, a.w, a.c);
+        return 0;
+      }
+      break;
+    }
+    case OP_SLICE: {
+      int d[4] = {a.n, a.h, a.w, a.c};
+      long long last = nd->perm[0] + (long long)(nd->perm[1] - 1) * nd->perm[2];
+      if (last >= d[nd->axis]) {
+        fr__fail(err, FR_E_INVALID, "%s: slice past the end of an axis of %d", g->name,
+                 d[nd->axis]);
+        return 0;
+      }
+      if (nd->axis == FR__AXIS_H) o.h = nd->perm[1];
+      if (nd->axis == FR__AXIS_W) o.w = nd->perm[1];
+      if (nd->axis == FR__AXIS_C) o.c = nd->perm[1];
+      break;
+    }
     case OP_FC:
       if ((size_t)a.h * a.w * a.c != (size_t)nd->cin) {
         fr__fail(err, FR_E_INVALID, "%s: fully connected layer expects %d inputs, got %dx%dx%d",
@@ -785,8 +967,8 @@ static void conv_args(const node *nd, const shape *sh, const float *in, float *o
     a->ih = a->iw = 1;
     a->cin = nd->cin;
   } else {
-    window_out(i.h, nd->kh, nd->stride, nd->pad, &a->pad_top);
-    window_out(i.w, nd->kw, nd->stride, nd->pad, &a->pad_left);
+    window_out(i.h, nd->kh, nd->stride, nd->pad, nd->pads, &a->pad_top);
+    window_out(i.w, nd->kw, nd->stride, nd->pad, nd->pads + 2, &a->pad_left);
   }
   a->w = nd->w;
   a->wq = nd->wq;
@@ -808,6 +990,12 @@ double fr__graph_macs(const fr__graph *g, int n, int h, int w) {
         macs += (double)o.n * o.h * o.w * o.c * nd->kh * nd->kw * nd->cin;
       else if (nd->op == OP_DWCONV)
         macs += (double)o.n * o.h * o.w * o.c * nd->kh * nd->kw;
+      else if (nd->op == OP_CONV_GENERAL) {
+        shape i = sh[nd->in[0]];
+        shape s = nd->cg.transposed ? i : o; /* the side whose pixels each tap visits */
+        int other = nd->cg.transposed ? o.c : i.c;
+        macs += (double)s.n * s.h * s.w * s.c * nd->kh * nd->kw * other / nd->cg.groups;
+      }
     }
   }
   fr__free(sh);
@@ -1245,7 +1433,23 @@ void fr__run_observe(const fr__graph *g, fr__plan *p, fr_pool *pool,
       g->k->act_run(y, y, count, nd->act, nd->alpha);
       break;
     }
-    case OP_UNARY: fr__op_unary((fr__unop)nd->sub, x, y, count); break;
+    case OP_UNARY: fr__op_unary((fr__unop)nd->sub, x, y, count, nd->alpha, nd->beta); break;
+    case OP_CONV_GENERAL: {
+      int dx[4] = {si.n, si.h, si.w, si.c}, dy[4] = {so.n, so.h, so.w, so.c};
+      fr__op_conv_general(x, dx, nd->w, nd->b, &nd->cg, y, dy);
+      g->k->act_run(y, y, count, nd->act, nd->alpha);
+      break;
+    }
+    case OP_TRANSPOSE: {
+      int dx[4] = {si.n, si.h, si.w, si.c};
+      fr__op_transpose(x, dx, nd->perm, y);
+      break;
+    }
+    case OP_SLICE: {
+      int dx[4] = {si.n, si.h, si.w, si.c};
+      fr__op_slice(x, dx, nd->axis, nd->perm[0], nd->perm[1], nd->perm[2], y);
+      break;
+    }
     case OP_PRELU:
       if (g->k->prelu_run)
         g->k->prelu_run(y, x, count / (size_t)so.c, so.c, nd->w);
@@ -1273,7 +1477,9 @@ void fr__run_observe(const fr__graph *g, fr__plan *p, fr_pool *pool,
     case OP_RESIZE:
     case OP_PAD_FULL: {
       int dx[4] = {si.n, si.h, si.w, si.c}, dy[4] = {so.n, so.h, so.w, so.c};
-      if (nd->op == OP_RESIZE)
+      if (nd->op == OP_RESIZE && (nd->flags & FR__RESIZE_NEAREST))
+        fr__op_resize_nearest(x, dx, y, dy, nd->flags);
+      else if (nd->op == OP_RESIZE)
         fr__op_resize_bilinear(x, dx, y, dy, nd->flags & 1, (nd->flags & 2) != 0);
       else
         fr__op_pad(x, dx, y, dy, nd->pads[0], nd->pads[2], nd->pads[4]);

@@ -353,6 +353,10 @@ static void weight_counts(const fr__graph *g, const fr__node_info *nd, size_t *n
     if (nd->nin == 1) *nw = (size_t)nd->kshape[0] * nd->kshape[1] * nd->kshape[2];
     break;
   case FR__NODE_PRELU: *nw = c_in; break;
+  case FR__NODE_CONV_GENERAL:
+    *nw = (size_t)nd->kh * nd->kw * c_in * nd->cout / (size_t)(nd->sub > 0 ? nd->sub : 1);
+    *nb = (size_t)nd->cout;
+    break;
   default: break;
   }
 }
@@ -385,7 +389,7 @@ fr_status fr__model_serialize(const fr__model *m, uint8_t **out, size_t *size, f
                     "model file: graph %d was not built with the recording kernels", gi);
       break;
     }
-    int nn = fr__graph_nodes(g), input = fr__graph_input(g), outs[8];
+    int nn = fr__graph_nodes(g), input = fr__graph_input(g), outs[FR__MAX_OUTPUTS];
     int nout = fr__graph_outputs(g, outs);
     if (nn < 1 || nn > FR__MODEL_MAX_NODES) {
       st = fr__fail(err, FR_E_INVALID, "model file: graph %d has %d nodes", gi, nn);
@@ -657,7 +661,15 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
   }
   int one = nin == 1;
   int windowed = one && in_range(kh, 1, LIM_SPATIAL) && in_range(kw, 1, LIM_SPATIAL) &&
-                 in_range(stride, 1, LIM_SPATIAL) && pad <= FR__PAD_SAME;
+                 in_range(stride, 1, LIM_SPATIAL) && pad <= FR__PAD_EXPLICIT;
+  /* Explicit padding (ONNX graphs): the four amounts are pads[0..3]. */
+  int xp[4] = {0, 0, 0, 0};
+  if (pad == FR__PAD_EXPLICIT)
+    for (int k = 0; k < 4; k++) {
+      if (pads[k] > LIM_SPATIAL) BAD("bad arguments");
+      xp[k] = (int)pads[k];
+    }
+  int explicit_pad = pad == FR__PAD_EXPLICIT;
   int act_ok = act <= FR__ACT_LEAKY;
   if (residual >= 0 && op != FR__NODE_CONV && op != FR__NODE_CONV_U8) BAD("bad arguments");
   /* Only a compressed convolution names a third block; version 1 had
@@ -670,6 +682,9 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
     if (!node_blob(b, nb, rec[37], mul_sat((size_t)kh * kw * (size_t)c0, cout), 0, &w) ||
         !node_blob(b, nb, rec[38], cout, 1, &bias))
       BAD("weights of the wrong size");
+    if (explicit_pad)
+      return fr__conv2d_pads(g, x[0], w, bias, (int)kh, (int)kw, (int)cout, (int)stride, xp,
+                             (fr__act)act, alpha, residual);
     return fr__conv2d(g, x[0], w, bias, (int)kh, (int)kw, (int)cout, (int)stride,
                       (fr__padding)pad, (fr__act)act, alpha, residual);
   case FR__NODE_CONV_U8: {
@@ -680,6 +695,7 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
         !node_blob(b, nb, rec[38], cout, 1, &bias) ||
         !node_blob(b, nb, rec[39], 3 * (size_t)cout, 0, &affine))
       BAD("weights of the wrong size");
+    if (explicit_pad) BAD("bad arguments"); /* never written: imports keep float weights */
     return fr__conv2d_u8(g, x[0], (const uint8_t *)w, affine, bias, (int)kh, (int)kw,
                          (int)cout, (int)stride, (fr__padding)pad, (fr__act)act, alpha, residual);
   }
@@ -688,6 +704,9 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
     if (!node_blob(b, nb, rec[37], (size_t)kh * kw * (size_t)c0, 0, &w) ||
         !node_blob(b, nb, rec[38], (size_t)c0, 1, &bias))
       BAD("weights of the wrong size");
+    if (explicit_pad)
+      return fr__dwconv2d_pads(g, x[0], w, bias, (int)kh, (int)kw, (int)stride, xp,
+                               (fr__act)act, alpha);
     return fr__dwconv2d(g, x[0], w, bias, (int)kh, (int)kw, (int)stride, (fr__padding)pad,
                         (fr__act)act, alpha);
   case FR__NODE_FC:
@@ -702,7 +721,10 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
     return fr__add(g, x, (int)nin, (fr__act)act, alpha);
   case FR__NODE_MAXPOOL:
   case FR__NODE_AVGPOOL:
-    if (!windowed || kh != kw) BAD("bad arguments");
+    if (!windowed) BAD("bad arguments");
+    if (explicit_pad)
+      return fr__pool_pads(g, x[0], op == FR__NODE_MAXPOOL, (int)kh, (int)kw, (int)stride, xp);
+    if (kh != kw) BAD("bad arguments");
     return op == FR__NODE_MAXPOOL ? fr__maxpool(g, x[0], (int)kh, (int)stride, (fr__padding)pad)
                                   : fr__avgpool(g, x[0], (int)kh, (int)stride, (fr__padding)pad);
   case FR__NODE_PAD:
@@ -726,8 +748,8 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
     return fr__binary_const(g, (fr__binop)sub, x[0], w, (int)ks[0], (int)ks[1], (int)ks[2],
                             (int)flags, (fr__act)act, alpha);
   case FR__NODE_UNARY:
-    if (!one || sub > FR__UN_SIGMOID) BAD("bad arguments");
-    return fr__unary(g, x[0], (fr__unop)sub);
+    if (!one || sub > FR__UN_LAST) BAD("bad arguments");
+    return fr__unary_param(g, x[0], (fr__unop)sub, alpha, beta);
   case FR__NODE_PRELU:
     if (!one) BAD("bad arguments");
     if (!node_blob(b, nb, rec[37], (size_t)c0, 0, &w)) BAD("slopes of the wrong size");
@@ -747,9 +769,40 @@ static int build_node(fr__graph *g, uint32_t version, const uint32_t *rec, const
       BAD("bad arguments");
     return fr__reshape(g, x[0], (int)oh, (int)ow, (int)cout);
   case FR__NODE_RESIZE:
-    if (!one || !in_range(oh, 1, LIM_SPATIAL) || !in_range(ow, 1, LIM_SPATIAL) || flags > 3)
+    if (!one || !in_range(oh, 1, LIM_SPATIAL) || !in_range(ow, 1, LIM_SPATIAL) || flags > 31)
       BAD("bad arguments");
-    return fr__resize_bilinear(g, x[0], (int)oh, (int)ow, flags & 1, (flags & 2) != 0);
+    return fr__resize(g, x[0], (int)oh, (int)ow, (int)flags);
+  case FR__NODE_CONV_GENERAL: {
+    fr__conv_general cg = {(int)kh, (int)kw, (int)cout, (int)sub, {(int)ks[0], (int)ks[1]},
+                           {(int)ks[2], (int)oh}, {0, 0, 0, 0}, (int)axis,
+                           {(int)(flags & 0xffff), (int)(flags >> 16)}};
+    if (!one || !act_ok || !in_range(kh, 1, LIM_SPATIAL) || !in_range(kw, 1, LIM_SPATIAL) ||
+        !in_range(cout, 1, LIM_CHANNELS) || !in_range(sub, 1, LIM_CHANNELS) || axis > 1 ||
+        !in_range(ks[0], 1, LIM_SPATIAL) || !in_range(ks[1], 1, LIM_SPATIAL) ||
+        !in_range(ks[2], 1, LIM_SPATIAL) || !in_range(oh, 1, LIM_SPATIAL) ||
+        (flags & 0xffff) > LIM_SPATIAL || (flags >> 16) > LIM_SPATIAL || c0 % (int)sub ||
+        cout % sub)
+      BAD("bad arguments");
+    for (int k = 0; k < 4; k++) {
+      if (pads[k] > LIM_SPATIAL) BAD("bad arguments");
+      cg.pads[k] = (int)pads[k];
+    }
+    if (!node_blob(b, nb, rec[37], mul_sat((size_t)kh * kw * (size_t)c0, cout) / sub, 0, &w) ||
+        !node_blob(b, nb, rec[38], cout, 1, &bias))
+      BAD("weights of the wrong size");
+    return fr__conv2d_general(g, x[0], w, bias, &cg, (fr__act)act, alpha);
+  }
+  case FR__NODE_TRANSPOSE: {
+    int perm[4] = {(int)ks[0], (int)ks[1], (int)ks[2], (int)flags};
+    if (!one || ks[0] > 3 || ks[1] > 3 || ks[2] > 3 || flags > 3 || !in_range(cout, 1, LIM_CHANNELS))
+      BAD("bad arguments");
+    return fr__transpose(g, x[0], perm, (int)cout);
+  }
+  case FR__NODE_SLICE:
+    if (!one || !in_range(axis, FR__AXIS_H, FR__AXIS_C) || ks[0] > LIM_CHANNELS ||
+        !in_range(ks[1], 1, LIM_CHANNELS) || !in_range(ks[2], 1, LIM_CHANNELS))
+      BAD("bad arguments");
+    return fr__slice(g, x[0], (int)axis, (int)ks[0], (int)ks[1], (int)ks[2]);
   case FR__NODE_PAD_FULL:
     for (int k = 0; k < 6; k++)
       if (pads[k] > LIM_SPATIAL) BAD("bad arguments");
@@ -767,10 +820,10 @@ static fr_status read_graph(reader *r, uint32_t version, const parsed_blob *b, u
   if (!get_str(r, name)) return fr__fail(err, FR_E_MODEL, "%s: graph %d: bad name", label, gi);
   uint32_t cin = get(r), nn = get(r), nout = get(r);
   if (r->bad || !in_range(cin, 1, LIM_CHANNELS) || !in_range(nn, 1, FR__MODEL_MAX_NODES) ||
-      !in_range(nout, 1, 8))
+      !in_range(nout, 1, FR__MAX_OUTPUTS))
     return fr__fail(err, FR_E_MODEL, "%s: graph %d: bad header (%u channels, %u nodes, %u outputs)",
                     label, gi, cin, nn, nout);
-  uint32_t outs[8];
+  uint32_t outs[FR__MAX_OUTPUTS];
   for (uint32_t k = 0; k < nout; k++) outs[k] = get(r);
   /* Enough words for every node record, checked before allocating. */
   if (r->bad || (size_t)nn * NODE_WORDS > r->n - r->pos)

@@ -20,7 +20,10 @@
 
 #include "core/internal.h"
 
-typedef enum { FR__PAD_VALID = 0, FR__PAD_SAME = 1 } fr__padding;
+/* VALID and SAME follow TensorFlow (SAME puts the odd padding row at the
+ * bottom); EXPLICIT windows take their four amounts from the node, as ONNX
+ * gives them (the *_pads builders below). */
+typedef enum { FR__PAD_VALID = 0, FR__PAD_SAME = 1, FR__PAD_EXPLICIT = 2 } fr__padding;
 
 typedef enum {
   FR__ACT_NONE = 0,
@@ -250,7 +253,15 @@ typedef enum {
   FR__UN_RELU6,
   FR__UN_RELU1, /* clamp to [-1, 1] */
   FR__UN_TANH,
-  FR__UN_SIGMOID
+  FR__UN_SIGMOID,
+  /* For imported ONNX graphs; a and b are fr__unary_param's parameters. */
+  FR__UN_SQRT,
+  FR__UN_ERF,
+  FR__UN_HARDSWISH,   /* x * clamp(x / 6 + 1 / 2, 0, 1) */
+  FR__UN_CLIP,        /* clamp(x, a, b) */
+  FR__UN_HARDSIGMOID, /* clamp(a * x + b, 0, 1) */
+  FR__UN_POW,         /* x ^ a */
+  FR__UN_LAST = FR__UN_POW
 } fr__unop;
 
 /* Axes of an NHWC tensor that ops below can work along. */
@@ -266,6 +277,59 @@ int fr__binary_const(fr__graph *g, fr__binop op, int x, const float *k, int kh, 
                      int k_first, fr__act act, float alpha);
 
 int fr__unary(fr__graph *g, int x, fr__unop op);
+/* fr__unary of an op with parameters (FR__UN_CLIP, FR__UN_HARDSIGMOID,
+ * FR__UN_POW); the others ignore a and b. */
+int fr__unary_param(fr__graph *g, int x, fr__unop op, float a, float b);
+
+/* Windowed ops with explicit padding, pads = {top, bottom, left, right},
+ * each smaller than the window: ONNX's pads, which TensorFlow's SAME cannot
+ * express (a stride-2 3x3 convolution padded 1 on every side of an even
+ * input pads the top, where SAME pads only the bottom). Otherwise as
+ * fr__conv2d, fr__dwconv2d, fr__maxpool and fr__avgpool; average pooling
+ * divides by the in-bounds count (ONNX count_include_pad = 0). */
+int fr__conv2d_pads(fr__graph *g, int x, const float *w_hwio, const float *bias, int kh, int kw,
+                    int cout, int stride, const int pads[4], fr__act act, float alpha,
+                    int residual);
+int fr__dwconv2d_pads(fr__graph *g, int x, const float *w, const float *bias, int kh, int kw,
+                      int stride, const int pads[4], fr__act act, float alpha);
+int fr__pool_pads(fr__graph *g, int x, int is_max, int kh, int kw, int stride, const int pads[4]);
+
+/*
+ * A convolution the fast kernels do not cover, run by a plain loop: groups
+ * (cin and cout divisible by them), separate strides and dilations per axis,
+ * explicit pads {top, bottom, left, right}; or with `transposed` a
+ * transposed convolution (ONNX ConvTranspose) with output padding opad
+ * {h, w}. Weights are [kh][kw][cin / groups][cout] for a convolution and
+ * [kh][kw][cin][cout / groups] for a transposed one (copied). Rare layers
+ * only: it is many times slower than fr__conv2d.
+ */
+typedef struct fr__conv_general {
+  int kh, kw, cout, groups;
+  int stride[2], dilation[2], pads[4];
+  int transposed, opad[2];
+} fr__conv_general;
+int fr__conv2d_general(fr__graph *g, int x, const float *w, const float *bias,
+                       const fr__conv_general *cg, fr__act act, float alpha);
+
+/* Permutes the axes of [n, h, w, c]: output axis i is input axis perm[i].
+ * The output's channel count (the size of input axis perm[3]) must be given,
+ * since the engine knows channels at build time; it is checked at plan time. */
+int fr__transpose(fr__graph *g, int x, const int perm[4], int out_channels);
+
+/* Elements start, start + step, ... (len of them) along one axis (H, W or
+ * C); the range is checked at plan time. */
+int fr__slice(fr__graph *g, int x, int axis, int start, int len, int step);
+
+/* Resizing with ONNX's modes: flags are FR__RESIZE_* below; output oh x ow. */
+#define FR__RESIZE_ALIGN_CORNERS 1
+#define FR__RESIZE_HALF_PIXEL 2
+#define FR__RESIZE_NEAREST 4
+/* Nearest only: how a source coordinate rounds, in bits 3-4. */
+#define FR__RESIZE_ROUND_PREFER_FLOOR (0 << 3)
+#define FR__RESIZE_ROUND_PREFER_CEIL (1 << 3)
+#define FR__RESIZE_FLOOR (2 << 3)
+#define FR__RESIZE_CEIL (3 << 3)
+int fr__resize(fr__graph *g, int x, int oh, int ow, int flags);
 
 /* x < 0 ? alpha[c] * x : x with one slope per channel (copied). */
 int fr__prelu(fr__graph *g, int x, const float *alpha);
@@ -295,7 +359,13 @@ int fr__pad_full(fr__graph *g, int x, int top, int bottom, int left, int right, 
  * {n, h, w, c}. Outputs never alias inputs. */
 void fr__op_binary(fr__binop op, const float *a, const int as[4], const float *b, const int bs[4],
                    float *y, const int ys[4]);
-void fr__op_unary(fr__unop op, const float *x, float *y, size_t n);
+void fr__op_unary(fr__unop op, const float *x, float *y, size_t n, float a, float b);
+void fr__op_transpose(const float *x, const int xs[4], const int perm[4], float *y);
+void fr__op_slice(const float *x, const int xs[4], int axis, int start, int len, int step,
+                  float *y);
+void fr__op_resize_nearest(const float *x, const int xs[4], float *y, const int ys[4], int flags);
+void fr__op_conv_general(const float *x, const int xs[4], const float *w, const float *bias,
+                         const fr__conv_general *cg, float *y, const int ys[4]);
 void fr__op_prelu(const float *x, float *y, size_t pixels, int c, const float *alpha);
 void fr__op_softmax(const float *x, float *y, size_t pixels, int c, float beta);
 void fr__op_reduce(const float *x, const int xs[4], int axis, int is_max, float *y);
@@ -304,6 +374,9 @@ void fr__op_resize_bilinear(const float *x, const int xs[4], float *y, const int
                             int align_corners, int half_pixel_centers);
 void fr__op_pad(const float *x, const int xs[4], float *y, const int ys[4], int top, int left,
                 int c_front);
+
+/* Most outputs a graph has (SCRFD has 9: score, box and points at 3 strides). */
+#define FR__MAX_OUTPUTS 16
 
 /* Marks a tensor as an output; returns its output index. */
 int fr__output(fr__graph *g, int x);
@@ -332,7 +405,15 @@ typedef enum {
   FR__NODE_CONV, FR__NODE_DWCONV, FR__NODE_FC, FR__NODE_ADD, FR__NODE_MAXPOOL,
   FR__NODE_AVGPOOL, FR__NODE_PAD, FR__NODE_MEAN, FR__NODE_ACT, FR__NODE_BINARY,
   FR__NODE_UNARY, FR__NODE_PRELU, FR__NODE_SOFTMAX, FR__NODE_REDUCE, FR__NODE_CONCAT,
-  FR__NODE_RESHAPE, FR__NODE_RESIZE, FR__NODE_PAD_FULL, FR__NODE_CONV_U8
+  FR__NODE_RESHAPE, FR__NODE_RESIZE, FR__NODE_PAD_FULL, FR__NODE_CONV_U8,
+  /* fr__conv2d_general: its arguments travel as sub = groups, axis =
+   * transposed, kshape = {stride h, stride w, dilation h}, oh = dilation w,
+   * flags = output padding h | w << 16, pads[0..3]. */
+  FR__NODE_CONV_GENERAL,
+  /* fr__transpose: kshape = perm[0..2], flags = perm[3], cout = channels. */
+  FR__NODE_TRANSPOSE,
+  /* fr__slice: axis, kshape = {start, len, step}. */
+  FR__NODE_SLICE
 } fr__node_op;
 
 /*
@@ -370,7 +451,7 @@ int fr__graph_node_info(const fr__graph *g, int i, fr__node_info *info);
 
 /* The input tensor, and the output tensors (returns their count, <= 8). */
 int fr__graph_input(const fr__graph *g);
-int fr__graph_outputs(const fr__graph *g, int outs[8]);
+int fr__graph_outputs(const fr__graph *g, int outs[FR__MAX_OUTPUTS]);
 const char *fr__graph_name(const fr__graph *g);
 
 /* ---- plans and running -------------------------------------------------- */

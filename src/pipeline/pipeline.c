@@ -46,10 +46,18 @@ fr_status fr_pipeline_options_resolve(fr_pipeline_options *o, fr_error *err) {
   if (!o) return fr__fail(err, FR_E_INVALID, "fr_pipeline_options_resolve: NULL options");
   if (o->detector == 0) o->detector = FR_DETECTOR_SSD;
   if (o->landmarks == 0) o->landmarks = FR_LANDMARKER_68;
-  if (o->embedder == 0) o->embedder = FR_EMBEDDER_FACEAPI;
-  const fr__embedder_impl *e = fr__embedder_find(o->embedder);
-  if (!e) return fr__fail(err, FR_E_INVALID, "unknown embedder kind %d", (int)o->embedder);
-  if (o->align == 0) o->align = e->align;
+  if (o->embedder == 0 || o->model_file) o->embedder = o->model_file ? FR_EMBEDDER_CARD : FR_EMBEDDER_FACEAPI;
+  if (o->embedder == FR_EMBEDDER_CARD) {
+    if (!o->model_file) return fr__fail(err, FR_E_INVALID, "a card embedder needs model_file");
+    fr__card card;
+    fr_status st = fr__card_read(o->model_file, 0, &card, err);
+    if (st != FR_OK) return st;
+    if (o->align == 0) o->align = card.align;
+  } else {
+    const fr__embedder_impl *e = fr__embedder_find(o->embedder);
+    if (!e) return fr__fail(err, FR_E_INVALID, "unknown embedder kind %d", (int)o->embedder);
+    if (o->align == 0) o->align = e->align;
+  }
   if (!fr_detector_kind_name(o->detector))
     return fr__fail(err, FR_E_INVALID, "unknown detector kind %d", (int)o->detector);
   if (!fr_landmarker_kind_name(o->landmarks))
@@ -102,7 +110,9 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
   /* The 68-point net replaces the cascades' eyes (see wants_68), so the
    * eye search would be wasted. */
   if (p->lm && o->align != FR_ALIGN_FACENET) o->detect.skip_eyes = 1;
-  if (st == FR_OK) st = fr_embedder_create(o->embedder, model_dir, &p->emb, err);
+  if (st == FR_OK)
+    st = o->embedder == FR_EMBEDDER_CARD ? fr_embedder_create_file(o->model_file, &p->emb, err)
+                                         : fr_embedder_create(o->embedder, model_dir, &p->emb, err);
   if (st != FR_OK) {
     fr_pipeline_destroy(p);
     return st;
@@ -417,12 +427,21 @@ fr_status fr_pipeline_model_id(const fr_pipeline_options *opts, char *buf, size_
     fr_pipeline_options_default(&o);
   fr_status st = fr_pipeline_options_resolve(&o, err);
   if (st != FR_OK) return st;
-  const fr__embedder_impl *e = fr__embedder_find(o.embedder);
   static const char *const align_names[] = {"", "upright", "similarity", "arcface", "facenet"};
+  const char *id;
+  fr__card card;
+  if (o.embedder == FR_EMBEDDER_CARD) {
+    /* A user's model is named by its card and a hash of its weights. */
+    st = fr__card_read(o.model_file, 1, &card, err);
+    if (st != FR_OK) return st;
+    id = card.model_id;
+  } else {
+    id = fr__embedder_find(o.embedder)->model_id;
+  }
   /* The alignment changes the descriptors enough that galleries built with
    * one must not be searched with another; flip and jitter only average
    * nearby descriptors, so they stay compatible. */
-  int n = snprintf(buf, size, "%s/%s", e->model_id, align_names[o.align]);
+  int n = snprintf(buf, size, "%s/%s", id, align_names[o.align]);
   if (n < 0 || (size_t)n >= size) return fr__fail(err, FR_E_INVALID, "model id buffer too small");
   return FR_OK;
 }
