@@ -292,7 +292,10 @@ typedef enum fr_detector_kind {
   FR_DETECTOR_BLAZEFACE = 4,      /* BlazeFace short range (MediaPipe): 6 keypoints */
   FR_DETECTOR_BLAZEFACE_FULL = 5, /* BlazeFace full range (MediaPipe): 6 keypoints */
   FR_DETECTOR_HAAR = 6,           /* OpenCV Haar cascade (frontalface_default) */
-  FR_DETECTOR_LBP = 7             /* OpenCV LBP cascade (frontalface) */
+  FR_DETECTOR_LBP = 7,            /* OpenCV LBP cascade (frontalface) */
+  /* InsightFace's SCRFD from the user's ONNX file (fr_detector_create_file):
+   * 5 landmarks, ArcFace's order. Named "scrfd". */
+  FR_DETECTOR_SCRFD = 8
 } fr_detector_kind;
 
 /*
@@ -320,6 +323,13 @@ typedef struct fr_detect_options {
 typedef struct fr_detector fr_detector;
 
 /* Loads a detector's weights from model_dir (NULL: fr_model_path order). */
+/* Loads a detector the user brings as a file: FR_DETECTOR_SCRFD and an
+ * InsightFace SCRFD ONNX export (det_10g.onnx, det_500m.onnx, ...), run at
+ * input_size x input_size (0: 640; a multiple of 32). Outputs are told apart
+ * by shape, so any export order works; FR_E_MODEL if they do not look like
+ * SCRFD's. *out is owned by the caller (fr_detector_destroy). */
+FR_API fr_status fr_detector_create_file(fr_detector_kind kind, const char *path, int input_size,
+                                         fr_detector **out, fr_error *err);
 FR_API fr_status fr_detector_create(fr_detector_kind kind, const char *model_dir,
                                     fr_detector **out, fr_error *err);
 FR_API void fr_detector_destroy(fr_detector *det);
@@ -468,6 +478,9 @@ typedef struct fr_pipeline_options {
    * When set, the embedder is FR_EMBEDDER_CARD and the default alignment
    * the card's. Not copied: it must outlive the calls that take opts. */
   const char *model_file;
+  /* The network file of a detector the user brings (detector
+   * FR_DETECTOR_SCRFD); not copied, like model_file. */
+  const char *detector_file;
 } fr_pipeline_options;
 
 /*

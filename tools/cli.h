@@ -48,6 +48,8 @@ int cli_parse_float(const char *s, float lo, float hi, float *out);
 #include "facerec.h"
 int cli_parse_detector(const char *s, fr_detector_kind *out);
 int cli_parse_embedder(const char *s, fr_embedder_kind *out);
+/* --detector: a detector name, or scrfd:PATH (po->detector_file). */
+int cli_parse_detector_file(const char *s, fr_pipeline_options *po);
 /* --model: an embedder name, or a user's model (a card or network file by
  * path, or NAME with NAME.json in the model folder) into po->model_file. */
 int cli_parse_model(const char *s, fr_pipeline_options *po);

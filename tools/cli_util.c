@@ -58,6 +58,18 @@ int cli_parse_detector(const char *s, fr_detector_kind *out) {
   return 1;
 }
 
+int cli_parse_detector_file(const char *s, fr_pipeline_options *po) {
+  /* scrfd:PATH, a detector the user brings as a file. */
+  if (strncmp(s, "scrfd:", 6) == 0 && s[6]) {
+    po->detector = FR_DETECTOR_SCRFD;
+    po->detector_file = s + 6;
+    return 1;
+  }
+  if (!cli_parse_detector(s, &po->detector)) return 0;
+  po->detector_file = NULL;
+  return po->detector != FR_DETECTOR_SCRFD;
+}
+
 int cli_parse_embedder(const char *s, fr_embedder_kind *out) {
   fr_embedder_kind k = fr_embedder_kind_from_name(s);
   if (!k) return 0;

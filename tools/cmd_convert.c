@@ -19,12 +19,15 @@
 #include "detect/detect_internal.h"
 #include "embed/embed_internal.h"
 #include "nn/loader.h"
+#include "nn/netfile.h"
 
 const char fr_cli_convert_usage[] =
     "  convert [NAME...]          convert networks to facerec model files (NAME.frm) that\n"
     "                             load in milliseconds (--models DIR, --out DIR; names: the\n"
     "                             detectors, embedders and landmark nets with a network,\n"
-    "                             such as ssd, faceapi, landmarks68; none: all of them)\n";
+    "                             such as ssd, faceapi, landmarks68; none: all of them)\n"
+    "  convert CARD.json          a model you bring (its card, or its network file with the\n"
+    "                             card beside it) -> NAME.frm in the card's folder or --out\n";
 
 /* A network to convert: what its table declares, and the role its model
  * file records. */
@@ -229,6 +232,80 @@ static int convert_one(const net *n, const char *models, const char *out_dir) {
 }
 
 /* "ssd, tiny, ...": the names convert takes, for its error message. */
+/*
+ * A user's embedder: its card (or network file with the card beside it) ->
+ * out_dir/NAME.frm, checked like the built-in networks (the file must load
+ * and compute what the original does). The card can then name the .frm as
+ * its "model" (with "layout": "nhwc": the file holds the engine's graph).
+ */
+static int convert_card(const char *path, const char *out_dir) {
+  fr_error err = {0, ""};
+  fr__card card;
+  if (fr__card_read(path, 0, &card, &err) != FR_OK) return cli_die("convert: %s", err.message), 1;
+  if (strlen(card.name) >= FR__MODEL_NAME_MAX)
+    return cli_die("convert: card name '%s' is longer than %d bytes", card.name, FR__MODEL_NAME_MAX - 1), 1;
+  fr__netfile_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.input_name = card.input_name[0] ? card.input_name : NULL;
+  opt.ndims = 4;
+  int64_t nchw[4] = {1, 3, card.input_size, card.input_size}, nhwc[4] = {1, card.input_size, card.input_size, 3};
+  memcpy(opt.dims, card.nhwc ? nhwc : nchw, sizeof nchw);
+  fr__netfile rec, best;
+  memset(&rec, 0, sizeof rec);
+  memset(&best, 0, sizeof best);
+  double t0 = fr__now();
+  opt.kernels = &fr__kernels_record;
+  fr_status st = fr__netfile_load(card.model_path, &opt, &rec, &err);
+  double orig_ms = (fr__now() - t0) * 1e3;
+  opt.kernels = NULL;
+  if (st == FR_OK) st = fr__netfile_load(card.model_path, &opt, &best, &err);
+  char out[4096];
+  int rc = 1;
+  if (st != FR_OK) {
+    cli_die("convert: %s: %s", card.model_path, err.message);
+    goto done;
+  }
+  if (snprintf(out, sizeof out, "%s/%s.frm", out_dir, card.name) >= (int)sizeof out) {
+    cli_die("convert: output path too long");
+    goto done;
+  }
+  fr__model m;
+  memset(&m, 0, sizeof m);
+  m.role = FR__MODEL_EMBEDDER;
+  snprintf(m.name, sizeof m.name, "%s", card.name);
+  m.input_size = card.input_size;
+  m.dim = card.dim;
+  m.n_graphs = 1;
+  m.graphs[0] = rec.graph;
+  st = fr__model_save(&m, out, &err);
+  if (st != FR_OK) {
+    cli_die("convert: %s", err.message);
+    goto done;
+  }
+  fr__model back;
+  t0 = fr__now();
+  st = fr__model_load(out, NULL, &back, &err);
+  double frm_ms = (fr__now() - t0) * 1e3;
+  if (st != FR_OK) {
+    cli_die("convert: %s does not load: %s", out, err.message);
+    goto done;
+  }
+  double worst = compare_graphs(best.graph, back.graphs[0], card.input_size, &err);
+  fr__model_release(&back);
+  if (worst != 0) {
+    cli_die("convert: %s computes other values than %s (largest difference %g)", out,
+            card.model_path, worst);
+    goto done;
+  }
+  printf("%-17s %s -> %s: loads in %.1f ms (was %.1f ms), same outputs\n", card.name,
+         card.model_path, out, frm_ms, orig_ms);
+  rc = 0;
+done:
+  fr__netfile_release(&rec);
+  fr__netfile_release(&best);
+  return rc;
+}
+
 static void name_list(const net *nets, int n, char *buf, size_t size) {
   size_t at = 0;
   buf[0] = '\0';
@@ -257,6 +334,18 @@ int fr_cli_convert(int argc, char **argv) {
       i++;
     } else if (a[0] == '-') {
       return cli_die("convert: unknown option %s", a);
+    } else if (strchr(a, '.')) {
+      /* A user's model: a card or a network file with its card. */
+      if (n_names) return cli_die("convert: give either network names or one model card");
+      for (int j = i + 1; j < argc; j++)
+        if (strcmp(argv[j], "--out") == 0 && j + 1 < argc) out_dir = argv[j + 1];
+      if (!out_dir) {
+        static char here[4096];
+        const char *slash = strrchr(a, '/');
+        snprintf(here, sizeof here, "%.*s", slash ? (int)(slash - a) : 1, slash ? a : ".");
+        out_dir = here;
+      }
+      return convert_card(a, out_dir);
     } else {
       int k = 0;
       while (k < n_nets && strcmp(nets[k].spec->name, a) != 0) k++;

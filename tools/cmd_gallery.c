@@ -103,7 +103,7 @@ static int parse(int argc, char **argv, gopts *o, char **args, int *nargs) {
       ok = ok && o->n_classifiers > 0;
       if (ok) o->classifier = o->classifiers[0];
     } else if (strcmp(a, "--detector") == 0) {
-      ok = cli_parse_detector(v, &o->po.detector);
+      ok = cli_parse_detector_file(v, &o->po);
     } else if (strcmp(a, "--model") == 0) {
       ok = cli_parse_model(v, &o->po);
     } else if (strcmp(a, "--align") == 0) {

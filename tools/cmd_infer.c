@@ -324,6 +324,8 @@ int fr_cli_infer(int argc, char **argv) {
     json_dims(x.dims, x.ndims);
     printf(",\"output\":");
     json_dims(out_dims, out_rank);
+    /* Multiply-adds of one run, so that a benchmark can give GFLOP/s. */
+    printf(",\"gmacs\":%.6f", fr__graph_macs(nf.graph, e[0], e[1], e[2]) / 1e9);
     if (a.repeat) printf(",\"ms_median\":%.4f", median);
     printf(",\"runs\":%d,\"threads\":%d,\"kernels\":", a.repeat ? a.repeat : 1, a.threads);
     cli_json_string(kernels);

@@ -125,9 +125,7 @@ int fr_cli_serve(int argc, char **argv) {
       ok = cli_parse_int(v, 1024, 1 << 30, &n);
       cfg.max_frame = n;
     } else if (strcmp(a, "--detector") == 0) {
-      if (strcmp(v, "ssd") == 0) cfg.po.detector = FR_DETECTOR_SSD;
-      else if (strcmp(v, "tiny") == 0) cfg.po.detector = FR_DETECTOR_TINY;
-      else ok = 0;
+      ok = cli_parse_detector_file(v, &cfg.po);
     } else if (strcmp(a, "--model") == 0) {
       ok = cli_parse_model(v, &cfg.po);
     } else return cli_die("serve: unknown option %s", a);

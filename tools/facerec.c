@@ -65,7 +65,8 @@ static void usage(FILE *f) {
           "  --json             machine-readable output (one JSON object per image)\n"
           "  --models DIR       model folder (default: $FACEREC_MODELS, ./models, share dir)\n"
           "  --detector NAME    face detector: ssd (default), tiny, mtcnn, blazeface,\n"
-          "                     blazeface-full, haar or lbp\n"
+          "                     blazeface-full, haar or lbp; scrfd:PATH.onnx for InsightFace's\n"
+          "                     SCRFD from your own file (--input-size: its side, default 640)\n"
           "  --min-score S      detection score threshold (default 0.5)\n"
           "  --input-size N     TinyFaceDetector input side, multiple of 32 (default 416);\n"
           "                     mtcnn: the smallest face side in pixels (default 20)\n"
@@ -144,7 +145,7 @@ static int parse_args(int argc, char **argv, cli *c, char ***args, int *nargs) {
     } else if (strcmp(a, "--detector") == 0) {
       NEED_VALUE();
       c->detector_given = 1;
-      if (!cli_parse_detector(v, &c->po.detector)) {
+      if (!cli_parse_detector_file(v, &c->po)) {
         char list[256];
         cli_detector_names(list, sizeof list);
         return cli_die("unknown detector '%s' (%s)", v, list);
@@ -249,7 +250,11 @@ static int runner_open(runner *r, cli *c, int need_pipeline) {
     if (fr_pipeline_create(&c->po, c->models, &r->pipe, &err) != FR_OK)
       return cli_die("cannot load models: %s", err.message);
   } else {
-    if (fr_detector_create(c->po.detector, c->models, &r->det, &err) != FR_OK)
+    fr_status st = c->po.detector == FR_DETECTOR_SCRFD
+                       ? fr_detector_create_file(c->po.detector, c->po.detector_file,
+                                                 c->po.detect.input_size, &r->det, &err)
+                       : fr_detector_create(c->po.detector, c->models, &r->det, &err);
+    if (st != FR_OK)
       return cli_die("cannot load the detector: %s", err.message);
   }
   return 0;

@@ -101,6 +101,12 @@ struct fr__detect_params {
   int skip_eyes;  /* cascades: no eye search (fr_detect_options.skip_eyes) */
 };
 
+/* SCRFD (scrfd.c): loaded from a user's file, so not in the table of
+ * detectors that `facerec convert` and the model folder know. */
+extern const fr__detector_impl fr__detector_scrfd;
+fr_status fr__detector_create_scrfd(const char *path, int size, const fr__kernels *kernels,
+                                    fr_detector **out, fr_error *err);
+
 /* The implementation of a kind, or NULL. */
 const fr__detector_impl *fr__detector_find(fr_detector_kind kind);
 

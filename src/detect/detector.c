@@ -36,6 +36,7 @@ const fr__detector_impl *fr__detector_at(int i) {
 }
 
 const fr__detector_impl *fr__detector_find(fr_detector_kind kind) {
+  if (kind == FR_DETECTOR_SCRFD) return &fr__detector_scrfd;
   for (int i = 0; i < N_DETECTORS; i++)
     if (k_detectors[i]->kind == kind) return k_detectors[i];
   return NULL;
@@ -48,6 +49,7 @@ const char *fr_detector_kind_name(fr_detector_kind kind) {
 
 fr_detector_kind fr_detector_kind_from_name(const char *name) {
   if (!name) return (fr_detector_kind)0;
+  if (strcmp(name, fr__detector_scrfd.net.name) == 0) return FR_DETECTOR_SCRFD;
   for (int i = 0; i < N_DETECTORS; i++)
     if (strcmp(k_detectors[i]->net.name, name) == 0) return k_detectors[i]->kind;
   return (fr_detector_kind)0;
@@ -83,8 +85,20 @@ fr_status fr__detector_create_with_kernels(fr_detector_kind kind, const char *mo
   return FR_OK;
 }
 
+fr_status fr_detector_create_file(fr_detector_kind kind, const char *path, int input_size,
+                                  fr_detector **out, fr_error *err) {
+  if (!out) return fr__fail(err, FR_E_INVALID, "fr_detector_create_file: out is NULL");
+  *out = NULL;
+  if (!path) return fr__fail(err, FR_E_INVALID, "fr_detector_create_file: path is NULL");
+  if (kind != FR_DETECTOR_SCRFD)
+    return fr__fail(err, FR_E_INVALID, "fr_detector_create_file: detector kind %d is not loaded from a file", (int)kind);
+  return fr__detector_create_scrfd(path, input_size, NULL, out, err);
+}
+
 fr_status fr_detector_create(fr_detector_kind kind, const char *model_dir, fr_detector **out,
                              fr_error *err) {
+  if (kind == FR_DETECTOR_SCRFD)
+    return fr__fail(err, FR_E_INVALID, "fr_detector_create: SCRFD is loaded from its file with fr_detector_create_file");
   return fr__detector_create_with_kernels(kind, model_dir, NULL, out, err);
 }
 

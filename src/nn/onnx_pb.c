@@ -36,6 +36,11 @@
  * fr__malloc that fr__ox_free releases together. Small requests are carved
  * from the newest 64 KiB chunk; a request above a quarter of that gets a
  * chunk of its own, so that a big tensor never strands the rest of a chunk.
+ *
+ * The arena has a budget (FR__OX_MAX_EXPANSION): a real model needs at most
+ * about 8 times its size (int8 weights read as int64), but a hostile one of
+ * millions of 2-byte empty items would have the count pass allocate a
+ * 100-byte struct for each, 50 times its size, before the first is refused.
  */
 typedef struct ox_chunk {
   struct ox_chunk *next;
@@ -46,12 +51,15 @@ typedef struct ox_arena {
   ox_chunk *chunks;
   unsigned char *cur; /* the free part of the newest small chunk */
   size_t left;
+  size_t used, budget; /* bytes of all chunks, and the most they may reach */
+  int over;            /* a request failed for the budget, not for memory */
 } ox_arena;
 
 #define OX_CHUNK ((size_t)64 << 10)
 #define OX_ALIGN (_Alignof(max_align_t))
 
-/* size bytes, aligned for any type; NULL when out of memory. A request of 0
+/* size bytes, aligned for any type; NULL when out of memory or over the
+ * budget (a->over set). A request of 0
  * bytes still returns a pointer of its own, so that an empty array is told
  * apart from an absent one. */
 static void *arena_alloc(ox_arena *a, size_t size) {
@@ -65,9 +73,13 @@ static void *arena_alloc(ox_arena *a, size_t size) {
     return p;
   }
   size_t body = need > OX_CHUNK / 4 ? need : OX_CHUNK;
-  if (body > SIZE_MAX - sizeof(ox_chunk)) return NULL;
+  if (body > a->budget - a->used) {
+    a->over = 1;
+    return NULL;
+  }
   ox_chunk *c = fr__malloc(sizeof(ox_chunk) + body);
   if (!c) return NULL;
+  a->used += body;
   c->next = a->chunks;
   a->chunks = c;
   unsigned char *p = (unsigned char *)c->data;
@@ -103,7 +115,14 @@ typedef struct slice {
 
 static const char ox_empty[1] = "";
 
-static fr_status nomem(ox *x) { return fr__fail(x->err, FR_E_NOMEM, "out of memory"); }
+/* The failure of an arena allocation. */
+static fr_status nomem(ox *x) {
+  if (x->a->over)
+    return fr__fail(x->err, FR_E_LIMIT,
+                    "reading it would take over %zu MiB, more than %d times the file's size",
+                    x->a->budget >> 20, FR__OX_MAX_EXPANSION);
+  return fr__fail(x->err, FR_E_NOMEM, "out of memory");
+}
 
 /* n zeroed elements of size bytes from the arena, NULL when out of memory. */
 static void *alloc_array(ox *x, size_t n, size_t size) {
@@ -1102,6 +1121,11 @@ fr_status fr__ox_parse(const void *data, size_t size, fr__ox_model **out, fr_err
   slice body = {size ? data : none, size};
   ox_arena *a = fr__calloc(1, sizeof *a);
   if (!a) return fr__fail(err, FR_E_NOMEM, "ONNX: out of memory");
+  /* (size <= 2^31, so this cannot overflow 64 bits; on a 32-bit system the
+   * address space is the limit anyway.) */
+  a->budget = size <= (SIZE_MAX - ((size_t)1 << 20)) / FR__OX_MAX_EXPANSION
+                  ? size * FR__OX_MAX_EXPANSION + ((size_t)1 << 20)
+                  : SIZE_MAX;
   ox x = {a, err};
   fr__ox_model *m = alloc_array(&x, 1, sizeof *m);
   fr_status st = m ? parse_model(&x, body, m) : nomem(&x);

@@ -59,6 +59,10 @@ enum {
 #define FR__OX_MAX_DIMS 8              /* rank of any tensor or value */
 #define FR__OX_MAX_NODES 100000        /* nodes of the main graph */
 #define FR__OX_MAX_BYTES ((size_t)1 << 31) /* the file itself */
+/* What reading may allocate: this many times the file's size, plus 1 MiB. A
+ * real model needs at most about 8 (int8 weights become int64); a file of
+ * millions of empty items would need 50. */
+#define FR__OX_MAX_EXPANSION 16
 
 /*
  * An initializer, a Constant's value or a tensor attribute. The values are

@@ -94,7 +94,12 @@ fr_status fr_pipeline_create(const fr_pipeline_options *opts, const char *model_
   fr_pipeline_options *o = &p->opts;
   double t0 = fr__now();
   fr_status st = fr_pipeline_options_resolve(o, err);
-  if (st == FR_OK) st = fr_detector_create(o->detector, model_dir, &p->det, err);
+  if (st == FR_OK && o->detector == FR_DETECTOR_SCRFD)
+    st = o->detector_file ? fr_detector_create_file(o->detector, o->detector_file,
+                                                    o->detect.input_size, &p->det, err)
+                          : fr__fail(err, FR_E_INVALID, "the SCRFD detector needs its file (detector_file)");
+  else if (st == FR_OK)
+    st = fr_detector_create(o->detector, model_dir, &p->det, err);
   if (st == FR_OK && o->detector_cascade) {
     if (o->detector == FR_DETECTOR_SSD)
       p->ssd = p->det;
