@@ -1,13 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages facerec needs, only those that are missing.
 set -e
-PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm libunistring-dev chromium wrk python3-numpy curl opencv-data"
+PKGS="build-essential pkg-config cmake groff-base libjpeg62-turbo-dev libpng-dev libspng-dev libcjson-dev libsqlite3-dev libsvm-dev nodejs npm libunistring-dev chromium wrk python3-numpy python3-onnx curl opencv-data"
 # opencv-data: the Haar and LBP face cascades (/usr/share/opencv4) of the
 # "haar" and "lbp" detectors.
 # libunistring-dev: NFC normalisation of names in `facerec serve`; chromium: its
 # browser test (tests/browser/); wrk: its load test (bench/server.sh);
 # python3-numpy: the Python client example (examples/client.py); curl:
-# tests/server.sh.
+# tests/server.sh; python3-onnx: the ONNX test models (tests/onnx/).
 # `deps.sh fuzz` adds what `make fuzz` needs: clang and its libFuzzer and
 # sanitizer runtimes (the fuzzers are clang-only; the tests build with cc).
 if [ "${1:-}" = fuzz ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi

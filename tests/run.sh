@@ -8,6 +8,9 @@ set -u
 unit=""
 if [ "${1:-}" = --unit ]; then unit=1; shift; fi
 passed=0; failed=0; skipped=0; broken=""; first=1
+# The ONNX test models are generated once, in the first build's folder, and
+# shared by the others (they are a few hundred MB).
+onnx_work="${1:-build}/onnx-tests"
 # A test that cannot test something here fails unless the skip is one this
 # machine is expected to have (see tests/check.h).
 export FACEREC_STRICT=${FACEREC_STRICT:-1}
@@ -62,6 +65,11 @@ for dir in "$@"; do
   run "tests/cli_gallery.sh $dir/facerec" checks sh tests/cli_gallery.sh "$dir/facerec"
   run "tests/cli_convert.sh $dir/facerec" checks sh tests/cli_convert.sh "$dir/facerec"
   run "tests/cli_infer.sh $dir/facerec" checks sh tests/cli_infer.sh "$dir/facerec"
+  # Imported ONNX models against ONNX Runtime, and hostile files; then the
+  # user-model cards and SCRFD end to end. In every build: under the
+  # sanitizers a hostile file's memory error is a failure too.
+  run "tests/onnx.sh $dir/facerec" checks sh tests/onnx.sh "$dir/facerec" "$onnx_work"
+  run "tests/onnx_card.sh $dir/facerec" checks sh tests/onnx_card.sh "$dir/facerec" "$onnx_work"
   run "tests/server.sh $dir/facerec" checks sh tests/server.sh "$dir/facerec"
   # A real server attacked over loopback, in every build: under the
   # sanitizers a memory error it provokes is a failure too.

@@ -152,15 +152,17 @@ static val *find(imp *I, const char *name) {
   return NULL;
 }
 
-/* A new value called name (replacing an earlier one of that name, which
- * valid files never have but hostile ones may). */
+/* A new value called name. ONNX graphs assign each name once; a second
+ * producer of a name is a broken or hostile file. */
 static val *add(imp *I, const char *name) {
   if (I->failed) return NULL;
-  val *old = find(I, name);
-  if (old) {
-    memset(old, 0, sizeof *old);
-    old->name = name;
-    return old;
+  if (!name || !name[0]) {
+    fail(I, FR_E_MODEL, "a value without a name");
+    return NULL;
+  }
+  if (find(I, name)) {
+    fail(I, FR_E_MODEL, "value '%s' is produced twice", name);
+    return NULL;
   }
   if (I->nv == I->capv || 2 * (I->nv + 1) > I->hcap) {
     fail(I, FR_E_LIMIT, "too many values");
@@ -614,10 +616,13 @@ static int fold(imp *I, const fr__ox_node *n) {
       val *y = fold_binary(I, n, a, b);
       if (y && !strcmp(op, "Equal") && y->f) {
         /* Equal gives booleans, held as integers. */
-        val t = *y;
-        val *z = new_const(I, n->outputs[0], t.nd, t.d, 0);
-        if (z)
-          for (size_t k = 0; k < numel(t.d, t.nd); k++) z->i[k] = t.f[k] != 0.f;
+        size_t cnt = numel(y->d, y->nd);
+        int64_t *iv = ialloc(I, cnt);
+        if (iv) {
+          for (size_t k = 0; k < cnt; k++) iv[k] = y->f[k] != 0.f;
+          y->i = iv;
+          y->f = NULL;
+        }
       }
     }
     return 1;
@@ -1874,6 +1879,11 @@ static int emit_slices(imp *I, int k) {
     ns = n->n_outputs;
   }
   if (ns != n->n_outputs) return fail(I, FR_E_MODEL, "split sizes do not match the outputs");
+  int64_t sum = 0;
+  for (int j = 0; j < ns; j++) sum += sizes[j] > 0 ? sizes[j] : 0;
+  if (sum != x.d[a])
+    return fail(I, FR_E_MODEL, "split sizes add up to %lld, not the axis' %lld", (long long)sum,
+                (long long)x.d[a]);
   int64_t at = 0;
   for (int j = 0; j < ns; j++) {
     if (sizes[j] < 1 || at + sizes[j] > x.d[a]) return fail(I, FR_E_MODEL, "bad split sizes");
