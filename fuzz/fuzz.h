@@ -23,6 +23,7 @@
 #include "facerec.h"
 #include "nn/tfjs.h"
 #include "nn/model_file.h"
+#include "nn/onnx.h"
 #include "nn/tflite.h"
 
 #include <cjson/cJSON.h>
@@ -43,6 +44,7 @@ typedef enum fuzz_target {
   FUZZ_LFW,
   FUZZ_TFLITE,
   FUZZ_MODEL,
+  FUZZ_ONNX,
   /* Not written yet, and so not fuzzed yet: the cascade
    * XML reader, HTTP request parsing and WebSocket
    * frames. Each gets an entry here, a fuzz/fuzz_<name>.c, a dictionary and
@@ -51,7 +53,7 @@ typedef enum fuzz_target {
 } fuzz_target;
 
 static const char *const fuzz_target_names[FUZZ_TARGET_COUNT] = {"jpeg", "png", "pnm", "tfjs",
-                                                                 "lfw", "tflite", "model"};
+                                                                 "lfw", "tflite", "model", "onnx"};
 
 /* What one input did. */
 typedef struct fuzz_outcome {
@@ -474,6 +476,36 @@ static void fuzz_model(const uint8_t *d, size_t n, fuzz_outcome *o) {
   free(copy);
 }
 
+/*
+ * ONNX models (src/nn/onnx.c over onnx_pb.c), as the regression replay sees
+ * them; fuzz/fuzz_onnx.c checks the reader's promises in more detail. A
+ * failure must be a defined status other than FR_E_INTERNAL, with a message
+ * naming the model; a model that imports is planned and run like a TFLite
+ * graph (a plan at a size the model does not fit may be refused).
+ */
+static void fuzz_onnx(const uint8_t *d, size_t n, fuzz_outcome *o) {
+  fr__netfile nf;
+  fr__netfile_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.kernels = &fr__kernels_scalar;
+  fr_error err = {0, ""};
+  o->status = fr__onnx_load(d, n, &opt, FUZZ_MODEL_LABEL, &nf, &err);
+  snprintf(o->message, sizeof o->message, "%s", err.message);
+  if (o->status == FR_OK) {
+    size_t max_floats = fr__plan_max_floats;
+    fr__plan_max_floats = (size_t)16 << 20;
+    o->violation = fuzz_tflite_success(nf.graph);
+    fr__plan_max_floats = max_floats;
+    fr__netfile_release(&nf);
+  } else if (nf.graph) {
+    o->violation = "a failed import returned a graph";
+  } else if (o->status == FR_E_INTERNAL) {
+    o->violation = "an ONNX file made the importer report a bug";
+  } else {
+    o->violation = fuzz_check_failure(o->status, &err);
+  }
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 /* Runs one input through one target. */
@@ -491,6 +523,7 @@ static void fuzz_one(fuzz_target t, const uint8_t *d, size_t n, fuzz_outcome *o)
   case FUZZ_LFW: fuzz_lfw(d, n, o); break;
   case FUZZ_TFLITE: fuzz_tflite(d, n, o); break;
   case FUZZ_MODEL: fuzz_model(d, n, o); break;
+  case FUZZ_ONNX: fuzz_onnx(d, n, o); break;
   default: o->violation = "unknown fuzz target"; break;
   }
 }

@@ -47,7 +47,7 @@ add_real() { # target file...
 }
 
 # ---- seeds ------------------------------------------------------------------
-for t in jpeg png pnm tfjs lfw tflite model; do mkdir -p "$build/corpus/$t"; done
+for t in jpeg png pnm tfjs lfw tflite model onnx; do mkdir -p "$build/corpus/$t"; done
 "$build/fuzz/mkseeds" "$build/corpus" "$models" || exit 1
 if [ -d "$data" ]; then
   add_real jpeg $(find "$data/lfw/images" -name '*.jpg' 2>/dev/null | sort | head -n 12) \
@@ -141,7 +141,7 @@ fi
 for t in http ws cascade; do
   echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
-for t in jpeg png pnm tfjs lfw tflite model; do
+for t in jpeg png pnm tfjs lfw tflite model onnx; do
   echo "corpus before the run: $t: $(ls "$build/corpus/$t" | wc -l) files"
 done
 

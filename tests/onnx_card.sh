@@ -17,6 +17,7 @@ DATA="$ROOT/../shared/data"
 PY=/usr/bin/python3
 . "$ROOT/tests/clilib.sh"
 
+mkdir -p "$W" && W=$(cd "$W" && pwd)
 if [ ! -s "$W/facenet_irv1.onnx" ]; then
   mkdir -p "$W"
   $PY "$ROOT/tests/onnx/gen_models.py" "$W" >"$T/gen.log" 2>&1 || { bad "gen_models.py"; cat "$T/gen.log"; summary; exit 1; }

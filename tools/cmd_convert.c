@@ -272,7 +272,7 @@ static int convert_card(const char *path, const char *out_dir) {
   fr__model m;
   memset(&m, 0, sizeof m);
   m.role = FR__MODEL_EMBEDDER;
-  snprintf(m.name, sizeof m.name, "%s", card.name);
+  snprintf(m.name, sizeof m.name, "%.*s", (int)sizeof m.name - 1, card.name);
   m.input_size = card.input_size;
   m.dim = card.dim;
   m.n_graphs = 1;

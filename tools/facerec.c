@@ -240,6 +240,13 @@ typedef struct runner {
   fr_detector *det; /* detect-only mode */
 } runner;
 
+static void runner_close(runner *r) {
+  fr_pipeline_destroy(r->pipe);
+  fr_detector_destroy(r->det);
+  fr_context_destroy(r->ctx);
+  fr_pool_destroy(r->pool);
+}
+
 static int runner_open(runner *r, cli *c, int need_pipeline) {
   fr_error err = {0};
   memset(r, 0, sizeof *r);
@@ -247,25 +254,23 @@ static int runner_open(runner *r, cli *c, int need_pipeline) {
       fr_context_create(r->pool, &r->ctx, &err) != FR_OK)
     return cli_die("%s", err.message);
   if (need_pipeline) {
-    if (fr_pipeline_create(&c->po, c->models, &r->pipe, &err) != FR_OK)
+    if (fr_pipeline_create(&c->po, c->models, &r->pipe, &err) != FR_OK) {
+      runner_close(r);
       return cli_die("cannot load models: %s", err.message);
+    }
   } else {
     fr_status st = c->po.detector == FR_DETECTOR_SCRFD
                        ? fr_detector_create_file(c->po.detector, c->po.detector_file,
                                                  c->po.detect.input_size, &r->det, &err)
                        : fr_detector_create(c->po.detector, c->models, &r->det, &err);
-    if (st != FR_OK)
+    if (st != FR_OK) {
+      runner_close(r);
       return cli_die("cannot load the detector: %s", err.message);
+    }
   }
   return 0;
 }
 
-static void runner_close(runner *r) {
-  fr_pipeline_destroy(r->pipe);
-  fr_detector_destroy(r->det);
-  fr_context_destroy(r->ctx);
-  fr_pool_destroy(r->pool);
-}
 
 static void print_face_json(const fr_face *f, const float *desc, int dim) {
   printf("{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f", f->box.x, f->box.y, f->box.width,

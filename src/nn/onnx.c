@@ -219,7 +219,7 @@ static val *new_const(imp *I, const char *name, int nd, const int64_t *d, int is
   if (!v) return NULL;
   v->kind = V_CONST;
   v->nd = nd;
-  memcpy(v->d, d, (size_t)nd * sizeof *d);
+  if (nd > 0) memcpy(v->d, d, (size_t)nd * sizeof *d);
   if (is_float)
     v->f = data;
   else
@@ -260,7 +260,7 @@ static int aints(const fr__ox_node *n, const char *name, int64_t *out, int max) 
   const fr__ox_attr *a = fr__ox_attr_find(n, name);
   if (!a) return 0;
   if (a->n_ints > max) return -1;
-  memcpy(out, a->ints, (size_t)a->n_ints * sizeof *out);
+  if (a->n_ints > 0) memcpy(out, a->ints, (size_t)a->n_ints * sizeof *out);
   return a->n_ints;
 }
 
@@ -893,7 +893,8 @@ static int fold(imp *I, const fr__ox_node *n) {
 static int rt_in(imp *I, const fr__ox_node *n, int k, val *out) {
   val *v = in(I, n, k);
   if (!v) return 0;
-  if (v->kind != V_RT) return fail(I, FR_E_INTERNAL, "constant where a tensor was expected"), 0;
+  if (v->kind != V_RT)
+    return fail(I, FR_E_UNSUPPORTED, "unsupported: a constant '%s' where the operator needs a computed tensor", v->name), 0;
   *out = *v;
   return 1;
 }
@@ -2177,8 +2178,8 @@ static int import_node(imp *I, int k) {
     const fr__ox_attr *vis = fr__ox_attr_find(n, "value_ints");
     if (a && a->t) {
       val *v = new_const(I, n->outputs[0], a->t->ndims, a->t->dims, a->t->f != NULL);
-      if (v && a->t->f) memcpy(v->f, a->t->f, a->t->count * sizeof(float));
-      if (v && a->t->i) memcpy(v->i, a->t->i, a->t->count * sizeof(int64_t));
+      if (v && a->t->f && a->t->count) memcpy(v->f, a->t->f, a->t->count * sizeof(float));
+      if (v && a->t->i && a->t->count) memcpy(v->i, a->t->i, a->t->count * sizeof(int64_t));
       return v != NULL;
     }
     if (vf || vi) {
@@ -2190,8 +2191,8 @@ static int import_node(imp *I, int k) {
     if (vfs || vis) {
       int64_t d1 = vfs ? vfs->n_floats : vis->n_ints;
       val *v = new_const(I, n->outputs[0], 1, &d1, vfs != NULL);
-      if (v && vfs) memcpy(v->f, vfs->floats, (size_t)d1 * sizeof(float));
-      if (v && vis) memcpy(v->i, vis->ints, (size_t)d1 * sizeof(int64_t));
+      if (v && vfs && d1) memcpy(v->f, vfs->floats, (size_t)d1 * sizeof(float));
+      if (v && vis && d1) memcpy(v->i, vis->ints, (size_t)d1 * sizeof(int64_t));
       return v != NULL;
     }
     return unsupported(I, "a Constant of this kind");
@@ -2268,8 +2269,8 @@ static int import(imp *I, const fr__netfile_options *opt, fr__netfile *nf) {
     const fr__ox_tensor *t = &m->inits[k];
     val *v = new_const(I, t->name, t->ndims, t->dims, t->f != NULL);
     if (!v) return 0;
-    if (t->f) memcpy(v->f, t->f, t->count * sizeof(float));
-    if (t->i) memcpy(v->i, t->i, t->count * sizeof(int64_t));
+    if (t->f && t->count) memcpy(v->f, t->f, t->count * sizeof(float));
+    if (t->i && t->count) memcpy(v->i, t->i, t->count * sizeof(int64_t));
   }
   /* The fed input. */
   const fr__ox_value *xin = NULL;

@@ -59,9 +59,8 @@ typedef struct ox_arena {
 #define OX_ALIGN (_Alignof(max_align_t))
 
 /* size bytes, aligned for any type; NULL when out of memory or over the
- * budget (a->over set). A request of 0
- * bytes still returns a pointer of its own, so that an empty array is told
- * apart from an absent one. */
+ * budget (a->over set). A request of 0 bytes still returns a pointer of its
+ * own, so that an empty array is told apart from an absent one. */
 static void *arena_alloc(ox_arena *a, size_t size) {
   size_t need = size ? size : 1;
   if (need > SIZE_MAX - OX_ALIGN) return NULL;
@@ -148,7 +147,10 @@ static const char *show(char buf[OX_SHOW], slice s) {
     cut = 1;
   }
   for (size_t k = 0; k < n; k++) buf[k] = s.d[k] < 0x20 || s.d[k] == 0x7F ? '?' : (char)s.d[k];
-  if (cut) memcpy(buf + n, "...", 3), n += 3;
+  if (cut) {
+    memcpy(buf + n, "...", 3);
+    n += 3;
+  }
   buf[n] = '\0';
   return buf;
 }

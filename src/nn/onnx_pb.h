@@ -92,9 +92,9 @@ typedef struct fr__ox_attr {
   int64_t i;
   const char *s; /* bytes, NUL-terminated (s_len excludes the NUL); "" if unset */
   size_t s_len;
-  float *floats;
+  float *floats; /* NULL when n_floats is 0 (memcpy from it needs a check) */
   int n_floats;
-  int64_t *ints;
+  int64_t *ints; /* NULL when n_ints is 0 */
   int n_ints;
   fr__ox_tensor *t; /* FR__OX_ATTR_TENSOR, else NULL */
   /* FR__OX_ATTR_GRAPH (If and Loop bodies): subgraphs are not read, so a

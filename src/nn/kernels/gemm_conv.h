@@ -315,7 +315,9 @@ static inline void GC_FN(rows)(const fr__conv_args *a, long m, long m1, int n0, 
 static void GC_FN(run_tile)(const fr__conv_args *a, const GC_FN(tiling) * t, int tile, int p0,
                             int p1, float *scratch) {
   float *wbuf = scratch;
-  scratch += GC_FN(panel_floats)(a);
+  /* A plan whose convolutions need no scratch passes NULL, and NULL plus
+   * even zero is undefined behaviour. */
+  if (scratch) scratch += GC_FN(panel_floats)(a);
   size_t k = (size_t)a->kh * a->kw * a->cin;
   size_t cin = (size_t)a->cin;
   int s = a->stride;
