@@ -227,6 +227,16 @@ static val *new_const(imp *I, const char *name, int nd, const int64_t *d, int is
   return v;
 }
 
+/* A float as an integer, saturated: a file may hold any float where an
+ * integer is meant, and converting one out of int64's range is undefined. */
+static int64_t to_i64(double x) {
+  if (!(x == x)) return 0;
+  const double lim = 4611686018427387904.0; /* 2^62 */
+  if (x > lim) return (int64_t)1 << 62;
+  if (x < -lim) return -((int64_t)1 << 62);
+  return (int64_t)x;
+}
+
 static double cget(const val *c, size_t k) { return c->f ? (double)c->f[k] : (double)c->i[k]; }
 
 /* The constant's values as integers (floats truncated); at most max. */
@@ -234,7 +244,7 @@ static int cints(imp *I, const val *c, int64_t *out, int max) {
   if (!c || c->kind != V_CONST) return fail(I, FR_E_UNSUPPORTED, "an operand that must be constant is computed at run time");
   size_t n = numel(c->d, c->nd);
   if (n > (size_t)max) return fail(I, FR_E_UNSUPPORTED, "a list of %zu values", n);
-  for (size_t k = 0; k < n; k++) out[k] = c->i ? c->i[k] : (int64_t)c->f[k];
+  for (size_t k = 0; k < n; k++) out[k] = c->i ? c->i[k] : to_i64(c->f[k]);
   return (int)n;
 }
 
@@ -444,7 +454,7 @@ static double binop(const char *op, double a, double b, int ints) {
     if (op[1] == 'a') return a > b ? a : b;
     return a < b ? a : b;
   case 'D':
-    if (ints) return b == 0 ? 0 : (double)((int64_t)a / (int64_t)b);
+    if (ints) return to_i64(b) == 0 ? 0 : (double)(to_i64(a) / to_i64(b));
     return a / b;
   case 'P': return pow(a, b);
   case 'E': return a == b;
@@ -464,7 +474,7 @@ static val *fold_binary(imp *I, const fr__ox_node *n, const val *a, const val *b
     double r = binop(n->op_type, cget(a, bcast_index(o, d, nd, a->d, a->nd)),
                      cget(b, bcast_index(o, d, nd, b->d, b->nd)), ints);
     if (ints)
-      y->i[o] = (int64_t)r;
+      y->i[o] = to_i64(r);
     else
       y->f[o] = (float)r;
   }
@@ -508,6 +518,7 @@ static int reshape_target(imp *I, const int64_t *shape, int ns, const int64_t *d
       continue;
     }
     if (s < 0) return fail(I, FR_E_MODEL, "reshape to a negative dimension");
+    if (s > ((int64_t)1 << 40)) return fail(I, FR_E_MODEL, "reshape to a dimension of %lld", (long long)s);
     out[k] = s;
     prod *= (size_t)s;
     if (prod > ((size_t)1 << 40)) return fail(I, FR_E_MODEL, "reshape to too many elements");
@@ -563,6 +574,8 @@ static int slice_params(imp *I, const fr__ox_node *n, int nd, const int64_t *d, 
     if (a < 0) return 0;
     int64_t s = np ? sp[k] : 1;
     if (s == 0) return fail(I, FR_E_MODEL, "slice step 0"), 0;
+    if (s > ((int64_t)1 << 31) || s < -((int64_t)1 << 31))
+      return fail(I, FR_E_UNSUPPORTED, "unsupported: a slice step of %lld", (long long)s), 0;
     step[a] = s;
     count[a] = slice_axis(d[a], st[k], en[k], s, &first[a]);
   }
@@ -605,7 +618,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       if (to_float)
         y->f[k] = (float)x;
       else
-        y->i[k] = (int64_t)x;
+        y->i[k] = to_i64(x);
     }
     return 1;
   }
@@ -642,7 +655,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       double r = c != 0 ? cget(x, bcast_index(k, d2, nd, x->d, x->nd))
                         : cget(y, bcast_index(k, d2, nd, y->d, y->nd));
       if (ints)
-        o->i[k] = (int64_t)r;
+        o->i[k] = to_i64(r);
       else
         o->f[k] = (float)r;
     }
@@ -744,7 +757,7 @@ static int fold(imp *I, const fr__ox_node *n) {
           if (is_float)
             y->f[o] = (float)x;
           else
-            y->i[o] = (int64_t)x;
+            y->i[o] = to_i64(x);
         }
       }
     return 1;
@@ -768,7 +781,7 @@ static int fold(imp *I, const fr__ox_node *n) {
     size_t ni = numel(idx->d, idx->nd), o = 0;
     for (size_t r = 0; r < outer; r++)
       for (size_t k = 0; k < ni; k++) {
-        int64_t j = (int64_t)cget(idx, k);
+        int64_t j = to_i64(cget(idx, k));
         if (j < 0) j += a->d[ax];
         if (j < 0 || j >= a->d[ax]) return fail(I, FR_E_MODEL, "gather index out of range"), 1;
         for (size_t e = 0; e < inner; e++, o++) {
@@ -847,7 +860,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       if (is_float)
         y->f[k] = (float)x;
       else
-        y->i[k] = (int64_t)x;
+        y->i[k] = to_i64(x);
     return 1;
   }
   if (!strcmp(op, "Range")) {
@@ -856,7 +869,7 @@ static int fold(imp *I, const fr__ox_node *n) {
     double s = cget(a, 0), e = cget(l, 0), st = cget(dl, 0);
     if (st == 0) return fail(I, FR_E_MODEL, "range step 0"), 1;
     double cnt = ceil((e - s) / st);
-    if (cnt < 0) cnt = 0;
+    if (!(cnt >= 0)) cnt = 0; /* also NaN */
     if (cnt > (1 << 24)) return fail(I, FR_E_LIMIT, "range too long"), 1;
     int64_t d1 = (int64_t)cnt;
     val *y = new_const(I, n->outputs[0], 1, &d1, a->f != NULL);
@@ -864,7 +877,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       if (y->f)
         y->f[k] = (float)(s + (double)k * st);
       else
-        y->i[k] = (int64_t)(s + (double)k * st);
+        y->i[k] = to_i64(s + (double)k * st);
     }
     return 1;
   }
@@ -1841,7 +1854,7 @@ static int emit_slices(imp *I, int k) {
     val *idx = in(I, n, 1);
     if (!idx || idx->kind != V_CONST || numel(idx->d, idx->nd) != 1)
       return unsupported(I, "Gather of a computed tensor by other than one constant index");
-    int64_t j = (int64_t)cget(idx, 0);
+    int64_t j = to_i64(cget(idx, 0));
     if (j < 0) j += x.d[a];
     if (j < 0 || j >= x.d[a]) return fail(I, FR_E_MODEL, "gather index out of range");
     int t = fr__slice(I->g, x.t, e, (int)j, 1, 1);
@@ -2114,7 +2127,7 @@ static int emit_resize(imp *I, int k) {
     val *s = opt_in(I, n, 2), *z = opt_in(I, n, 3);
     if (I->failed) return 0;
     if (z && z->kind == V_CONST && numel(z->d, z->nd) == 4) {
-      for (int j = 0; j < 4; j++) sizes[j] = (int64_t)cget(z, (size_t)j);
+      for (int j = 0; j < 4; j++) sizes[j] = to_i64(cget(z, (size_t)j));
       have_sizes = 1;
     } else if (s && s->kind == V_CONST && numel(s->d, s->nd) == 4) {
       for (int j = 0; j < 4; j++) scales[j] = cget(s, (size_t)j);
@@ -2123,7 +2136,7 @@ static int emit_resize(imp *I, int k) {
     }
   }
   if (!have_sizes)
-    for (int j = 0; j < 4; j++) sizes[j] = (int64_t)floor((double)x.d[j] * scales[j]);
+    for (int j = 0; j < 4; j++) sizes[j] = to_i64(floor((double)x.d[j] * scales[j]));
   if (sizes[0] != x.d[0] || sizes[1] != x.d[1]) return unsupported(I, "resizing the batch or channels");
   if (sizes[2] < 1 || sizes[3] < 1 || sizes[2] > 65536 || sizes[3] > 65536)
     return fail(I, FR_E_MODEL, "resize to %lldx%lld", (long long)sizes[2], (long long)sizes[3]);
@@ -2303,7 +2316,11 @@ static int import(imp *I, const fr__netfile_options *opt, fr__netfile *nf) {
       return fail(I, FR_E_INVALID, "input '%s' leaves dim %d open: give its size", xin->name, k);
   }
   I->batch = d[0];
-  int layout = xin->ndims == 4 ? L_NCHW : L_ROW;
+  /* A rank-4 input is an image: NCHW as ONNX exporters from PyTorch write
+   * it, or NHWC (TensorFlow exports, [N, H, W, 3]), which the engine holds
+   * as it is; the exporter's Transpose to NCHW then costs nothing. */
+  int nhwc = xin->ndims == 4 && (d[3] == 1 || d[3] == 3) && d[1] != 1 && d[1] != 3;
+  int layout = xin->ndims == 4 && !nhwc ? L_NCHW : L_ROW;
   int chans = (int)(layout == L_NCHW ? d[1] : d[xin->ndims - 1]);
   int t = fr__input(I->g, chans);
   if (!set_rt(I, xin->name, t, layout, xin->ndims, d, 1)) return 0;
@@ -2311,6 +2328,15 @@ static int import(imp *I, const fr__netfile_options *opt, fr__netfile *nf) {
   for (int k = 1; k < xin->ndims; k++)
     if (xin->dims[k] <= 0) nf->input.dims[k] = d[k];
 
+  /* Constant nodes first: they read nothing, and exporters often write one
+   * right before its use, after the Conv whose output it scales, which must
+   * see it to fold it. */
+  for (int k = 0; k < m->n_nodes && !I->failed; k++) {
+    if (strcmp(m->nodes[k].op_type, "Constant") || m->nodes[k].n_inputs) continue;
+    I->cur = k;
+    if (!import_node(I, k) || I->failed) return 0;
+    I->skip[k] = 1;
+  }
   for (int k = 0; k < m->n_nodes && !I->failed; k++) {
     if (I->skip[k]) continue;
     I->cur = k;
