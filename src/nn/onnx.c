@@ -937,10 +937,12 @@ static void count_readers(imp *I) {
   }
 }
 
-/* The single node reading value name, or -1. */
+/* The single node reading value name, or -1. A reader without outputs
+ * (broken; refused when the walk reaches it) is never folded into anything. */
 static int sole_reader(imp *I, const char *name) {
   struct reader *r = reader_slot(I, name);
-  return r->name && r->count == 1 ? r->last : -1;
+  if (!r->name || r->count != 1 || I->m->nodes[r->last].n_outputs < 1) return -1;
+  return r->last;
 }
 
 /* A per-channel constant operand: a scalar, or [C], [C,1,1], [1,C,1,1] for
