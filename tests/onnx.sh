@@ -152,8 +152,20 @@ while read -r name model tol; do
   else
     bad "$name: $(echo "$msg" | tail -n 1)"
   fi
-  # TODO: scrfd_head has 9 outputs (NAME.ref0.npy .. NAME.ref8.npy); infer writes only the
-  # first. Compare the others once the CLI can write every output.
+  # The other outputs of multi-output cases (SCRFD's nine), one infer each.
+  k=1
+  while [ $rc -eq 0 ] && [ -f "$WORK/$name.ref$k.npy" ]; do
+    infer_run "$log" "$TIMEOUT" "$WORK/$model.onnx" --input "$WORK/$name.in.npy" \
+      --output "$OUTD/$name.out$k.npy" --output-index $k --threads 1
+    if [ $rc -ne 0 ]; then
+      bad "$name output $k: $(why $rc "$log")"
+    elif msg=$("$PY" "$HERE/compare.py" "$OUTD/$name.out$k.npy" "$WORK/$name.ref$k.npy" "$tol" 2>&1); then
+      ok "$name output $k ($msg)"
+    else
+      bad "$name output $k: $(echo "$msg" | tail -n 1)"
+    fi
+    k=$((k + 1))
+  done
 done <"$OUTD/cases.txt"
 note "$ncases cases run in $(($(now) - t0)) s"
 

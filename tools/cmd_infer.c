@@ -22,7 +22,8 @@
 const char fr_cli_infer_usage[] =
     "  infer MODEL --input X.npy  run a network file (.onnx, .tflite, .frm) on a float32\n"
     "                             tensor in the model's layout; writes its first output\n"
-    "                             (--output Y.npy, --input-name N, --repeat R: median\n"
+    "                             (--output Y.npy, --output-index K for another one,\n"
+    "                             --input-name N, --repeat R: median\n"
     "                             time of R runs after a warm-up, --threads, --json)\n";
 
 /* Usage errors: "facerec infer: ..." and the status 2 of every command. */
@@ -159,7 +160,7 @@ static double now_ms(void) {
 
 typedef struct infer_args {
   const char *model, *input, *output, *input_name;
-  int threads, repeat, json;
+  int threads, repeat, json, output_index;
 } infer_args;
 
 static int parse(int argc, char **argv, infer_args *a) {
@@ -184,13 +185,17 @@ static int parse(int argc, char **argv, infer_args *a) {
     }
     int known = strcmp(o, "--input") == 0 || strcmp(o, "--output") == 0 ||
                 strcmp(o, "--input-name") == 0 || strcmp(o, "--threads") == 0 ||
-                strcmp(o, "--repeat") == 0;
+                strcmp(o, "--repeat") == 0 || strcmp(o, "--output-index") == 0;
     if (!known) return usage_error("unknown option %s (see facerec --help)", o);
     if (!v) return usage_error("option %s needs a value", o);
     i++;
     if (strcmp(o, "--input") == 0) a->input = v;
     else if (strcmp(o, "--output") == 0) a->output = v;
     else if (strcmp(o, "--input-name") == 0) a->input_name = v;
+    else if (strcmp(o, "--output-index") == 0) {
+      if (!cli_parse_int(v, 0, 15, &a->output_index))
+        return usage_error("--output-index wants 0..15, not '%s'", v);
+    }
     else if (strcmp(o, "--threads") == 0) {
       if (!cli_parse_int(v, 1, 256, &a->threads))
         return usage_error("--threads wants 1..256, not '%s'", v);
@@ -251,6 +256,12 @@ int fr_cli_infer(int argc, char **argv) {
     npy_free(&x);
     return fail("%s", err.message);
   }
+  if (a.output_index >= nf.n_outputs) {
+    int n = nf.n_outputs;
+    npy_free(&x);
+    fr__netfile_release(&nf);
+    return fail("--output-index %d: the model has %d output%s", a.output_index, n, n == 1 ? "" : "s");
+  }
   const char *env = fr__kernels_env_error();
   if (env && *env) fprintf(stderr, "facerec infer: warning: %s\n", env);
 
@@ -285,12 +296,12 @@ int fr_cli_infer(int argc, char **argv) {
     fr__run(nf.graph, plan, pool);
     times[r] = now_ms() - t0;
   }
-  const float *out = fr__plan_output(plan, 0, eo);
+  const float *out = fr__plan_output(plan, a.output_index, eo);
   if (!out) {
     fail("%s: the network has no output", a.model);
     goto done;
   }
-  out_rank = model_shape(&nf.outputs[0], eo, out_dims, why, sizeof why);
+  out_rank = model_shape(&nf.outputs[a.output_index], eo, out_dims, why, sizeof why);
   if (!out_rank) {
     fail("%s: %s", a.model, why);
     goto done;
@@ -302,7 +313,7 @@ int fr_cli_infer(int argc, char **argv) {
       fail("out of memory");
       goto done;
     }
-    fr__layout_from_engine(nf.outputs[0].layout, out, y, eo);
+    fr__layout_from_engine(nf.outputs[a.output_index].layout, out, y, eo);
     if (npy_write(a.output, out_rank, out_dims, y, &err) != FR_OK) {
       fail("%s", err.message);
       goto done;
@@ -333,10 +344,10 @@ int fr_cli_infer(int argc, char **argv) {
   } else {
     char in_s[128], out_s[128];
     printf("%s (%s): input %s %s -> output %s %s%s%s", a.model, nf.format, nf.input.name,
-           dims_str(x.dims, x.ndims, in_s, sizeof in_s), nf.outputs[0].name,
+           dims_str(x.dims, x.ndims, in_s, sizeof in_s), nf.outputs[a.output_index].name,
            dims_str(out_dims, out_rank, out_s, sizeof out_s), a.output ? " written to " : "",
            a.output ? a.output : "");
-    if (nf.n_outputs > 1) printf(" (output 1 of %d)", nf.n_outputs);
+    if (nf.n_outputs > 1) printf(" (output %d of %d)", a.output_index + 1, nf.n_outputs);
     if (a.repeat)
       printf("; %.3f ms median of %d runs, %d thread%s, kernels %s", median, a.repeat, a.threads,
              a.threads == 1 ? "" : "s", kernels);

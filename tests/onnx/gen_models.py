@@ -23,8 +23,9 @@ Their BatchNormalization statistics are calibrated: the graph is evaluated in nu
 is built (on the case's input and 3 more) and each BN gets the mean and variance it actually
 sees (variance times U(0.5, 1.5), mean shifted by 0.1 sigma), as a trained net's would be; with
 purely random statistics a deep random net maps every input to nearly the same output, and the
-test would hardly depend on the input. tol: 1e-4, but 3e-4 for facenet_irv1, whose batch-1
-output is 1.6e-5 from a float64 evaluation in ONNX Runtime itself (tests/onnx/f64_ref.py).
+test would hardly depend on the input. tol: 1e-4 everywhere, the issue's bound (facenet_irv1's
+batch-1 output is itself 1.6e-5 from a float64 evaluation in ONNX Runtime, and 2.4e-5 in facerec:
+tests/onnx/f64_ref.py; facerec against ORT measures 3.3e-5).
 Environment: GEN_NP_CHECK=1 also writes numpy's float32 outputs NAME.np{K}.npy of those nets.
 
 Needs Debian's python3-onnx (1.12) and numpy: run with /usr/bin/python3.
@@ -741,7 +742,7 @@ def scrfd_head(b, x):
 
 
 SCRFD_OUTS = ["score_8", "score_16", "score_32", "bbox_8", "bbox_16", "bbox_32", "kps_8", "kps_16", "kps_32"]
-add("facenet_irv1", facenet_irv1, shape=[1, 3, 160, 160], kind="image", input_dims=["N", 3, 160, 160], calibrate=True, tol=3e-4,
+add("facenet_irv1", facenet_irv1, shape=[1, 3, 160, 160], kind="image", input_dims=["N", 3, 160, 160], calibrate=True,
     out_dims=["N", 512],
     what="facenet-pytorch InceptionResnetV1, random weights, BN unfolded (stats calibrated), -> L2-normalised 512-d")
 add("iresnet50", iresnet50, shape=[1, 3, 112, 112], kind="image", input_dims=["N", 3, 112, 112], calibrate=True,
