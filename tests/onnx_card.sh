@@ -81,6 +81,10 @@ then ok "the card's normalisation, layout and L2: the descriptor is the network'
 else bad "card descriptor differs from the network's output"; fi
 expect "a network file with its card beside it" 0 "$BIN" embed --json --aligned --threads 1 --model "$C/facenet.onnx" "$T/chip.ppm"
 cmp -s "$T/out" "$T/embed.json" && ok "  ... gives the same descriptor" || bad "  ... a different descriptor"
+expect "--model NAME finds NAME.json in the model folder" 0 env FACEREC_MODELS="$C" "$BIN" embed --json --aligned \
+  --threads 1 --model facenet "$T/chip.ppm"
+cmp -s "$T/out" "$T/embed.json" && ok "  ... gives the same descriptor" || bad "  ... a different descriptor"
+expect "--model with a name that is nowhere" 2 "$BIN" embed --aligned --model no-such-model "$T/chip.ppm"
 expect "embed --model CARD on a photo (detect, FaceNet crop, describe)" 0 "$BIN" embed --json --model "$C/facenet.json" \
   "$DATA/bbt/test/images/faces.jpg"
 json_check "  ... every face has a 512-d unit descriptor" \
