@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/onnx.sh FACEREC_BIN [WORKDIR] - `facerec infer` on ONNX models against ONNX Runtime.
 #
-# 1. Installs the ONNX Runtime peer (../shared/peers/ort, onnxruntime-node) into BUILD/peer-ort
-#    if it is not there (BUILD = the folder of FACEREC_BIN; the same install as bench/run.sh's).
+# 1. Installs the ONNX Runtime peer (../shared/peers/ort, onnxruntime-node) beside WORKDIR
+#    (WORKDIR/../peer-ort: BUILD/peer-ort by default)
+#    if it is not there (the same install as bench/run.sh's; ONNX_PEER=DIR: another place).
 # 2. Generates the test models, inputs and hostile files into WORKDIR (default BUILD/onnx-tests)
 #    with tests/onnx/gen_models.py and tests/onnx/hostile.py, only when those scripts changed
 #    (WORKDIR/gen.stamp holds their hash), and ONNX Runtime's outputs for them with
@@ -38,11 +39,12 @@ BIN=$BUILD/$(basename "$1")
 WORK=${2:-$BUILD/onnx-tests}
 PY=/usr/bin/python3
 SHARED=$(cd "$ROOT/../shared" 2>/dev/null && pwd) || SHARED=""
-PEER=$BUILD/peer-ort
 TIMEOUT=${ONNX_TIMEOUT:-300}
 HTIMEOUT=${ONNX_HOSTILE_TIMEOUT:-60}
 mkdir -p "$WORK" || exit 2
 WORK=$(cd "$WORK" && pwd)
+# The peer beside the work folder: builds that share the models share it too.
+PEER=${ONNX_PEER:-$(dirname "$WORK")/peer-ort}
 OUTD=$WORK/out
 rm -rf "$OUTD"
 mkdir -p "$OUTD"
