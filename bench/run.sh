@@ -219,6 +219,16 @@ else
   echo "run.sh: bench/server.sh failed; no server figures" >&2
 fi
 
+# Imported ONNX networks (FaceNet's InceptionResnetV1, ArcFace's iresnet50)
+# against ONNX Runtime in the same run, both kernel sets, appended the same way.
+echo
+if sh "$ROOT/bench/onnx.sh" "$BUILD" >"$OUT/onnx.md"; then
+  cat "$OUT/onnx.md"
+  [ -n "$APPEND" ] && { echo; cat "$OUT/onnx.md"; } >>"$ROOT/BENCHMARKS.md"
+else
+  echo "run.sh: bench/onnx.sh failed; no ONNX figures" >&2
+fi
+
 # Peak memory of `facerec embed` per model set (issue 6: under 64 MB with the
 # default models), appended the same way.
 echo
