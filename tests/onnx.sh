@@ -144,27 +144,21 @@ while read -r name model tol; do
   selected "$name" || continue
   ncases=$((ncases + 1))
   log=$OUTD/$name
-  infer_run "$log" "$TIMEOUT" "$WORK/$model.onnx" --input "$WORK/$name.in.npy" --output "$OUTD/$name.out.npy" --threads 1
-  if [ ! -f "$WORK/$name.ref.npy" ]; then
-    bad "$name: no ONNX Runtime reference ($WORK/$name.ref.npy)"
-  elif [ $rc -ne 0 ]; then
-    bad "$name: $(why $rc "$log")"
-  elif msg=$("$PY" "$HERE/compare.py" "$OUTD/$name.out.npy" "$WORK/$name.ref.npy" "$tol" 2>&1); then
-    ok "$name ($msg)"
-  else
-    bad "$name: $(echo "$msg" | tail -n 1)"
-  fi
-  # The other outputs of multi-output cases (SCRFD's nine), one infer each.
-  k=1
-  while [ $rc -eq 0 ] && [ -f "$WORK/$name.ref$k.npy" ]; do
-    infer_run "$log" "$TIMEOUT" "$WORK/$model.onnx" --input "$WORK/$name.in.npy" \
-      --output "$OUTD/$name.out$k.npy" --output-index $k --threads 1
-    if [ $rc -ne 0 ]; then
-      bad "$name output $k: $(why $rc "$log")"
-    elif msg=$("$PY" "$HERE/compare.py" "$OUTD/$name.out$k.npy" "$WORK/$name.ref$k.npy" "$tol" 2>&1); then
-      ok "$name output $k ($msg)"
+  # Output 0, then the others of multi-output cases (SCRFD's nine), one infer each.
+  k=0; rc=0
+  while [ $rc -eq 0 ] && { [ $k = 0 ] || [ -f "$WORK/$name.ref$k.npy" ]; }; do
+    ref=$WORK/$name.ref.npy; out=$OUTD/$name.out.npy; label=$name
+    [ $k = 0 ] || { ref=$WORK/$name.ref$k.npy; out=$OUTD/$name.out$k.npy; label="$name output $k"; }
+    infer_run "$log" "$TIMEOUT" "$WORK/$model.onnx" --input "$WORK/$name.in.npy" --output "$out" \
+      --output-index $k --threads 1
+    if [ ! -f "$ref" ]; then
+      bad "$label: no ONNX Runtime reference ($ref)"
+    elif [ $rc -ne 0 ]; then
+      bad "$label: $(why $rc "$log")"
+    elif msg=$("$PY" "$HERE/compare.py" "$out" "$ref" "$tol" 2>&1); then
+      ok "$label ($msg)"
     else
-      bad "$name output $k: $(echo "$msg" | tail -n 1)"
+      bad "$label: $(echo "$msg" | tail -n 1)"
     fi
     k=$((k + 1))
   done

@@ -87,12 +87,22 @@ static void test_unary_prelu_softmax(void) {
   size_t n = 1001;
   float *x = rand_buf(n), *y = rand_buf(n);
   for (size_t i = 0; i < n; i++) x[i] *= 4.f;
-  for (int op = FR__UN_NEG; op <= FR__UN_SIGMOID; op++) {
-    fr__op_unary((fr__unop)op, x, y, n);
+  for (int op = FR__UN_NEG; op <= FR__UN_LAST; op++) {
+    /* Parameters for the ops that take them: Clip's bounds, HardSigmoid's
+     * slope and offset, Pow's exponent (one that is not special-cased). */
+    float pa = op == FR__UN_CLIP ? -0.7f : op == FR__UN_HARDSIGMOID ? 0.2f : 3.f;
+    float pb = op == FR__UN_CLIP ? 1.3f : 0.5f;
+    fr__op_unary((fr__unop)op, x, y, n, pa, pb);
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
       double v = x[i], r;
       switch (op) {
+      case FR__UN_SQRT: r = v >= 0 ? sqrt(v) : NAN; break;
+      case FR__UN_ERF: r = erf(v); break;
+      case FR__UN_HARDSWISH: r = v * fmin(fmax(v / 6 + 0.5, 0), 1); break;
+      case FR__UN_CLIP: r = fmin(fmax(v, pa), pb); break;
+      case FR__UN_HARDSIGMOID: r = fmin(fmax(pa * v + pb, 0), 1); break;
+      case FR__UN_POW: r = v * v * v; break;
       case FR__UN_NEG: r = -v; break;
       case FR__UN_ABS: r = v < 0 ? -v : v; break;
       case FR__UN_EXP: r = exp(v); break;
@@ -102,7 +112,10 @@ static void test_unary_prelu_softmax(void) {
       case FR__UN_TANH: r = tanh(v); break;
       default: r = 1 / (1 + exp(-v)); break;
       }
-      bad += !(fabs(y[i] - r) <= 1e-5 * fmax(1, fabs(r)));
+      if (isnan(r))
+        bad += !isnan(y[i]);
+      else
+        bad += !(fabs(y[i] - r) <= 1e-5 * fmax(1, fabs(r)));
     }
     CHECK_MSG(bad == 0, "unary %d: %d wrong", op, bad);
   }

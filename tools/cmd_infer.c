@@ -26,29 +26,20 @@ const char fr_cli_infer_usage[] =
     "                             --input-name N, --repeat R: median\n"
     "                             time of R runs after a warm-up, --threads, --json)\n";
 
-/* Usage errors: "facerec infer: ..." and the status 2 of every command. */
-static int usage_error(const char *fmt, ...) FR__PRINTF(1, 2);
-static int usage_error(const char *fmt, ...) {
+/* Prints "facerec infer: ..." and returns status: 2 for usage errors, as
+ * every command has it, 1 for failures of the run itself. */
+static int report(int status, const char *fmt, ...) FR__PRINTF(2, 3);
+static int report(int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("facerec infer: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
-  return 2;
+  return status;
 }
-
-/* Failures of the run itself: the same prefix, status 1. */
-static int fail(const char *fmt, ...) FR__PRINTF(1, 2);
-static int fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("facerec infer: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
+#define usage_error(...) report(2, __VA_ARGS__)
+#define fail(...) report(1, __VA_ARGS__)
 
 /* "[1,112,112,3]" ("?" for an open dim) into buf. */
 static const char *dims_str(const int64_t *dims, int n, char *buf, size_t size) {

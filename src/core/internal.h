@@ -56,6 +56,11 @@ static inline int fr__mul_size(size_t a, size_t b, size_t *out) {
 }
 
 /* Reads a whole file into a malloc'd buffer (caller frees). max_size caps it. */
+/* IEEE 754 half to single precision, bit for bit: every half is a float, so
+ * subnormal halves become normal floats and infinities and NaNs keep their
+ * sign and payload. The TF.js, TFLite and ONNX readers all use it. */
+float fr__half_to_float(uint16_t h);
+
 fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
                         fr_error *err);
 

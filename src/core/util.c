@@ -116,3 +116,28 @@ fr_status fr_model_path(const char *file, char *buf, size_t bufsize, fr_error *e
                   "model file %s not found in $FACEREC_MODELS, ./models or %s (run 'make models')",
                   file, FR_SHARE_DIR);
 }
+
+float fr__half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    /* A subnormal half is mant * 2^-24; shift until the implicit bit appears. */
+    uint32_t e = 113;
+    while (!(mant & 0x400u)) {
+      mant <<= 1;
+      e--;
+    }
+    bits = sign | (e << 23) | ((mant & 0x3FFu) << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}

@@ -264,31 +264,32 @@ void fr__netfile_release(fr__netfile *nf) {
 
 /* ---- layouts ---------------------------------------------------------- */
 
-void fr__layout_to_engine(fr__layout layout, const float *src, float *dst, const int shape[4]) {
-  size_t n = (size_t)shape[0], h = (size_t)shape[1], w = (size_t)shape[2], c = (size_t)shape[3];
+/* NCHW <-> NHWC of n items; the element at channel k, pixel i sits at
+ * k * hw + i in one order and at i * c + k in the other. */
+static void permute(fr__layout layout, const float *src, float *dst, const int shape[4],
+                    int to_engine) {
+  size_t n = (size_t)shape[0], hw = (size_t)shape[1] * shape[2], c = (size_t)shape[3];
   if (layout != FR__LAYOUT_NCHW) {
-    memcpy(dst, src, n * h * w * c * sizeof *dst);
+    memcpy(dst, src, n * hw * c * sizeof *dst);
     return;
   }
-  /* Each source plane [h, w] of channel k strides c apart in the output. */
   for (size_t b = 0; b < n; b++) {
-    const float *s = src + b * c * h * w;
-    float *d = dst + b * h * w * c;
+    const float *s = src + b * c * hw;
+    float *d = dst + b * c * hw;
     for (size_t k = 0; k < c; k++)
-      for (size_t i = 0; i < h * w; i++) d[i * c + k] = s[k * h * w + i];
+      for (size_t i = 0; i < hw; i++) {
+        if (to_engine)
+          d[i * c + k] = s[k * hw + i];
+        else
+          d[k * hw + i] = s[i * c + k];
+      }
   }
 }
 
+void fr__layout_to_engine(fr__layout layout, const float *src, float *dst, const int shape[4]) {
+  permute(layout, src, dst, shape, 1);
+}
+
 void fr__layout_from_engine(fr__layout layout, const float *src, float *dst, const int shape[4]) {
-  size_t n = (size_t)shape[0], h = (size_t)shape[1], w = (size_t)shape[2], c = (size_t)shape[3];
-  if (layout != FR__LAYOUT_NCHW) {
-    memcpy(dst, src, n * h * w * c * sizeof *dst);
-    return;
-  }
-  for (size_t b = 0; b < n; b++) {
-    const float *s = src + b * h * w * c;
-    float *d = dst + b * c * h * w;
-    for (size_t k = 0; k < c; k++)
-      for (size_t i = 0; i < h * w; i++) d[k * h * w + i] = s[i * c + k];
-  }
+  permute(layout, src, dst, shape, 0);
 }

@@ -237,6 +237,22 @@ static int64_t to_i64(double x) {
   return (int64_t)x;
 }
 
+/* Element o of constant y = x, as y's kind holds it. */
+static void cset(val *y, size_t o, double x) {
+  if (y->f)
+    y->f[o] = (float)x;
+  else
+    y->i[o] = to_i64(x);
+}
+
+/* Element o of constant y = element src of constant a (of the same kind). */
+static void ccopy(val *y, size_t o, const val *a, size_t src) {
+  if (a->f)
+    y->f[o] = a->f[src];
+  else
+    y->i[o] = a->i[src];
+}
+
 static double cget(const val *c, size_t k) { return c->f ? (double)c->f[k] : (double)c->i[k]; }
 
 /* The constant's values as integers (floats truncated); at most max. */
@@ -473,10 +489,7 @@ static val *fold_binary(imp *I, const fr__ox_node *n, const val *a, const val *b
   for (size_t o = 0; o < cnt; o++) {
     double r = binop(n->op_type, cget(a, bcast_index(o, d, nd, a->d, a->nd)),
                      cget(b, bcast_index(o, d, nd, b->d, b->nd)), ints);
-    if (ints)
-      y->i[o] = to_i64(r);
-    else
-      y->f[o] = (float)r;
+    cset(y, o, r);
   }
   return y;
 }
@@ -615,10 +628,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       if (!strcmp(op, "Neg")) x = -x;
       if (!strcmp(op, "Sqrt")) x = sqrt(x);
       if (!strcmp(op, "Not")) x = x == 0;
-      if (to_float)
-        y->f[k] = (float)x;
-      else
-        y->i[k] = to_i64(x);
+      cset(y, k, x);
     }
     return 1;
   }
@@ -654,10 +664,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       double c = cget(a, bcast_index(k, d2, nd, a->d, a->nd));
       double r = c != 0 ? cget(x, bcast_index(k, d2, nd, x->d, x->nd))
                         : cget(y, bcast_index(k, d2, nd, y->d, y->nd));
-      if (ints)
-        o->i[k] = to_i64(r);
-      else
-        o->f[k] = (float)r;
+      cset(o, k, r);
     }
     return 1;
   }
@@ -754,10 +761,7 @@ static int fold(imp *I, const fr__ox_node *n) {
         size_t row = numel(b->d + ax, b->nd - ax);
         for (size_t e = 0; e < row; e++, o++) {
           double x = cget(b, r * row + e);
-          if (is_float)
-            y->f[o] = (float)x;
-          else
-            y->i[o] = to_i64(x);
+          cset(y, o, x);
         }
       }
     return 1;
@@ -786,10 +790,7 @@ static int fold(imp *I, const fr__ox_node *n) {
         if (j < 0 || j >= a->d[ax]) return fail(I, FR_E_MODEL, "gather index out of range"), 1;
         for (size_t e = 0; e < inner; e++, o++) {
           size_t src = (r * (size_t)a->d[ax] + (size_t)j) * inner + e;
-          if (a->f)
-            y->f[o] = a->f[src];
-          else
-            y->i[o] = a->i[src];
+          ccopy(y, o, a, src);
         }
       }
     return 1;
@@ -809,10 +810,7 @@ static int fold(imp *I, const fr__ox_node *n) {
         r /= (size_t)count[k];
       }
       size_t src = flat_at(c, a->d, a->nd);
-      if (a->f)
-        y->f[o] = a->f[src];
-      else
-        y->i[o] = a->i[src];
+      ccopy(y, o, a, src);
     }
     return 1;
   }
@@ -840,10 +838,7 @@ static int fold(imp *I, const fr__ox_node *n) {
       }
       for (int k = 0; k < a->nd; k++) src_c[perm[k]] = c[k];
       size_t src = flat_at(src_c, a->d, a->nd);
-      if (a->f)
-        y->f[o] = a->f[src];
-      else
-        y->i[o] = a->i[src];
+      ccopy(y, o, a, src);
     }
     return 1;
   }
@@ -857,10 +852,7 @@ static int fold(imp *I, const fr__ox_node *n) {
     if (!y) return 1;
     double x = v && v->t && v->t->count ? (v->t->f ? v->t->f[0] : (double)v->t->i[0]) : 0.0;
     for (size_t k = 0; k < numel(d, nd); k++)
-      if (is_float)
-        y->f[k] = (float)x;
-      else
-        y->i[k] = to_i64(x);
+      cset(y, k, x);
     return 1;
   }
   if (!strcmp(op, "Range")) {
@@ -874,10 +866,7 @@ static int fold(imp *I, const fr__ox_node *n) {
     int64_t d1 = (int64_t)cnt;
     val *y = new_const(I, n->outputs[0], 1, &d1, a->f != NULL);
     for (int64_t k = 0; y && k < d1; k++) {
-      if (y->f)
-        y->f[k] = (float)(s + (double)k * st);
-      else
-        y->i[k] = to_i64(s + (double)k * st);
+      cset(y, (size_t)k, s + (double)k * st);
     }
     return 1;
   }
@@ -890,10 +879,7 @@ static int fold(imp *I, const fr__ox_node *n) {
     val *y = new_const(I, n->outputs[0], nd, d, a->f != NULL);
     for (size_t k = 0; y && k < numel(d, nd); k++) {
       size_t src = bcast_index(k, d, nd, a->d, a->nd);
-      if (a->f)
-        y->f[k] = a->f[src];
-      else
-        y->i[k] = a->i[src];
+      ccopy(y, k, a, src);
     }
     return 1;
   }

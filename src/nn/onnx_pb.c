@@ -395,37 +395,6 @@ static const dtype_info dtypes[] = {
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
 /*
- * IEEE 754 half to single precision. Every half is exactly representable as
- * a float, so this is a pure bit rearrangement: subnormal halves become
- * normal floats, and infinities and NaNs keep their sign and payload (as the
- * TF.js reader does, src/nn/tfjs.c).
- */
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    /* A subnormal half is mant * 2^-24; shift until the implicit bit appears. */
-    uint32_t e = 113;
-    while (!(mant & 0x400u)) {
-      mant <<= 1;
-      e--;
-    }
-    bits = sign | (e << 23) | ((mant & 0x3FFu) << 13);
-  }
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/*
  * One element, from its bits as stored (raw_data's little-endian bytes, or a
  * typed field's value), to what the importer sees. Integers narrower than
  * 64 bits are cut to their width first: int32_data holds int8, uint8, int16,
@@ -434,7 +403,7 @@ static float half_to_float(uint16_t h) {
  * infinity, as IEEE 754 conversion defines.
  */
 static float elem_float(int dtype, uint64_t b) {
-  if (dtype == FR__OX_FLOAT16) return half_to_float((uint16_t)b);
+  if (dtype == FR__OX_FLOAT16) return fr__half_to_float((uint16_t)b);
   if (dtype == FR__OX_DOUBLE) {
     double d;
     memcpy(&d, &b, sizeof d);

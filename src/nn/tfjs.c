@@ -158,37 +158,6 @@ static void group_files(const tfjs_group *g, char *buf, size_t size) {
 }
 
 /*
- * IEEE 754 half to single precision. Every half is exactly representable as
- * a float, so this is a pure bit rearrangement: subnormal halves become
- * normal floats, and infinities and NaNs keep their payload, as with
- * tfjs-core's table-driven decoder.
- */
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    /* A subnormal half is mant * 2^-24; shift until the implicit bit appears. */
-    uint32_t e = 113;
-    while (!(mant & 0x400u)) {
-      mant <<= 1;
-      e--;
-    }
-    bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-  }
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/*
  * Dequantises one uint8/uint16 value for a float32 tensor. tfjs-core computes
  * `v * scale + min` on JavaScript numbers (doubles, with scale and min parsed
  * from the JSON as doubles) and rounds once when storing into a Float32Array.
@@ -599,7 +568,7 @@ static fr_status manifest_decode(tfjs_manifest *m, fr_error *err) {
       }
       break;
     case ST_FLOAT16:
-      for (size_t k = 0; k < n; k++) dst[k] = half_to_float(rd16(src + 2 * k));
+      for (size_t k = 0; k < n; k++) dst[k] = fr__half_to_float(rd16(src + 2 * k));
       break;
     }
     dst += (n + TFJS_ALIGN_FLOATS - 1) / TFJS_ALIGN_FLOATS * TFJS_ALIGN_FLOATS;

@@ -264,18 +264,6 @@ static int op_out(const loader *L, const op *o, size_t k) {
   return k < o->n_out ? vec_i32(L, o->out_start, k) : -1;
 }
 
-static float half_to_float(uint16_t h) {
-  int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
-  float v;
-  if (e == 0)
-    v = ldexpf((float)m, -24);
-  else if (e == 31)
-    v = m ? NAN : INFINITY;
-  else
-    v = ldexpf((float)(m | 1024), e - 25);
-  return sign ? -v : v;
-}
-
 /* The float32 values of a constant tensor (float32 or float16 data), or NULL
  * with an error. Owned by the tensor. */
 static const float *const_floats(loader *L, int ti) {
@@ -303,7 +291,7 @@ static const float *const_floats(loader *L, int ti) {
     memcpy(t->cst, t->data, t->count * 4);
   else
     for (size_t e = 0; e < t->count; e++)
-      t->cst[e] = half_to_float((uint16_t)(t->data[2 * e] | t->data[2 * e + 1] << 8));
+      t->cst[e] = fr__half_to_float((uint16_t)(t->data[2 * e] | t->data[2 * e + 1] << 8));
   return t->cst;
 }
 
