@@ -1640,6 +1640,25 @@ static int emit_pool(imp *I, int k) {
   return set_rt(I, n->outputs[0], t, L_NCHW, 4, od, 1) != NULL;
 }
 
+/* The value of engine tensor t, in x's layout with dims od, without the
+ * axes marked in drop (each of size 1 by now): the elements keep their
+ * order, so this is a reshape of the row-major form. */
+static int drop_axes(imp *I, const char *name, const val *x, int t, const int64_t *od,
+                     const char *drop, int batched) {
+  val kept = *x;
+  kept.t = t;
+  memcpy(kept.d, od, sizeof kept.d);
+  eshape(I, &kept, kept.es);
+  val row;
+  if (!to_row(I, &kept, &row)) return 0;
+  int64_t dd[MAXD];
+  int nd = 0;
+  for (int a = 0; a < x->nd; a++)
+    if (!drop[a]) dd[nd++] = od[a];
+  if (nd == 0) return unsupported(I, "a reduction to a scalar");
+  return row_reshape(I, name, &row, nd, dd, batched) != NULL;
+}
+
 /* ReduceMean/Sum/Max/L2 over any axes but the batch; also Softmax,
  * LpNormalization. */
 static int emit_reduce(imp *I, int k) {
@@ -1696,19 +1715,7 @@ static int emit_reduce(imp *I, int k) {
   }
   if (l2) t = fr__unary(I->g, t, FR__UN_SQRT);
   if (ai(n, "keepdims", 1)) return set_rt(I, n->outputs[0], t, x.layout, x.nd, od, x.batched) != NULL;
-  /* Dropping the reduced axes keeps the elements' order. */
-  val kept = x;
-  kept.t = t;
-  memcpy(kept.d, od, sizeof od);
-  eshape(I, &kept, kept.es);
-  val row;
-  if (!to_row(I, &kept, &row)) return 0;
-  int64_t dd[MAXD];
-  int nd = 0;
-  for (int a = 0; a < x.nd; a++)
-    if (!sel[a]) dd[nd++] = od[a];
-  if (nd == 0 || (x.batched && !sel[0] && nd < 1)) return unsupported(I, "a reduction to a scalar");
-  return row_reshape(I, n->outputs[0], &row, nd, dd, x.batched && !sel[0]) != NULL;
+  return drop_axes(I, n->outputs[0], &x, t, od, sel, x.batched && !sel[0]);
 }
 
 static int emit_softmax(imp *I, int k) {
@@ -1851,17 +1858,9 @@ static int emit_slices(imp *I, int k) {
     od[a] = 1;
     if (idx->nd == 1) return set_rt(I, n->outputs[0], t, x.layout, x.nd, od, x.batched) != NULL;
     /* A scalar index drops the axis. */
-    val kept = x;
-    kept.t = t;
-    memcpy(kept.d, od, sizeof od);
-    eshape(I, &kept, kept.es);
-    val row;
-    if (!to_row(I, &kept, &row)) return 0;
-    int64_t dd[MAXD];
-    int nd = 0;
-    for (int q = 0; q < x.nd; q++)
-      if (q != a) dd[nd++] = od[q];
-    return row_reshape(I, n->outputs[0], &row, nd, dd, x.batched) != NULL;
+    char drop[MAXD] = {0};
+    drop[a] = 1;
+    return drop_axes(I, n->outputs[0], &x, t, od, drop, x.batched);
   }
   /* Split: sizes from the input (opset 13), the attribute, or equal. */
   int64_t sizes[64];

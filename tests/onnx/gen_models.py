@@ -520,6 +520,10 @@ add("transpose_head", lambda b, x: b.op("Reshape", [b.op("Transpose", [b.conv(x,
                                                           perm=[0, 2, 3, 1]), b.ints([1, -1, 4])]),
     what="Conv -> Transpose(0,2,3,1) -> Reshape [1,-1,4] (SCRFD head output)")
 add("transpose_0132", lambda b, x: b.op("Transpose", [x], perm=[0, 1, 3, 2]), what="Transpose perm 0,1,3,2")
+add("gather_scalar", lambda b, x: b.op("Gather", [x, b.ints(2)], axis=1),
+    what="Gather of channel 2 by a scalar index (the axis is dropped)")
+add("gather_vec", lambda b, x: b.op("Gather", [x, b.ints([3])], axis=2),
+    what="Gather of row 3 by a one-element index (the axis stays)")
 add("nhwc_input", lambda b, x: b.op("Relu", [b.conv(b.op("Transpose", [x], perm=[0, 3, 1, 2]), 3, 6, 3,
                                                      pads=[1, 1, 1, 1])]),
     shape=[1, 9, 7, 3], what="an NHWC input [1,9,7,3] (TensorFlow export) -> Transpose(0,3,1,2) -> Conv -> Relu")
