@@ -79,11 +79,15 @@ typedef void (*gc_micro_fn)(const float *const *A, size_t segstride, int nseg, i
  * of the plain ones); the 256-channel layers run on 16 pixels or fewer, where
  * reading the weights dominates. */
 #ifndef GC_WINO_MAX_C
-#define GC_WINO_MAX_C 64
+#define GC_WINO_MAX_C 256
+#endif
+#ifndef GC_WINO_MAX_CC
+#define GC_WINO_MAX_CC (192 * 192)
 #endif
 static int GC_FN(has_wino)(int kh, int kw, int cin, int cout, int stride) {
   return kh == 3 && kw == 3 && stride == 1 && cin % 8 == 0 && cout % 8 == 0 && cin >= 16 &&
-         cin <= GC_WINO_MAX_C && cout >= 16 && cout <= GC_WINO_MAX_C;
+         cin <= GC_WINO_MAX_C && cout >= 16 && cout <= GC_WINO_MAX_C &&
+         cin * cout <= GC_WINO_MAX_CC;
 }
 
 /* Packs a K x cout matrix (rows of cout floats, `ld` apart) into panels of NR
