@@ -898,6 +898,13 @@ static int rt_in(imp *I, const fr__ox_node *n, int k, val *out) {
   return 1;
 }
 
+/* Input 0 of an elementwise or shape-agnostic operator: a runtime value,
+ * with a pending flatten carried out (such operators see its elements). */
+static int tensor_in(imp *I, const fr__ox_node *n, val *x) {
+  if (!rt_in(I, n, 0, x)) return 0;
+  return x->layout != L_FLAT || to_row(I, x, x);
+}
+
 static struct reader *reader_slot(imp *I, const char *name) {
   uint32_t h = hash_str(name) & (uint32_t)(I->hcap - 1);
   while (I->rd[h].name && strcmp(I->rd[h].name, name)) h = (h + 1) & (uint32_t)(I->hcap - 1);
@@ -1492,8 +1499,7 @@ static int emit_unary(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   const char *op = n->op_type;
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   int t = -1;
   fr__act act;
   float alpha = 0.f;
@@ -1557,8 +1563,7 @@ static int emit_unary(imp *I, int k) {
 static int emit_bn(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   if (x.nd < 2) return fail(I, FR_E_MODEL, "batch normalisation of a rank-1 tensor");
   int c = (int)x.d[1];
   float *s = falloc(I, 2 * (size_t)c);
@@ -1665,8 +1670,7 @@ static int emit_reduce(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   const char *op = n->op_type;
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   int64_t axes[MAXD];
   int na;
   int axes_input = (!strcmp(op, "ReduceSum") && I->opset >= 13) || I->opset >= 18;
@@ -1721,8 +1725,7 @@ static int emit_reduce(imp *I, int k) {
 static int emit_softmax(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   int a = norm_axis(I, ai(n, "axis", I->opset >= 13 ? -1 : 1), x.nd);
   if (a < 0) return 0;
   /* Before opset 13 the input is flattened at the axis, so the softmax
@@ -1760,8 +1763,7 @@ static int emit_softmax(imp *I, int k) {
 static int emit_lpnorm(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   if (ai(n, "p", 2) != 2) return unsupported(I, "LpNormalization with p other than 2");
   int a = norm_axis(I, ai(n, "axis", -1), x.nd);
   if (a < 0) return 0;
@@ -1825,8 +1827,7 @@ static int emit_slices(imp *I, int k) {
   const fr__ox_node *n = &I->m->nodes[k];
   const char *op = n->op_type;
   val x;
-  if (!rt_in(I, n, 0, &x)) return 0;
-  if (x.layout == L_FLAT && !to_row(I, &x, &x)) return 0;
+  if (!tensor_in(I, n, &x)) return 0;
   if (!strcmp(op, "Slice")) {
     int64_t first[MAXD], count[MAXD], step[MAXD];
     if (!slice_params(I, n, x.nd, x.d, first, count, step)) return 0;
