@@ -18,8 +18,8 @@
  * reader alone (faster, and not stopped by importer findings).
  *
  * Self-contained (no fuzz.h): it needs nothing but the library. The seeds are
- * tests/regress/onnx/ (written by fuzz/mkonnx.py), which fuzz/run.sh reads as
- * a second corpus.
+ * written by fuzz/mkonnx.py into build-fuzz/regress-onnx, which fuzz/run.sh
+ * reads as a second corpus (ONNX files are not committed).
  */
 #include "nn/onnx.h"
 #include "nn/onnx_pb.h"

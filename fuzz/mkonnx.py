@@ -1,9 +1,14 @@
-# mkonnx.py - writes the seed ONNX models of tests/regress/onnx/ for fuzz_onnx:
-# small valid graphs the importer is meant to take (Conv+Relu; Flatten+Gemm;
-# a Reshape fed by a Shape/Gather/Unsqueeze/Concat chain as torch exports it,
-# at opset 11; Constant nodes; float16 weights through a Cast; BatchNorm,
-# pooling and Softmax), and copies with one defect each (cut short, weights
-# in an external file, a count that does not match the dims, a rank above 8).
+# mkonnx.py - writes the ONNX regression inputs and fuzz seeds (ONNX files
+# are never committed: tests/run.sh writes these into BUILD/regress-onnx for
+# tests/test_regress.c, fuzz/run.sh into the fuzzer's corpus): small valid
+# graphs the importer is meant to take (Conv+Relu; Flatten+Gemm; a Reshape
+# fed by a Shape/Gather/Unsqueeze/Concat chain as torch exports it, at opset
+# 11; Constant nodes; float16 weights through a Cast; BatchNorm, pooling and
+# Softmax), copies with one defect each (cut short, weights in an external
+# file, a count that does not match the dims, a rank above 8), and the
+# fuzzer's findings, rebuilt here once fixed (ub-*: a Reshape target of
+# INT64_MAX, which once overflowed a conversion; a fusable activation
+# without outputs, which once was read past).
 # Weights are small and seeded, so the files are the same on every run.
 # Needs Debian's python3-onnx. Usage: /usr/bin/python3 fuzz/mkonnx.py OUTDIR
 import os
@@ -131,8 +136,36 @@ def rank9():
     return m
 
 
+def huge_reshape_target():
+    """The view chain with -1 replaced by INT64_MAX (fuzz finding)."""
+    m = reshape_shape()
+    for n in m.graph.node:
+        if n.output[0] == "m1":
+            del n.attribute[:]
+            big = helper.make_tensor("huge", TensorProto.INT64, [1], [9223372036854775807])
+            n.attribute.extend([helper.make_attribute("value", big)])
+    return m
+
+
+def fused_reader_without_outputs():
+    """x * k + c -> LeakyRelu with no output, the graph's output never made
+    (fuzz finding: the Add looked ahead into the activation's outputs)."""
+    k = helper.make_tensor("kv", TensorProto.FLOAT, [], [2.0])
+    c = helper.make_tensor("cv", TensorProto.FLOAT, [], [0.5])
+    nodes = [helper.make_node("Constant", [], ["k"], value=k),
+             helper.make_node("Mul", ["x", "k"], ["m"]),
+             helper.make_node("Constant", [], ["c"], value=c),
+             helper.make_node("Add", ["m", "c"], ["a"]),
+             helper.make_node("Constant", [], ["alpha"], value_float=0.1),
+             helper.make_node("LeakyRelu", ["a"], [], alpha=0.1)]
+    g = helper.make_graph(nodes, "finding", [fvi("x", [1, 3, 5, 4])], [fvi("y", [1, 3, 5, 4])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="mkonnx")
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/regress/onnx"
+    if len(sys.argv) != 2:
+        sys.exit("usage: mkonnx.py OUTDIR")
+    out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     files = {
         "ok-conv-relu.onnx": conv_relu(),
@@ -144,6 +177,8 @@ def main():
         "unsupported-external-data.onnx": external_data(),
         "model-count-mismatch.onnx": count_mismatch(),
         "limit-rank-9.onnx": rank9(),
+        "ub-concat-huge-int.onnx": huge_reshape_target(),
+        "ub-fused-reader-without-outputs.onnx": fused_reader_without_outputs(),
     }
     for name, m in files.items():
         data = m.SerializeToString()

@@ -11,6 +11,14 @@ passed=0; failed=0; skipped=0; broken=""; first=1
 # The ONNX test models are generated once, in the first build's folder, and
 # shared by the others (they are a few hundred MB).
 onnx_work="${1:-build}/onnx-tests"
+# The ONNX regression inputs of tests/test_regress.c are written, not
+# committed (fuzz/mkonnx.py); a failure leaves the variable unset, which that
+# test reports.
+regress_onnx="${1:-build}/regress-onnx"
+rm -rf "$regress_onnx"
+if /usr/bin/python3 fuzz/mkonnx.py "$regress_onnx" >/dev/null 2>&1; then
+  export FACEREC_REGRESS_ONNX="$(cd "$regress_onnx" && pwd)"
+fi
 # A test that cannot test something here fails unless the skip is one this
 # machine is expected to have (see tests/check.h).
 export FACEREC_STRICT=${FACEREC_STRICT:-1}
