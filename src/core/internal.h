@@ -61,6 +61,9 @@ static inline int fr__mul_size(size_t a, size_t b, size_t *out) {
  * sign and payload. The TF.js, TFLite and ONNX readers all use it. */
 float fr__half_to_float(uint16_t h);
 
+/* 64-bit FNV-1a of n bytes: names a file's contents (user models' ids). */
+uint64_t fr__fnv1a64(const void *data, size_t n);
+
 fr_status fr__read_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
                         fr_error *err);
 

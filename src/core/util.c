@@ -141,3 +141,10 @@ float fr__half_to_float(uint16_t h) {
   memcpy(&f, &bits, sizeof f);
   return f;
 }
+
+uint64_t fr__fnv1a64(const void *data, size_t n) {
+  const uint8_t *p = data;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}

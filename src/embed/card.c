@@ -66,16 +66,8 @@ static const char *str(const cJSON *o, const char *key) {
 
 /* The model id: the card's name and a 64-bit FNV-1a hash of the network
  * file, which changes whenever the weights do. */
-static fr_status model_hash(const char *path, uint64_t *out, fr_error *err) {
-  uint8_t *data = NULL;
-  size_t size = 0;
-  fr_status st = fr__read_file(path, FR__CARD_MAX_MODEL_BYTES, &data, &size, err);
-  if (st != FR_OK) return st;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 1099511628211ull;
-  fr__free(data);
-  *out = h;
-  return FR_OK;
+static void set_model_id(fr__card *c, uint64_t h) {
+  snprintf(c->model_id, sizeof c->model_id, "card:%s@%016llx", c->name, (unsigned long long)h);
 }
 
 fr_status fr__card_read(const char *path, int with_id, fr__card *c, fr_error *err) {
@@ -188,13 +180,15 @@ fr_status fr__card_read(const char *path, int with_id, fr__card *c, fr_error *er
 #undef BAD
   cJSON_Delete(o);
   if (with_id) {
-    uint64_t h;
-    st = model_hash(c->model_path, &h, err);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    st = fr__read_file(c->model_path, FR__CARD_MAX_MODEL_BYTES, &data, &size, err);
     if (st != FR_OK) {
       fr__error_prefix(err, "model card %s", card_path);
       return st;
     }
-    snprintf(c->model_id, sizeof c->model_id, "card:%s@%016llx", c->name, (unsigned long long)h);
+    set_model_id(c, fr__fnv1a64(data, size));
+    fr__free(data);
   }
   return FR_OK;
 }
@@ -257,7 +251,8 @@ fr_status fr__embedder_create_card(const char *path, const fr__kernels *kernels,
   s->impl.prepare = no_prepare;
   e->impl = &s->impl;
   fr__card *c = &s->card;
-  fr_status st = fr__card_read(path, 1, c, err);
+  /* The network is read once, below, and its id taken from those bytes. */
+  fr_status st = fr__card_read(path, 0, c, err);
   if (st != FR_OK) {
     card_free(e);
     return st;
@@ -285,9 +280,12 @@ fr_status fr__embedder_create_card(const char *path, const fr__kernels *kernels,
   int64_t nchw[4] = {1, 3, c->input_size, c->input_size};
   int64_t nhwc[4] = {1, c->input_size, c->input_size, 3};
   memcpy(opt.dims, c->nhwc ? nhwc : nchw, sizeof nchw);
+  uint64_t hash = 0;
+  opt.content_hash = &hash;
   fr__netfile nf;
   st = fr__netfile_load(c->model_path, &opt, &nf, err);
   if (st == FR_OK) {
+    set_model_id(c, hash);
     e->g = nf.graph;
     nf.graph = NULL;
     fr__netfile_release(&nf);

@@ -245,6 +245,7 @@ fr_status fr__netfile_load(const char *path, const fr__netfile_options *opt, fr_
   size_t size = 0;
   fr_status st = fr__read_file(path, NETFILE_MAX_BYTES, &data, &size, err);
   if (st != FR_OK) return st;
+  if (opt && opt->content_hash) *opt->content_hash = fr__fnv1a64(data, size);
   if (size >= 8 && memcmp(data, FR__MODEL_MAGIC, 8) == 0)
     st = load_frm(data, size, opt, base, nf, err);
   else if (size >= 8 && memcmp(data + 4, "TFL3", 4) == 0)

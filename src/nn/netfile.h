@@ -53,6 +53,9 @@ typedef struct fr__netfile_options {
    * is FR_E_INVALID asking for it. */
   int ndims;
   int64_t dims[FR__IO_MAX_DIMS];
+  /* When not NULL, receives fr__fnv1a64 of the file's bytes, so that a
+   * caller naming the model by its contents need not read it again. */
+  uint64_t *content_hash;
 } fr__netfile_options;
 
 /* Loads path, its format chosen by its first bytes (a model file's magic,

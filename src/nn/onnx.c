@@ -1013,6 +1013,16 @@ static int fusable_act(imp *I, const fr__ox_node *n, fr__act *act, float *alpha)
   return 0;
 }
 
+/* When the only reader of value `out` is an activation the engine fuses,
+ * takes it (act, alpha), marks it done and returns its output's name; else
+ * returns out unchanged. */
+static const char *fuse_act(imp *I, const char *out, fr__act *act, float *alpha) {
+  int r = sole_reader(I, out);
+  if (r < 0 || !fusable_act(I, &I->m->nodes[r], act, alpha)) return out;
+  I->skip[r] = 2;
+  return I->m->nodes[r].outputs[0];
+}
+
 /* Folds a Mul or Div of the value by a per-channel constant into
  * scale/shift; 1 if node r was such. */
 static int scale_node(imp *I, const fr__ox_node *r, const char *x, int c, int rank, float *scale,
@@ -1446,12 +1456,7 @@ static int emit_binary(imp *I, int k) {
   fr__binop op = binop_of(n->op_type);
   fr__act act = FR__ACT_NONE;
   float alpha = 0.f;
-  const char *out = n->outputs[0];
-  int r = sole_reader(I, out);
-  if (r >= 0 && fusable_act(I, &I->m->nodes[r], &act, &alpha)) {
-    I->skip[r] = 2;
-    out = I->m->nodes[r].outputs[0];
-  }
+  const char *out = fuse_act(I, n->outputs[0], &act, &alpha);
   if (a->kind == V_CONST || b->kind == V_CONST) {
     int k_first = a->kind == V_CONST;
     val x = k_first ? *b : *a;
@@ -1587,12 +1592,7 @@ static int emit_bn(imp *I, int k) {
   if (!kd) return 0;
   fr__act act = FR__ACT_NONE;
   float alpha = 0.f;
-  const char *out = n->outputs[0];
-  int r = sole_reader(I, out);
-  if (r >= 0 && fusable_act(I, &I->m->nodes[r], &act, &alpha)) {
-    I->skip[r] = 2;
-    out = I->m->nodes[r].outputs[0];
-  }
+  const char *out = fuse_act(I, n->outputs[0], &act, &alpha);
   t = fr__binary_const(I->g, FR__BIN_ADD, t, kd, ks[0], ks[1], ks[2], 0, act, alpha);
   return set_rt(I, out, t, x.layout, x.nd, x.d, x.batched) != NULL;
 }
