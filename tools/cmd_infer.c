@@ -106,9 +106,9 @@ static int model_shape(const fr__io_desc *d, const int e[4], int64_t *out, char 
     /* A model that declares nothing gets the engine's shape as it is. */
     r = 4;
     for (int i = 0; i < 4; i++) out[i] = e[i];
-  } else if (r <= 3 && d->dims[0] >= 0 && e[0] == 1) {
-    /* A first dim that is not the batch (fixed: SCRFD's [-1, 4] rows at
-     * batch 1): the engine holds all the dims right-aligned behind n = 1. */
+  } else if (d->unbatched && r <= 3 && e[0] == 1) {
+    /* A first dim that is not the batch (netfile.h): all the dims are
+     * right-aligned behind n = 1. */
     int lead = 4 - r;
     for (int i = 0; i < r; i++) out[i] = e[lead + i];
     for (int i = 1; i < lead; i++)

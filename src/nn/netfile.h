@@ -32,6 +32,10 @@ typedef struct fr__io_desc {
    * batch, or a side of a fully convolutional network). */
   int64_t dims[FR__IO_MAX_DIMS];
   fr__layout layout;
+  /* 1: dims[0] is not the batch (SCRFD's [-1, 4] rows are the rows of one
+   * image): the engine holds all the dims right-aligned behind n = 1. Such
+   * a value exists only for graphs imported at batch 1. */
+  int unbatched;
 } fr__io_desc;
 
 typedef struct fr__netfile {

@@ -2252,6 +2252,7 @@ static void io_desc(const val *v, const char *name, fr__io_desc *d) {
   d->ndims = v->nd;
   for (int k = 0; k < v->nd && k < FR__IO_MAX_DIMS; k++) d->dims[k] = v->d[k];
   if (v->batched) d->dims[0] = -1;
+  d->unbatched = !v->batched;
   d->layout = v->layout == L_NCHW ? FR__LAYOUT_NCHW : FR__LAYOUT_ROWMAJOR;
 }
 
