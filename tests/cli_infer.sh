@@ -248,4 +248,14 @@ done
 if [ $crashed -eq 0 ]; then ok "60 damaged headers: each read or refused, none crashed"
 else bad "$crashed damaged headers crashed or exited oddly"; fi
 
+# --profile: a row per node of the graph, and a total close to the run time.
+expect "--profile" 0 "$BIN" infer "$MFN" --input "$T/x1.npy" --threads 1 --repeat 5 --profile
+if python3 -c "
+import re, sys
+L = open('$T/out').read().splitlines()
+rows = [l for l in L if re.match(r'^ *[0-9]+  [a-z_0-9]+ ', l)]
+tot = [l for l in L if l.startswith('total ')]
+shares = sum(float(l.split()[-1].rstrip('%')) for l in rows)
+sys.exit(0 if len(rows) > 20 and len(tot) == 1 and abs(shares - 100) < 1 else 1)"; then
+  ok "  ... one row per node, shares adding up to 100%"; else bad "  ... profile table"; fi
 summary

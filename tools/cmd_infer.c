@@ -23,8 +23,9 @@ const char fr_cli_infer_usage[] =
     "  infer MODEL --input X.npy  run a network file (.onnx, .tflite, .frm) on a float32\n"
     "                             tensor in the model's layout; writes its first output\n"
     "                             (--output Y.npy, --output-index K for another one,\n"
-    "                             --input-name N, --repeat R: median\n"
-    "                             time of R runs after a warm-up, --threads, --json)\n";
+    "                             --input-name N, --repeat R: median time of R runs\n"
+    "                             after a warm-up, --profile: each node's time and\n"
+    "                             GFLOP/s, --threads, --json)\n";
 
 /* Prints "facerec infer: ..." and returns status: 2 for usage errors, as
  * every command has it, 1 for failures of the run itself. */
@@ -151,15 +152,83 @@ static double now_ms(void) {
 
 typedef struct infer_args {
   const char *model, *input, *output, *input_name;
-  int threads, repeat, json, output_index;
+  int threads, repeat, json, output_index, profile;
 } infer_args;
+
+/* --profile: where a run's time goes. Every node is timed through the
+ * engine's observer, over `runs` runs after the others, and listed with its
+ * shape and, for the convolutions, effective GFLOP/s (nominal multiply-adds,
+ * 2 FLOP each, over the time; Winograd layers do fewer). */
+static double prof_last;
+static double *prof_acc;
+static size_t *prof_count;
+static int prof_idx;
+static void prof_observe(void *arg, int tensor, const float *data, size_t count) {
+  (void)arg, (void)tensor, (void)data;
+  double t = now_ms();
+  if (prof_idx > 0) {
+    prof_acc[prof_idx - 1] += t - prof_last;
+    prof_count[prof_idx - 1] = count;
+  }
+  prof_idx++;
+  prof_last = now_ms();
+}
+
+static int profile(const fr__netfile *nf, fr__plan *plan, fr_pool *pool, int runs) {
+  int nn = fr__graph_nodes(nf->graph);
+  prof_acc = calloc((size_t)nn + 1, sizeof *prof_acc);
+  prof_count = calloc((size_t)nn + 1, sizeof *prof_count);
+  if (!prof_acc || !prof_count) {
+    free(prof_acc);
+    free(prof_count);
+    return -1;
+  }
+  for (int r = 0; r < runs; r++) {
+    prof_idx = 0;
+    prof_last = now_ms();
+    fr__run_observe(nf->graph, plan, pool, prof_observe, NULL);
+  }
+  static const char *const names[] = {
+      "conv",  "dwconv", "fc",     "add",    "maxpool", "avgpool", "pad",    "mean",
+      "act",   "binary", "unary",  "prelu",  "softmax", "reduce",  "concat", "reshape",
+      "resize", "pad_full", "conv_u8", "conv_general", "transpose", "slice"};
+  double total = 0;
+  for (int i = 0; i < nn; i++) total += prof_acc[i];
+  printf("node  op            kernel  cin   cout  output elements      ms/run  GFLOP/s  share\n");
+  for (int i = 0; i < nn; i++) {
+    fr__node_info in;
+    if (!fr__graph_node_info(nf->graph, i, &in)) continue;
+    double ms = prof_acc[i] / runs;
+    int cin = fr__channels(nf->graph, in.in[0]);
+    double macs = 0;
+    if (in.op == FR__NODE_CONV || in.op == FR__NODE_CONV_U8)
+      macs = (double)prof_count[i] * in.kh * in.kw * cin;
+    else if (in.op == FR__NODE_FC)
+      macs = (double)prof_count[i] * in.cin;
+    else if (in.op == FR__NODE_DWCONV)
+      macs = (double)prof_count[i] * in.kh * in.kw;
+    const char *op = (size_t)in.op < sizeof names / sizeof names[0] ? names[in.op] : "?";
+    printf("%4d  %-12s  %2dx%-2d  %4d  %5d  %15zu  %10.4f", i, op, in.kh, in.kw, cin,
+           fr__channels(nf->graph, in.out), prof_count[i], ms);
+    if (macs > 0 && ms > 0) printf("  %7.0f", 2 * macs / (ms * 1e-3) / 1e9);
+    else printf("  %7s", "-");
+    printf("  %4.1f%%\n", total > 0 ? 100 * prof_acc[i] / total : 0);
+  }
+  printf("total %.3f ms per run (%d runs, observed; the observer adds a little)\n", total / runs, runs);
+  free(prof_acc);
+  free(prof_count);
+  return 0;
+}
 
 static int parse(int argc, char **argv, infer_args *a) {
   memset(a, 0, sizeof *a);
   for (int i = 0; i < argc; i++) {
     const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(o, "--json") == 0) {
-      a->json = 1;
+    if (strcmp(o, "--json") == 0 || strcmp(o, "--profile") == 0) {
+      if (o[2] == 'j')
+        a->json = 1;
+      else
+        a->profile = 1;
       continue;
     }
     if (strcmp(o, "--") == 0) {
@@ -343,6 +412,10 @@ int fr_cli_infer(int argc, char **argv) {
       printf("; %.3f ms median of %d runs, %d thread%s, kernels %s", median, a.repeat, a.threads,
              a.threads == 1 ? "" : "s", kernels);
     printf("\n");
+  }
+  if (a.profile && profile(&nf, plan, pool, a.repeat ? a.repeat : 10) != 0) {
+    fail("out of memory");
+    goto done;
   }
   rc = 0;
 done:
